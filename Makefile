@@ -1,0 +1,41 @@
+# `make run` starts the dashboard on the sample cohort; `make test` runs every test.
+# Both install what is missing first: a virtual environment with requirements.txt,
+# and (for tests) Debian's chromium, which the browser tests drive through playwright.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed-requirements
+PORT ?= 8501
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: run test chromium bench sample clean
+
+$(INSTALLED): requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $@
+
+run: $(INSTALLED)
+	$(BIN)/streamlit run dashboard.py --server.port $(PORT)
+
+# Playwright cannot download its own browser here; it drives Debian's chromium.
+chromium:
+	@test -x $(CHROMIUM) || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }
+
+test: $(INSTALLED) chromium
+	$(BIN)/python -m pytest
+
+bench: $(INSTALLED)
+	$(BIN)/python benchmarks/bench_sample.py
+	$(BIN)/python benchmarks/bench_ingest.py
+
+# Regenerate the bundled sample cohort and the upload template (tests check they match).
+sample: $(INSTALLED)
+	$(BIN)/python -m icans_core sample --patients 300 --seed 7 --out data/sample
+	$(BIN)/python -m icans_core template --out data/template.xlsx
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,0 +1,72 @@
+"""Problems found while reading or validating a cohort, and the report users read.
+
+A problem names where it is (file or sheet, spreadsheet row, column), the value
+found and what is wrong. Errors stop a cohort from loading; warnings do not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+import pandas as pd
+
+Severity = Literal["error", "warning"]
+REPORT_COLUMNS = ["severity", "source", "row", "column", "value", "problem"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    severity: Severity
+    source: str  # file name, or "workbook.xlsx › sheet"
+    row: int | None  # spreadsheet row: the header is row 1, the first data row is row 2
+    column: str | None
+    value: str | None
+    problem: str
+
+
+def error(source: str, problem: str, row: int | None = None, column: str | None = None,
+          value: object = None) -> Problem:
+    """An error: the cohort will not load."""
+    return Problem("error", source, row, column, show_value(value), problem)
+
+
+def warning(source: str, problem: str, row: int | None = None, column: str | None = None,
+            value: object = None) -> Problem:
+    """A warning: the cohort loads, and the user is told."""
+    return Problem("warning", source, row, column, show_value(value), problem)
+
+
+def show_value(value: object) -> str | None:
+    """A cell value as the user would recognise it, shortened if long."""
+    if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA:
+        return None
+    text = str(value)
+    if not text.strip():
+        return None
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def report_frame(problems: list[Problem]) -> pd.DataFrame:
+    """The validation report: one row per problem, errors first, in file and row order.
+
+    Columns: severity, source, row (Int64, spreadsheet row), column, value, problem.
+    """
+    frame = pd.DataFrame([asdict(p) for p in problems], columns=REPORT_COLUMNS)
+    frame["row"] = frame["row"].astype("Int64")
+    order = frame["severity"].map({"error": 0, "warning": 1})
+    frame = frame.assign(_order=order).sort_values(
+        ["_order", "source", "row", "column"], na_position="first", kind="stable"
+    )
+    return frame.drop(columns="_order").reset_index(drop=True)
+
+
+def format_problem(p: Problem) -> str:
+    """One problem as a line of text for the command line."""
+    where = p.source
+    if p.row is not None:
+        where += f", row {p.row}"
+    if p.column:
+        where += f", column {p.column}"
+    value = f" (value: {p.value!r})" if p.value is not None else ""
+    return f"{p.severity.upper()}: {where}: {p.problem}{value}"

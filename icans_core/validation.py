@@ -1,0 +1,327 @@
+"""Validate raw tables against the contract and turn them into typed, normalised tables.
+
+Three steps, each driven by `schema.TABLES`:
+1. structure: required tables and columns present, no repeated or unknown columns;
+2. types: every cell parsed by its column's kind (number, integer, boolean, text);
+   calendar dates are refused with a message to convert them to days since infusion;
+3. rules: pandera schemas built from the specs check ranges, vocabularies,
+   uniqueness, known patients and the cross-column rules, lazily, so that every
+   failure is reported at once. A second pandera schema holds the warnings.
+Every problem names the file or sheet, the spreadsheet row, the column and the value.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from difflib import get_close_matches
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+from pandera.pandas import Check, Column, DataFrameSchema
+
+from icans_core import schema as S
+from icans_core.problems import Problem, error, warning
+from icans_core.readers import RawTable, missing_mask
+
+# Columns added to the contract's columns by normalisation (the original is kept).
+DERIVED_COLUMNS: dict[str, list[str]] = {
+    "patients": ["product_as_given", "target", "costimulatory_domain"],
+    "toxicity": [],
+    "interventions": ["agent_as_given", "agent_class"],
+    "labs": ["analyte_as_given", "value_as_given", "unit_as_given"],
+}
+
+_DATE_PATTERN = re.compile(
+    r"^\s*(\d{4}[-/.]\d{1,2}[-/.]\d{1,2}"  # 2024-03-01, 2024/3/1
+    r"|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}"  # 01/03/2024, 1.3.24
+    r"|\d{1,2}[-\s][A-Za-z]{3,9}[-\s,]*\d{2,4}"  # 1-Mar-2024, 1 March 2024
+    r"|[A-Za-z]{3,9}\s+\d{1,2},?\s+\d{4})"  # March 1, 2024
+)
+DATE_PROBLEM = ("Looks like a calendar date. Record time as days since CAR-T infusion "
+                "(day 0 = infusion; 14.25 = day 14, 06:00) instead of dates.")
+
+
+@dataclass
+class _Table:
+    """A table between steps: typed values, the raw cells, and cells already reported."""
+
+    spec: S.TableSpec
+    raw: RawTable
+    frame: pd.DataFrame
+    reported: set[tuple[int, str]]
+
+
+def validate_tables(raw_tables: list[RawTable]) -> tuple[dict[str, pd.DataFrame] | None, list[Problem]]:
+    """Typed, normalised tables when there is no error (else None), and every problem found."""
+    problems: list[Problem] = []
+    present = {t.table for t in raw_tables}
+    for spec in S.TABLES.values():
+        if spec.required and spec.name not in present:
+            problems.append(error("(cohort)", f"The required table '{spec.name}' is missing. Add a "
+                                  f"sheet or file named '{spec.name}'."))
+    tables: dict[str, _Table] = {}
+    for raw in raw_tables:
+        spec = S.TABLES[raw.table]
+        structure = _check_structure(raw, spec)
+        problems += structure
+        if any(p.severity == "error" for p in structure) or raw.table in tables:
+            continue
+        table, parse_problems = _parse(raw, spec)
+        problems += parse_problems
+        tables[raw.table] = table
+
+    for table in tables.values():
+        _normalise(table)
+    patient_ids = _patient_ids(tables)
+    for table in tables.values():
+        problems += _apply_rules(table, _rules(table.spec, patient_ids), "error")
+        problems += _apply_rules(table, _warning_rules(table.spec), "warning")
+
+    if any(p.severity == "error" for p in problems):
+        return None, problems
+    return {name: _finish(t) for name, t in tables.items()}, problems
+
+
+# --- 1. structure ---------------------------------------------------------------------
+
+def _check_structure(raw: RawTable, spec: S.TableSpec) -> list[Problem]:
+    problems = []
+    columns = list(raw.frame.columns)
+    for name in sorted({c for c in columns if columns.count(c) > 1}):
+        problems.append(error(raw.source, f"The column '{name}' appears more than once in the header.",
+                              row=1, column=name))
+    for name in spec.required_columns:
+        if name not in columns:
+            close = get_close_matches(name, [c for c in columns if c not in spec.column_names], n=1)
+            hint = f" (found '{close[0]}': rename it to '{name}')" if close else ""
+            problems.append(error(raw.source, f"The required column '{name}' is missing{hint}.",
+                                  row=1, column=name))
+    for name in columns:
+        if name not in spec.column_names:
+            label = name or "(blank header)"
+            problems.append(warning(raw.source, "Column ignored: it is not part of the data format "
+                                    f"for the '{spec.name}' table.", row=1, column=label))
+    return problems
+
+
+# --- 2. types -----------------------------------------------------------------------------
+
+def _parse(raw: RawTable, spec: S.TableSpec) -> tuple[_Table, list[Problem]]:
+    frame = pd.DataFrame(index=raw.frame.index)
+    problems: list[Problem] = []
+    reported: set[tuple[int, str]] = set()
+    for col in spec.columns:
+        cells = raw.frame[col.name] if col.name in raw.frame.columns else pd.Series(
+            None, index=raw.frame.index, dtype=object)
+        values, failures = _parse_column(cells, col.kind, raw.decimal_comma)
+        frame[col.name] = values
+        for row, problem in failures.items():
+            problems.append(error(raw.source, problem, row=int(row), column=col.name,
+                                  value=cells.at[row]))
+            reported.add((int(row), col.name))
+    return _Table(spec, raw, frame, reported), problems
+
+
+def _parse_column(cells: pd.Series, kind: S.Kind, decimal_comma: bool) -> tuple[pd.Series, pd.Series]:
+    """Typed values and, for cells that could not be read, the problem (indexed by row)."""
+    missing = missing_mask(cells)
+    text = cells.astype("string").str.strip().mask(missing)
+    if kind == "text":
+        # spreadsheet numbers used as ids (101.0) read as the user typed them (101)
+        whole = cells.map(lambda v: isinstance(v, float) and v.is_integer())
+        text = text.mask(whole, cells[whole].map(lambda v: str(int(v))))
+        return text.astype(object).where(~missing, None), pd.Series(dtype=object)
+    if kind == "boolean":
+        values = text.str.casefold().map(lambda v: S.BOOLEAN_WORDS.get(v.removesuffix(".0"))
+                                         if isinstance(v, str) else None)
+        bad = ~missing & values.isna()
+        return values.astype("boolean"), pd.Series("Must be true or false (yes/no, 1/0).", index=text[bad].index)
+    numeric_text = text.str.replace(",", ".", regex=False) if decimal_comma else text
+    values = pd.to_numeric(numeric_text, errors="coerce").astype("Float64")
+    values = values.mask(~np.isfinite(values.fillna(0).to_numpy(dtype=float)))
+    bad = ~missing & values.isna()
+    failures = text[bad].map(lambda v: DATE_PROBLEM if _DATE_PATTERN.match(v) else
+                             "Not a number." if kind == "number" else "Not a whole number.")
+    return values, failures
+
+
+# --- normalisation ------------------------------------------------------------------------------
+
+def _normalise(table: _Table) -> None:
+    """Canonical vocabulary values, keeping what the user wrote beside them."""
+    f = table.frame
+    name = table.spec.name
+    if name == "patients":
+        f["product_as_given"] = f["product"]
+        f["product"] = _canonical(f["product"], S.PRODUCT_SYNONYMS)
+        known = {p.short: p for p in S.PRODUCTS}
+        f["target"] = f["product"].map(lambda p: known[p].target if p in known else None)
+        f["costimulatory_domain"] = f["product"].map(
+            lambda p: known[p].costimulatory_domain if p in known else None)
+        f["sex"] = f["sex"].map(lambda v: S.SEX_SYNONYMS.get(v.casefold(), v) if isinstance(v, str) else v)
+    elif name == "interventions":
+        f["agent_as_given"] = f["agent"]
+        f["agent"] = _canonical(f["agent"], S.AGENT_SYNONYMS)
+        f["route"] = _canonical(f["route"], S.ROUTE_SYNONYMS)
+        f["dose_unit"] = _canonical(f["dose_unit"], S.DOSE_UNIT_SYNONYMS)
+        f["end_day"] = f["end_day"].fillna(f["start_day"])  # blank = start_day (contract)
+        f["agent_class"] = [S.agent_class(a, r) if isinstance(a, str) else None
+                            for a, r in zip(f["agent"], f["route"].astype(object).where(f["route"].notna(), None))]
+    elif name == "labs":
+        f["analyte_as_given"] = f["analyte"]
+        f["analyte"] = _canonical(f["analyte"], S.ANALYTE_SYNONYMS)
+        f["value_as_given"] = f["value"]
+        f["unit_as_given"] = f["unit"]
+        conversions = {
+            (a, u): S.unit_conversion(a, u)
+            for a, u in f[["analyte", "unit"]].dropna().drop_duplicates().itertuples(index=False)
+        }
+        known = [conversions.get((a, u)) if isinstance(a, str) and isinstance(u, str) else None
+                 for a, u in zip(f["analyte"], f["unit"])]
+        f["unit"] = [k[0] if k else u for k, u in zip(known, f["unit"])]
+        factor = pd.Series([k[1] if k else 1.0 for k in known], index=f.index, dtype="Float64")
+        f["value"] = f["value"] * factor
+        f["below_lloq"] = f["below_lloq"].fillna(False)
+
+
+def _canonical(values: pd.Series, synonyms: dict[str, str]) -> pd.Series:
+    return values.map(lambda v: synonyms.get(S.vocabulary_key(v), v) if isinstance(v, str) else v)
+
+
+def _patient_ids(tables: dict[str, _Table]) -> set[str] | None:
+    if "patients" not in tables:
+        return None
+    return set(tables["patients"].frame["patient_id"].dropna())
+
+
+# --- 3. rules ----------------------------------------------------------------------------------
+
+def _rules(spec: S.TableSpec, patient_ids: set[str] | None) -> DataFrameSchema:
+    """The contract's rules for one table as a pandera schema; each check's error is the message."""
+    columns = {}
+    for col in spec.columns:
+        checks = []
+        if col.minimum is not None:
+            checks.append(Check.ge(col.minimum, error=f"Must be {col.minimum:g} or more."))
+        if col.maximum is not None:
+            message = (f"Must be {col.maximum:g} or less." if col.name != "age_years" else
+                       f"Ages of {S.AGE_CAP} and over must be recorded as {S.AGE_CAP}.")
+            checks.append(Check.le(col.maximum, error=message))
+        if col.kind == "integer":
+            checks.append(Check(lambda s: s == s.round(), error="Must be a whole number."))
+        if col.allowed:
+            checks.append(Check.isin(col.allowed, error=f"Must be one of {', '.join(col.allowed)}."))
+        if col.name == "patient_id" and spec.name != "patients" and patient_ids is not None:
+            checks.append(Check.isin(patient_ids, error="Unknown patient: this patient_id is not in "
+                                                        "the patients table."))
+        unique = spec.name == "patients" and col.name == "patient_id"
+        columns[col.name] = Column(nullable=not col.required, unique=unique, checks=checks)
+    return DataFrameSchema(columns, checks=_ROW_RULES.get(spec.name, []))
+
+
+def _one_unit_per_analyte(f: pd.DataFrame) -> pd.Series:
+    # The analyte's most common unit is taken as intended and the other rows are pointed at;
+    # with a tie there is no telling, so every row of that analyte is.
+    def usual_unit(units: pd.Series) -> str | None:
+        counts = units.value_counts()
+        return counts.index[0] if len(counts) == 1 or counts.iloc[0] > counts.iloc[1] else None
+
+    usual = f.groupby("analyte")["unit"].agg(usual_unit)
+    return f["analyte"].isna() | f["unit"].isna() | (f["unit"] == f["analyte"].map(usual)).fillna(False)
+
+
+# Cross-column rules: (message, column named in the report, check returning True for good rows)
+_ROW_RULE_COLUMNS = {
+    "A toxicity row needs at least one of crs_grade or icans_grade (a blank means not assessed).":
+        "crs_grade / icans_grade",
+    "end_day is before start_day.": "end_day",
+    "This analyte has another unit elsewhere in the table; use one unit per analyte.": "unit",
+}
+_ROW_RULES = {
+    "toxicity": [Check(lambda f: f["crs_grade"].notna() | f["icans_grade"].notna(),
+                       error=list(_ROW_RULE_COLUMNS)[0])],
+    "interventions": [Check(lambda f: ~(f["end_day"] < f["start_day"]).fillna(False),
+                            error=list(_ROW_RULE_COLUMNS)[1])],
+    "labs": [Check(_one_unit_per_analyte, error=list(_ROW_RULE_COLUMNS)[2])],
+}
+
+_WARNING_COLUMNS = {
+    "Unknown product: kept as given; its target and costimulatory domain are unknown.": "product",
+    "Unknown route: the row is treated as systemic.": "route",
+    "Unknown dose unit: this dose cannot enter dose totals.": "dose_unit",
+    "Corticosteroid dose not in mg: it cannot enter the cumulative steroid total.": "dose_unit",
+    "Unit not recognised for this analyte; kept as given.": "unit",
+    "death_day is before last_followup_day (the last day known alive).": "death_day",
+}
+
+
+def _warning_rules(spec: S.TableSpec) -> DataFrameSchema:
+    messages = list(_WARNING_COLUMNS)
+    checks = {
+        "patients": [
+            Check(lambda f: f["product"].isna() | f["product"].isin([p.short for p in S.PRODUCTS]),
+                  error=messages[0]),
+            Check(lambda f: ~(f["death_day"] < f["last_followup_day"]).fillna(False), error=messages[5]),
+        ],
+        "interventions": [
+            Check(lambda f: f["route"].isna() | f["route"].isin(S.ROUTES), error=messages[1]),
+            Check(lambda f: f["dose_unit"].isna() | f["dose_unit"].isin(S.DOSE_UNITS), error=messages[2]),
+            Check(lambda f: ~((f["agent_class"] == S.CORTICOSTEROID) & f["daily_dose"].notna()
+                              & (f["dose_unit"] != "mg").fillna(True)).fillna(False), error=messages[3]),
+        ],
+        "labs": [
+            Check(lambda f: ~(f["analyte"].isin(list(S.ANALYTES)) & f["unit"].notna()
+                              & (f["unit"] == f["unit_as_given"])
+                              & ~f["unit"].isin([u for u, _ in S.ANALYTES.values()])), error=messages[4]),
+        ],
+    }
+    return DataFrameSchema(checks=checks.get(spec.name, []))
+
+
+_BUILTIN_MESSAGES = {
+    "not_nullable": "Required: this cell is empty.",
+    "field_uniqueness": "Duplicate patient_id: each patient must appear once in the patients table.",
+}
+
+
+def _apply_rules(table: _Table, rules: DataFrameSchema, severity: str) -> list[Problem]:
+    try:
+        rules.validate(table.frame, lazy=True)
+        return []
+    except pa.errors.SchemaErrors as exc:
+        cases = exc.failure_cases
+    make = error if severity == "error" else warning
+    problems = []
+    for case in cases.itertuples(index=False):
+        message = _BUILTIN_MESSAGES.get(case.check, case.check)
+        column = _ROW_RULE_COLUMNS.get(message) or _WARNING_COLUMNS.get(message) or case.column
+        row = None if pd.isna(case.index) else int(case.index)
+        if row is not None and (row, column) in table.reported:
+            continue  # already reported as unreadable
+        table.reported.add((row, column))
+        raw_column = column if column in table.raw.frame.columns else None
+        value = table.raw.frame.at[row, raw_column] if row is not None and raw_column else None
+        problems.append(make(table.raw.source, message, row=row, column=column, value=value))
+    return problems
+
+
+# --- typed result ---------------------------------------------------------------------------------
+
+def _finish(table: _Table) -> pd.DataFrame:
+    """Final dtypes and column order: contract columns, then derived ones; index = spreadsheet row."""
+    f = table.frame
+    for col in table.spec.columns:
+        if col.kind == "integer":
+            f[col.name] = f[col.name].astype("Int64")
+        elif col.kind == "number":
+            f[col.name] = f[col.name].astype("float64")
+        elif col.kind == "boolean":
+            f[col.name] = f[col.name].astype(bool)
+        else:
+            f[col.name] = f[col.name].astype(object).where(f[col.name].notna(), None)
+    if "value_as_given" in f:
+        f["value_as_given"] = f["value_as_given"].astype("float64")
+    columns = table.spec.column_names + DERIVED_COLUMNS[table.spec.name]
+    return f[columns].rename_axis("source_row").reset_index()[["source_row", *columns]]

@@ -1,0 +1,104 @@
+"""Cohort: what is loaded, upload your own, read the validation report and the data format."""
+
+import logging
+
+import streamlit as st
+
+from icans_core import store, template
+from icans_core.problems import report_frame
+from ui import session
+
+log = logging.getLogger("icans")
+UPLOAD_TYPES = ["xlsx", "zip", "csv", "parquet"]
+
+con = session.connection()
+st.title("Cohort")
+
+
+def show_loaded() -> None:
+    info = store.cohort_info(con)
+    counts = store.table_counts(con).set_index("table")["rows"]
+    kind = "the bundled synthetic sample" if session.is_sample() else "your upload (private to this session)"
+    st.markdown(f"**Loaded:** {info['label']} — {kind}, loaded {info['loaded_at']} UTC.")
+    columns = st.columns(len(counts))
+    labels = {"patients": "Patients", "toxicity": "Toxicity assessments",
+              "interventions": "Intervention rows", "labs": "Lab measurements"}
+    for column, (table, rows) in zip(columns, counts.items()):
+        column.metric(labels[table], f"{rows:,}")
+    left, right = st.columns(2)
+    left.markdown("**Patients per product**")
+    left.dataframe(store.product_counts(con), hide_index=True)
+    right.markdown("**Patients per group** (the patient's group where given, else the product)")
+    right.dataframe(store.group_counts(con), hide_index=True)
+    with st.expander("Source files"):
+        st.dataframe(info["sources"], hide_index=True)
+    warnings = session.cohort_warnings()
+    if warnings:
+        with st.expander(f"{len(warnings)} warning(s) from loading this cohort"):
+            st.dataframe(report_frame(warnings), hide_index=True)
+    if not session.is_sample() and st.button("Go back to the sample cohort", icon=":material/restart_alt:"):
+        session.restore_sample()
+        st.session_state.pop("upload_result", None)
+        st.rerun()
+
+
+def show_upload() -> None:
+    st.subheader("Upload a cohort")
+    st.markdown(
+        "One **.xlsx** workbook with a sheet per table, a **.zip** of CSV files, or **.csv / .parquet** "
+        "files named after the tables (`patients`, `toxicity`, and optionally `interventions`, `labs`). "
+        "Time is **days since CAR-T infusion**, never calendar dates. Nothing loads unless every check "
+        "passes; the current cohort stays in place until then. Uploads stay private to this browser session.")
+    files = st.file_uploader("Cohort files", type=UPLOAD_TYPES, accept_multiple_files=True, key="upload_files")
+    if st.button("Validate and load", type="primary", disabled=not files, key="upload_load"):
+        progress = st.progress(0.0, text="Starting")
+        try:
+            result = session.load_upload(files, on_step=lambda text, done: progress.progress(done, text=text))
+        except Exception:  # never show a traceback; keep the details in the server log
+            log.exception("upload failed unexpectedly")
+            progress.empty()
+            st.error("The upload could not be processed because of an internal error. The current cohort "
+                     "is unchanged. Please report this with the files, if you can share them.")
+            return
+        progress.empty()
+        st.session_state["upload_result"] = {
+            "ok": result.ok, "errors": len(result.errors), "names": [f.name for f in files],
+            "report": result.report,
+        }
+        if result.ok:
+            st.rerun()
+    show_last_result()
+
+
+def show_last_result() -> None:
+    last = st.session_state.get("upload_result")
+    if not last:
+        return
+    names = ", ".join(last["names"])
+    report = last["report"]
+    if last["ok"]:
+        st.success(f"Loaded {names}." + (f" {len(report)} warning(s) listed above." if len(report) else ""))
+        return
+    st.error(f"**Not loaded:** {names} has {last['errors']} error(s). Nothing from it was loaded; the cohort "
+             "above is still the one in use. Fix every row listed below and upload again.")
+    st.dataframe(report, hide_index=True)
+    st.download_button("Download the validation report (CSV)", report.to_csv(index=False).encode(),
+                       file_name="validation-report.csv", mime="text/csv", icon=":material/download:")
+
+
+def show_format() -> None:
+    st.subheader("Data format")
+    st.download_button("Download the .xlsx template", template.template_bytes(),
+                       file_name="cohort-template.xlsx", icon=":material/download:",
+                       mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    with st.expander("Data dictionary"):
+        st.dataframe(template.data_dictionary(), hide_index=True)
+    with st.expander("Vocabularies: products, agents, analytes and what normalises to them"):
+        st.dataframe(template.vocabularies(), hide_index=True)
+    with st.expander("Corticosteroid dexamethasone equivalents"):
+        st.dataframe(template.steroid_equivalents(), hide_index=True)
+
+
+show_loaded()
+show_upload()
+show_format()

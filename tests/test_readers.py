@@ -1,0 +1,166 @@
+"""Every input form round-trips the sample cohort; hostile bytes give a message, never a traceback."""
+
+import io
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from icans_core.ingest import load_paths, load_sources
+from icans_core.readers import Source
+from tests.cohorts import sources
+
+SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
+TABLES = ["patients", "toxicity", "interventions", "labs"]
+
+
+@pytest.fixture(scope="module")
+def sample_csv_sources():
+    return [Source(f"{name}.csv", (SAMPLE / f"{name}.csv").read_bytes()) for name in TABLES]
+
+
+@pytest.fixture(scope="module")
+def reference(sample_csv_sources):
+    result = load_sources(sample_csv_sources)
+    assert result.ok, result.report.head(20)
+    return result.cohort.tables
+
+
+def typed_frames():
+    # What a user's own tools would write: pandas' reading of the CSVs, with real types.
+    return {name: pd.read_csv(SAMPLE / f"{name}.csv") for name in TABLES}
+
+
+def assert_same_tables(found, expected):
+    assert set(found) == set(expected)
+    for name in expected:
+        pd.testing.assert_frame_equal(found[name], expected[name], check_dtype=True, obj=name)
+
+
+def test_separate_csv_files(reference):
+    assert len(reference["patients"]) >= 100
+    assert_same_tables(load_paths([SAMPLE / f"{n}.csv" for n in TABLES]).cohort.tables, reference)
+
+
+def test_a_folder_of_csv_files(reference):
+    assert_same_tables(load_paths([SAMPLE]).cohort.tables, reference)
+
+
+def test_a_zip_of_csv_files(reference, sample_csv_sources):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for source in sample_csv_sources:
+            archive.writestr(f"cohort/{source.name}", source.data)  # a folder inside is fine
+        archive.writestr("__MACOSX/._patients.csv", b"\x00\x05junk")
+    result = load_sources([Source("cohort.zip", buffer.getvalue())])
+    assert result.ok, result.report
+    assert_same_tables(result.cohort.tables, reference)
+
+
+def test_parquet_files(reference):
+    uploads = []
+    for name, frame in typed_frames().items():
+        buffer = io.BytesIO()
+        frame.to_parquet(buffer)
+        uploads.append(Source(f"{name}.parquet", buffer.getvalue()))
+    result = load_sources(uploads)
+    assert result.ok, result.report
+    assert_same_tables(result.cohort.tables, reference)
+
+
+def test_one_xlsx_workbook(reference):
+    buffer = io.BytesIO()
+    with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
+        for name, frame in typed_frames().items():
+            frame.to_excel(writer, sheet_name=name.capitalize(), index=False)  # sheet names match any case
+    result = load_sources([Source("cohort.xlsx", buffer.getvalue())])
+    assert result.ok, result.report
+    assert_same_tables(result.cohort.tables, reference)
+
+
+def test_a_workbook_date_cell_is_refused_as_a_calendar_date():
+    patients = pd.DataFrame({"patient_id": ["P1"], "product": ["axi-cel"],
+                             "last_followup_day": [pd.Timestamp("2024-05-01")]})
+    toxicity = pd.DataFrame({"patient_id": ["P1"], "day": [1], "crs_grade": [1]})
+    buffer = io.BytesIO()
+    with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
+        patients.to_excel(writer, sheet_name="patients", index=False)
+        toxicity.to_excel(writer, sheet_name="toxicity", index=False)
+    result = load_sources([Source("book.xlsx", buffer.getvalue())])
+    assert result.cohort is None
+    [problem] = result.errors
+    assert (problem.source, problem.row, problem.column) == ("book.xlsx › patients", 2, "last_followup_day")
+    assert "days since CAR-T infusion" in problem.problem
+
+
+def zip_of(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+GARBAGE = bytes(range(256)) * 40
+HOSTILE = [
+    ("an empty csv", [Source("patients.csv", b"")], "patients.csv", "empty"),
+    ("an empty xlsx", [Source("cohort.xlsx", b"")], "cohort.xlsx", "empty"),
+    ("a blank csv", [Source("patients.csv", b"\n\n  \n")], "patients.csv", "empty"),
+    ("binary garbage as csv", [Source("patients.csv", GARBAGE)], "patients.csv", "UTF-8"),
+    ("binary garbage as xlsx", [Source("cohort.xlsx", GARBAGE)], "cohort.xlsx", "Not an .xlsx"),
+    ("a zip that is not one", [Source("cohort.zip", GARBAGE)], "cohort.zip", "Not a valid .zip"),
+    ("a zip as xlsx", [Source("cohort.xlsx", zip_of({"patients.csv": b"a,b\n"}))], "cohort.xlsx",
+     "could not be read"),
+    ("garbage as parquet", [Source("patients.parquet", GARBAGE)], "patients.parquet", "Not a Parquet"),
+    ("a truncated parquet", [Source("patients.parquet", b"PAR1" + GARBAGE)], "patients.parquet",
+     "could not be read"),
+    ("an unsupported type", [Source("patients.txt", b"patient_id\nP1\n")], "patients.txt", "Unsupported"),
+    ("a csv not named after a table", [Source("cohort.csv", b"patient_id\nP1\n")], "cohort.csv",
+     "must be one of"),
+    ("a nested archive", [Source("cohort.zip", zip_of({"inner.zip": zip_of({"a.csv": b"x"})}))],
+     "cohort.zip › inner.zip", "inside archives"),
+    ("a zip bomb", [Source("cohort.zip", zip_of({"labs.csv": b"0" * 50_000_000}))], "cohort.zip",
+     "zip bomb"),
+    ("an empty zip", [Source("cohort.zip", zip_of({}))], "cohort.zip", "no tables"),
+    ("csv with NUL bytes", [Source("patients.csv", b"patient_id,product\nP1\x00,axi-cel\n")],
+     "patients.csv", "NUL"),
+    ("latin-1 csv", [Source("patients.csv", "patient_id,product\nP1,axi-cél\n".encode("latin-1"))],
+     "patients.csv", "UTF-8"),
+    ("ragged csv", [Source("patients.csv", b"patient_id,product\nP1,axi-cel,extra,more\n")],
+     "patients.csv", "malformed"),
+    ("nothing at all", [], "(no input)", "No files"),
+]
+
+
+@pytest.mark.parametrize("label,upload,source,words", HOSTILE, ids=[h[0] for h in HOSTILE])
+def test_hostile_input_gets_a_clear_error(label, upload, source, words):
+    result = load_sources(upload)  # must not raise
+    assert result.cohort is None
+    assert any(p.source == source and words in p.problem for p in result.errors), result.report.to_string()
+
+
+def test_a_workbook_with_wrong_sheet_names_says_what_it_expected():
+    buffer = io.BytesIO()
+    with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
+        pd.DataFrame({"patient_id": ["P1"]}).to_excel(writer, sheet_name="Sheet1", index=False)
+    result = load_sources([Source("cohort.xlsx", buffer.getvalue())])
+    assert result.cohort is None
+    messages = [p.problem for p in result.problems]
+    assert any("required table 'patients' is missing" in m for m in messages)
+    assert any("required table 'toxicity' is missing" in m for m in messages)
+    assert any(p.source == "cohort.xlsx › Sheet1" and "Sheet ignored" in p.problem for p in result.problems)
+
+
+def test_the_same_table_twice_is_an_error():
+    upload = sources() + [Source("Patients.csv", sources()[0].data)]
+    result = load_sources(upload)
+    assert result.cohort is None
+    assert any("second 'patients' table" in p.problem for p in result.errors)
+
+
+def test_missing_paths_are_reported(tmp_path):
+    result = load_paths([tmp_path / "nope.csv", tmp_path])
+    assert result.cohort is None
+    assert {p.problem for p in result.errors} == {
+        "No such file or folder.", "The folder holds no .csv, .parquet, .xlsx or .zip files."}
