@@ -16,6 +16,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+import numpy as np
 import pandas as pd
 
 from icans_core.problems import Problem, error, warning
@@ -26,6 +27,7 @@ MAX_UNCOMPRESSED_BYTES = 1024 * 1024 * 1024
 MAX_COMPRESSION_RATIO = 200
 
 XLSX_MAGIC = b"PK\x03\x04"
+TEXT = "string[pyarrow]"
 PARQUET_MAGIC = b"PAR1"
 
 
@@ -129,8 +131,11 @@ def _read_csv(where: str, data: bytes, table: str) -> tuple[list[RawTable], list
     ]
     if problems:
         return [], problems
-    rows = [r[:width] + [""] * (width - len(r)) for r in body]
-    frame = pd.DataFrame(rows, columns=header, dtype=object, index=pd.RangeIndex(2, len(rows) + 2))
+    rows = [r[:width] + [""] * (width - len(r)) if len(r) != width else r for r in body]
+    columns = list(zip(*rows)) if rows else [()] * width
+    frame = pd.DataFrame({i: pd.Series(list(c), dtype=TEXT) for i, c in enumerate(columns)})
+    frame.columns = header
+    frame.index = pd.RangeIndex(2, len(rows) + 2)
     return [RawTable(table, where, _tidy(frame), decimal_comma=delimiter == ";")], []
 
 
@@ -142,7 +147,7 @@ def _sniff_delimiter(text: str) -> str:
 def _read_parquet(where: str, data: bytes, table: str) -> tuple[list[RawTable], list[Problem]]:
     if not data.startswith(PARQUET_MAGIC):
         return [], [error(where, "Not a Parquet file (the file does not start with PAR1).")]
-    frame = pd.read_parquet(io.BytesIO(data)).astype(object)
+    frame = pd.read_parquet(io.BytesIO(data))
     frame.index = pd.RangeIndex(2, len(frame) + 2)
     return [RawTable(table, where, _tidy(frame))], []
 
@@ -226,19 +231,37 @@ def _is_hidden(name: str) -> bool:
 
 
 def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
-    """Trim and lower-case column names, and drop rows with no value at all."""
-    frame = frame.copy()
-    frame.columns = [str(c).lstrip("\ufeff").strip().lower() for c in frame.columns]
-    if not len(frame.columns):
+    """Columns trimmed and lower-cased, every cell as trimmed text (NA when missing), blank rows dropped."""
+    names = [str(c).lstrip("\ufeff").strip().lower() for c in frame.columns]
+    frame = pd.DataFrame({i: as_text(frame.iloc[:, i]) for i in range(frame.shape[1])}, index=frame.index)
+    frame.columns = names
+    if not len(names):
         return frame
-    blank = pd.concat([missing_mask(frame.iloc[:, i]) for i in range(frame.shape[1])], axis=1)
-    return frame[~blank.all(axis=1)]
+    return frame[frame.notna().any(axis=1)]
 
 
-def missing_mask(cells: pd.Series) -> pd.Series:
-    """True where a cell holds no value: empty, blank, or a spreadsheet word for missing (NA, null)."""
-    text = cells.astype("string").str.strip().str.casefold()
-    return text.isna() | text.isin(MISSING_WORDS)
+def as_text(cells: pd.Series) -> pd.Series:
+    """Cells as Arrow-backed text, trimmed; NA where empty or a spreadsheet word for missing (NA, null).
+
+    Arrow strings keep the string work vectorised: registries have millions of cells.
+    Spreadsheet numbers that are whole (an id typed as 101, stored as 101.0) read as typed.
+    """
+    if pd.api.types.is_float_dtype(cells.dtype):
+        values = cells.to_numpy(dtype=float, na_value=np.nan)
+        whole = np.isfinite(values) & (values == np.round(values)) & (np.abs(values) < 2**53)
+        text = pd.Series(np.where(whole, values, np.nan), index=cells.index).astype("Int64").astype(TEXT)
+        cells = text.where(whole, cells.astype(TEXT))
+    elif cells.dtype == object:
+        cells = cells.map(_cell_text, na_action="ignore")
+    text = cells.astype(TEXT).str.strip()
+    return text.mask(text.isna() | text.str.lower().isin(MISSING_WORDS))
+
+
+def _cell_text(value: object) -> object:
+    # a workbook or parquet cell of any type, as the user would read it
+    if isinstance(value, float):
+        return None if value != value else (str(int(value)) if value.is_integer() else repr(value))
+    return str(value)
 
 
 def _duplicate_tables(tables: list[RawTable]) -> list[Problem]:

@@ -18,12 +18,14 @@ from difflib import get_close_matches
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
+import pandera.pandas as pandera
+import pyarrow as pa
+import pyarrow.compute as pa_compute
 from pandera.pandas import Check, Column, DataFrameSchema
 
 from icans_core import schema as S
 from icans_core.problems import Problem, error, warning
-from icans_core.readers import RawTable, missing_mask
+from icans_core.readers import TEXT, RawTable
 
 # Columns added to the contract's columns by normalisation (the original is kept).
 DERIVED_COLUMNS: dict[str, list[str]] = {
@@ -114,7 +116,7 @@ def _parse(raw: RawTable, spec: S.TableSpec) -> tuple[_Table, list[Problem]]:
     reported: set[tuple[int, str]] = set()
     for col in spec.columns:
         cells = raw.frame[col.name] if col.name in raw.frame.columns else pd.Series(
-            None, index=raw.frame.index, dtype=object)
+            pd.NA, index=raw.frame.index, dtype=TEXT)
         values, failures = _parse_column(cells, col.kind, raw.decimal_comma)
         frame[col.name] = values
         for row, problem in failures.items():
@@ -124,27 +126,38 @@ def _parse(raw: RawTable, spec: S.TableSpec) -> tuple[_Table, list[Problem]]:
     return _Table(spec, raw, frame, reported), problems
 
 
-def _parse_column(cells: pd.Series, kind: S.Kind, decimal_comma: bool) -> tuple[pd.Series, pd.Series]:
-    """Typed values and, for cells that could not be read, the problem (indexed by row)."""
-    missing = missing_mask(cells)
-    text = cells.astype("string").str.strip().mask(missing)
+def _parse_column(text: pd.Series, kind: S.Kind, decimal_comma: bool) -> tuple[pd.Series, pd.Series]:
+    """Typed values and, for cells that could not be read, the problem (indexed by row).
+
+    `text` is what the readers give: trimmed Arrow text, NA where the cell was empty.
+    """
+    present = text.notna()
     if kind == "text":
-        # spreadsheet numbers used as ids (101.0) read as the user typed them (101)
-        whole = cells.map(lambda v: isinstance(v, float) and v.is_integer())
-        text = text.mask(whole, cells[whole].map(lambda v: str(int(v))))
-        return text.astype(object).where(~missing, None), pd.Series(dtype=object)
+        return text.astype(object).where(present, None), pd.Series(dtype=object)
     if kind == "boolean":
-        values = text.str.casefold().map(lambda v: S.BOOLEAN_WORDS.get(v.removesuffix(".0"))
-                                         if isinstance(v, str) else None)
-        bad = ~missing & values.isna()
-        return values.astype("boolean"), pd.Series("Must be true or false (yes/no, 1/0).", index=text[bad].index)
-    numeric_text = text.str.replace(",", ".", regex=False) if decimal_comma else text
-    values = pd.to_numeric(numeric_text, errors="coerce").astype("Float64")
-    values = values.mask(~np.isfinite(values.fillna(0).to_numpy(dtype=float)))
-    bad = ~missing & values.isna()
-    failures = text[bad].map(lambda v: DATE_PROBLEM if _DATE_PATTERN.match(v) else
-                             "Not a number." if kind == "number" else "Not a whole number.")
+        words = text.str.lower().str.removesuffix(".0")
+        values = pd.Series(pd.NA, index=text.index, dtype="boolean")
+        values[words.isin([w for w, v in S.BOOLEAN_WORDS.items() if v]).fillna(False)] = True
+        values[words.isin([w for w, v in S.BOOLEAN_WORDS.items() if not v]).fillna(False)] = False
+        bad = present & values.isna()
+        return values, pd.Series("Must be true or false (yes/no, 1/0).", index=text[bad].index, dtype=object)
+    values = _to_numbers(text.str.replace(",", ".", regex=False) if decimal_comma else text)
+    bad = present & values.isna()
+    failures = text[bad].astype(object).map(
+        lambda v: DATE_PROBLEM if _DATE_PATTERN.match(v) else
+        "Not a number." if kind == "number" else "Not a whole number.")
     return values, failures
+
+
+def _to_numbers(text: pd.Series) -> pd.Series:
+    """Finite floats, NA where the text is not a number."""
+    try:  # fast path: Arrow parses a clean column in one go
+        parsed = pa_compute.cast(pa.array(text.array), pa.float64())
+        values = pd.Series(parsed.to_numpy(zero_copy_only=False), index=text.index)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        values = pd.to_numeric(text.astype(object), errors="coerce")
+    values = values.astype("Float64")
+    return values.mask(~np.isfinite(values.fillna(0).to_numpy(dtype=float)))
 
 
 # --- normalisation ------------------------------------------------------------------------------
@@ -174,20 +187,21 @@ def _normalise(table: _Table) -> None:
         f["analyte"] = _canonical(f["analyte"], S.ANALYTE_SYNONYMS)
         f["value_as_given"] = f["value"]
         f["unit_as_given"] = f["unit"]
-        conversions = {
-            (a, u): S.unit_conversion(a, u)
-            for a, u in f[["analyte", "unit"]].dropna().drop_duplicates().itertuples(index=False)
-        }
-        known = [conversions.get((a, u)) if isinstance(a, str) and isinstance(u, str) else None
-                 for a, u in zip(f["analyte"], f["unit"])]
-        f["unit"] = [k[0] if k else u for k, u in zip(known, f["unit"])]
-        factor = pd.Series([k[1] if k else 1.0 for k in known], index=f.index, dtype="Float64")
+        # known conversions (CRP mg/dL -> mg/L, ...), decided once per distinct analyte and unit
+        key = f["analyte"].str.cat(f["unit"], sep="\x1f")
+        conversions = {k: S.unit_conversion(*k.split("\x1f")) for k in key.dropna().unique()}
+        conversions = {k: c for k, c in conversions.items() if c is not None}
+        f["unit"] = key.map({k: unit for k, (unit, _) in conversions.items()}).fillna(f["unit"])
+        f["unit"] = f["unit"].astype(object).where(f["unit"].notna(), None)
+        factor = key.map({k: factor for k, (_, factor) in conversions.items()}).astype("Float64").fillna(1.0)
         f["value"] = f["value"] * factor
         f["below_lloq"] = f["below_lloq"].fillna(False)
 
 
 def _canonical(values: pd.Series, synonyms: dict[str, str]) -> pd.Series:
-    return values.map(lambda v: synonyms.get(S.vocabulary_key(v), v) if isinstance(v, str) else v)
+    # look each distinct spelling up once: a registry repeats a few names millions of times
+    lookup = {v: synonyms.get(S.vocabulary_key(v), v) for v in values.dropna().unique()}
+    return values.map(lookup).astype(object).where(values.notna(), None)
 
 
 def _patient_ids(tables: dict[str, _Table]) -> set[str] | None:
@@ -290,7 +304,7 @@ def _apply_rules(table: _Table, rules: DataFrameSchema, severity: str) -> list[P
     try:
         rules.validate(table.frame, lazy=True)
         return []
-    except pa.errors.SchemaErrors as exc:
+    except pandera.errors.SchemaErrors as exc:
         cases = exc.failure_cases
     make = error if severity == "error" else warning
     problems = []

@@ -1,0 +1,48 @@
+"""Time the synthetic cohort generator for 300 and 10,000 patients (a script, not a test).
+
+Run: .venv/bin/python benchmarks/bench_sample.py
+Prints the best of 3 runs for 300 patients, one run for 10,000, the time to write
+the 10,000-patient cohort as CSV to a temporary folder, and the 10,000/300 ratio.
+No timed assertions: the figures depend on the machine.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# Lets the script run from a checkout without installing the package.
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from icans_core.sample import generate_cohort, write_cohort  # noqa: E402
+
+SEED = 7
+
+
+def time_call(function, *args) -> tuple[float, object]:
+    """Seconds one call takes, and its result."""
+    start = time.perf_counter()
+    result = function(*args)
+    return time.perf_counter() - start, result
+
+
+def main() -> None:
+    """Print the benchmark figures."""
+    small = min(time_call(generate_cohort, 300, SEED)[0] for _ in range(3))
+    large, tables = time_call(generate_cohort, 10_000, SEED)
+    rows = {name: len(frame) for name, frame in tables.items()}
+    with tempfile.TemporaryDirectory() as out:
+        written, paths = time_call(write_cohort, tables, out)
+        size_mb = sum(p.stat().st_size for p in paths) / 1e6
+    print(f"generate_cohort(300):    {small:8.3f} s (best of 3)")
+    print(f"generate_cohort(10000):  {large:8.3f} s (one run; rows {rows})")
+    print(f"write_cohort(10000):     {written:8.3f} s ({size_mb:.1f} MB of CSV)")
+    print(f"ratio 10000/300:         {large / small:8.1f} x (patients x{10_000 / 300:.1f})")
+
+
+if __name__ == "__main__":
+    main()
