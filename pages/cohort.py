@@ -1,6 +1,7 @@
 """Cohort: what is loaded, upload your own, read the validation report and the data format."""
 
 import logging
+from datetime import datetime
 
 import streamlit as st
 
@@ -19,7 +20,8 @@ def show_loaded() -> None:
     info = store.cohort_info(con)
     counts = store.table_counts(con).set_index("table")["rows"]
     kind = "the bundled synthetic sample" if session.is_sample() else "your upload (private to this session)"
-    st.markdown(f"**Loaded:** {info['label']} — {kind}, loaded {info['loaded_at']} UTC.")
+    loaded = datetime.fromisoformat(info["loaded_at"]).strftime("%d %b %Y, %H:%M UTC")
+    st.markdown(f"**Loaded:** {info['label']} — {kind}, loaded {loaded}.")
     columns = st.columns(len(counts))
     labels = {"patients": "Patients", "toxicity": "Toxicity assessments",
               "interventions": "Intervention rows", "labs": "Lab measurements"}
@@ -35,7 +37,7 @@ def show_loaded() -> None:
     warnings = session.cohort_warnings()
     if warnings:
         with st.expander(f"{len(warnings)} warning(s) from loading this cohort"):
-            st.dataframe(report_frame(warnings), hide_index=True)
+            show_report(report_frame(warnings))
     if not session.is_sample() and st.button("Go back to the sample cohort", icon=":material/restart_alt:"):
         session.restore_sample()
         st.session_state.pop("upload_result", None)
@@ -49,7 +51,9 @@ def show_upload() -> None:
         "files named after the tables (`patients`, `toxicity`, and optionally `interventions`, `labs`). "
         "Time is **days since CAR-T infusion**, never calendar dates. Nothing loads unless every check "
         "passes; the current cohort stays in place until then. Uploads stay private to this browser session.")
-    files = st.file_uploader("Cohort files", type=UPLOAD_TYPES, accept_multiple_files=True, key="upload_files")
+    chosen = st.file_uploader("Cohort files", type=UPLOAD_TYPES, accept_multiple_files=True, key="upload_files",
+                              help="To replace a file, add the corrected one: the newest file of a name is used.")
+    files = latest_by_name(chosen or [])
     if st.button("Validate and load", type="primary", disabled=not files, key="upload_load"):
         progress = st.progress(0.0, text="Starting")
         try:
@@ -67,23 +71,37 @@ def show_upload() -> None:
         }
         if result.ok:
             st.rerun()
-    show_last_result()
+    show_last_result([f.name for f in files])
 
 
-def show_last_result() -> None:
+def latest_by_name(files: list) -> list:
+    """The files to load: when a name was added twice (a corrected file), the newest one."""
+    return list({f.name.strip().lower(): f for f in files}.values())
+
+
+def show_last_result(chosen_names: list[str]) -> None:
     last = st.session_state.get("upload_result")
-    if not last:
-        return
+    if not last or last["names"] != chosen_names:
+        return  # the result belongs to files that are no longer chosen
     names = ", ".join(last["names"])
     report = last["report"]
     if last["ok"]:
         st.success(f"Loaded {names}." + (f" {len(report)} warning(s) listed above." if len(report) else ""))
         return
-    st.error(f"**Not loaded:** {names} has {last['errors']} error(s). Nothing from it was loaded; the cohort "
+    verb = "has" if len(last["names"]) == 1 else "have"
+    st.error(f"**Not loaded:** {names} {verb} {last['errors']} error(s). Nothing was loaded; the cohort "
              "above is still the one in use. Fix every row listed below and upload again.")
-    st.dataframe(report, hide_index=True)
+    show_report(report)
     st.download_button("Download the validation report (CSV)", report.to_csv(index=False).encode(),
                        file_name="validation-report.csv", mime="text/csv", icon=":material/download:")
+
+
+def show_report(report) -> None:
+    """The validation report with blanks (not "None") where a problem has no row, column or value."""
+    st.dataframe(
+        report.astype(object).where(report.notna(), ""), hide_index=True,
+        column_config={"problem": st.column_config.TextColumn("problem", width="large"),
+                       "row": st.column_config.TextColumn("row", width="small")})
 
 
 def show_format() -> None:

@@ -1,0 +1,160 @@
+"""Shared fixtures for browser tests: a running dashboard and a headless Chromium page.
+
+    @pytest.mark.browser
+    def test_something(app_url, page):
+        page.goto(app_url)
+        expect(page.get_by_text("Cohort")).to_be_visible()
+
+`app_url` starts `streamlit run dashboard.py` once per test module on a free port and
+stops it afterwards; `page` is a fresh browser context per test, sharing one Chromium
+per module. A failing test leaves a screenshot and the server's log under pytest's
+tmp dir (the path is printed in the failure report).
+
+Playwright cannot download its own browser here; it drives Debian's chromium. The
+extra flags keep chromium from stalling on background network calls in a closed network.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+SERVER_START_TIMEOUT = 60  # seconds until /_stcore/health answers "ok"
+EXPECT_TIMEOUT = 20_000  # ms for actions and `expect` (Streamlit re-renders asynchronously)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(url: str, process: subprocess.Popen, log_path: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"streamlit exited with status {process.returncode} before it was "
+                               f"healthy:\n{log_path.read_text(errors='replace')[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.25)
+    raise RuntimeError(f"streamlit was not healthy after {timeout:.0f} s:\n"
+                       f"{log_path.read_text(errors='replace')[-3000:]}")
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def wait_until_idle(page, timeout: float = EXPECT_TIMEOUT) -> None:
+    """Wait until the app's script run has finished (Streamlit renders while the script runs).
+
+    Call it after seeing something the run you waited for displays; right after a click the
+    old run's "notRunning" may still be showing.
+    """
+    from playwright.sync_api import expect
+
+    expect(page.get_by_test_id("stApp")).to_have_attribute(
+        "data-test-script-state", "notRunning", timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def app_server(tmp_path_factory):
+    """The dashboard running in its own process: yields (url, log path); stopped after the module."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log_path = tmp_path_factory.mktemp("streamlit") / "server.log"
+    command = [
+        sys.executable, "-m", "streamlit", "run", "dashboard.py",
+        "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
+        "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
+    ]
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL)
+    try:
+        wait_healthy(url, process, log_path, SERVER_START_TIMEOUT)
+        yield url, log_path
+    finally:
+        stop(process)
+
+
+@pytest.fixture(scope="module")
+def app_url(app_server) -> str:
+    """Base URL of the running dashboard (one server per test module)."""
+    return app_server[0]
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """One headless Chromium per test module."""
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.skip(f"no chromium at {CHROMIUM} (run `make chromium`)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def page(chromium, app_server, request, tmp_path):
+    """A fresh browser context and page; on failure, a screenshot and the server log are kept."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=EXPECT_TIMEOUT)
+    context = chromium.new_context(viewport={"width": 1400, "height": 1800})
+    context.set_default_timeout(EXPECT_TIMEOUT)
+    page = context.new_page()
+    console: list[str] = []
+    page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
+    page.on("pageerror", lambda exc: console.append(f"pageerror: {exc}"))
+    try:
+        yield page
+    finally:
+        report = getattr(request.node, "rep_call", None)
+        if report is not None and report.failed:
+            shot = tmp_path / "failure.png"
+            try:
+                page.screenshot(path=str(shot), full_page=True)
+                (tmp_path / "console.log").write_text("\n".join(console))
+                (tmp_path / "server.log").write_bytes(app_server[1].read_bytes())
+                report.sections.append(("browser", f"screenshot, console and server log in {tmp_path}"))
+            except Exception as exc:  # a dead page must not hide the real failure
+                report.sections.append(("browser", f"no screenshot: {exc}"))
+        context.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Let fixtures see whether the test itself failed (for the failure screenshot)."""
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)
