@@ -53,6 +53,8 @@ def load_cohort(con: duckdb.DuckDBPyConnection, cohort: Cohort) -> None:
                 con.register("incoming_rows", frame)
                 con.execute(f"INSERT INTO {quote(spec.name)} SELECT {names} FROM incoming_rows")
                 con.unregister("incoming_rows")
+        # The patients the analyses look at; cohort filters replace its rows (all by default).
+        con.execute("CREATE OR REPLACE TABLE selected_patients AS SELECT patient_id FROM patients")
         con.execute("CREATE OR REPLACE TABLE cohort_sources (name VARCHAR, size_bytes BIGINT, sha256 VARCHAR)")
         con.executemany("INSERT INTO cohort_sources VALUES (?, ?, ?)",
                         [(s.name, s.size_bytes, s.sha256) for s in cohort.sources])
@@ -108,3 +110,102 @@ def group_counts(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 def read_table(con: duckdb.DuckDBPyConnection, name: str) -> pd.DataFrame:
     """One contract table as loaded, in source order (for export and round-trip checks)."""
     return con.execute(f"SELECT * FROM {quote(name)} ORDER BY source_row").df()
+
+
+# --- Analysis queries: every one reads only the selected patients -----------------------------
+
+# How patients are grouped for comparison. The contract's default: the patient's group
+# where given, else the product.
+GROUPINGS: dict[str, str] = {
+    "group": 'coalesce(p."group", p.product)',
+    "product": "p.product",
+    "costimulatory_domain": "coalesce(p.costimulatory_domain, 'unknown')",
+    "target": "coalesce(p.target, 'unknown')",
+    "disease": "coalesce(p.disease, 'unknown')",
+}
+
+
+def _grouping(group_by: str) -> str:
+    if group_by not in GROUPINGS:
+        raise ValueError(f"unknown grouping {group_by!r}; one of {', '.join(GROUPINGS)}")
+    return GROUPINGS[group_by]
+
+
+def patients_frame(con: duckdb.DuckDBPyConnection, group_by: str = "group") -> pd.DataFrame:
+    """Selected patients. Columns: patient_id, group, product, target, costimulatory_domain,
+    disease, age_years, sex, ecog, last_followup_day, death_day, death_cause."""
+    return con.execute(f"""
+        SELECT p.patient_id, {_grouping(group_by)} AS "group", p.product, p.target, p.costimulatory_domain,
+               p.disease, p.age_years, p.sex, p.ecog, p.last_followup_day, p.death_day, p.death_cause
+        FROM patients p JOIN selected_patients USING (patient_id)
+        ORDER BY p.source_row
+    """).df()
+
+
+def toxicity_frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Assessments of the selected patients, by patient and day.
+    Columns: patient_id, day, crs_grade, icans_grade, ice_score (grades nullable: blank = not assessed)."""
+    return con.execute("""
+        SELECT t.patient_id, t.day, t.crs_grade, t.icans_grade, t.ice_score
+        FROM toxicity t JOIN selected_patients USING (patient_id)
+        ORDER BY t.patient_id, t.day, t.source_row
+    """).df()
+
+
+def interventions_frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Treatments of the selected patients. Columns: patient_id, agent, agent_class, start_day,
+    end_day (blank filled with start_day), daily_dose, dose_unit, route."""
+    return con.execute("""
+        SELECT i.patient_id, i.agent, i.agent_class, i.start_day, i.end_day, i.daily_dose,
+               i.dose_unit, i.route
+        FROM interventions i JOIN selected_patients USING (patient_id)
+        ORDER BY i.patient_id, i.start_day, i.source_row
+    """).df()
+
+
+def lab_analytes(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Analytes measured in the selected patients. Columns: analyte, unit, patients, measurements."""
+    return con.execute("""
+        SELECT l.analyte, l.unit, count(DISTINCT l.patient_id) AS patients, count(*) AS measurements
+        FROM labs l JOIN selected_patients USING (patient_id)
+        GROUP BY ALL ORDER BY l.analyte
+    """).df()
+
+
+def lab_values(con: duckdb.DuckDBPyConnection, analytes: list[str]) -> pd.DataFrame:
+    """Every measurement of the given analytes in the selected patients.
+    Columns: patient_id, analyte, day, value, unit, below_lloq."""
+    return con.execute("""
+        SELECT l.patient_id, l.analyte, l.day, l.value, l.unit, l.below_lloq
+        FROM labs l JOIN selected_patients USING (patient_id)
+        WHERE list_contains(?, l.analyte)
+        ORDER BY l.patient_id, l.analyte, l.day, l.source_row
+    """, [list(analytes)]).df()
+
+
+def lab_patient_days(con: duckdb.DuckDBPyConnection, analytes: list[str], group_by: str = "group",
+                     origins: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One value per patient, analyte and whole day: the patient's median that day.
+
+    Days are floor(day - origin): origin 0 (infusion) unless `origins` (patient_id, origin_day)
+    is given, in which case patients without an origin are left out. Aggregated in DuckDB
+    so only one row per patient-day leaves the database.
+    Columns: patient_id, group, analyte, unit, day (integer), value, below_lloq (any sample that day).
+    """
+    origin_join, origin_day = "", "0"
+    if origins is not None:
+        con.register("analysis_origins", origins[["patient_id", "origin_day"]])
+        origin_join, origin_day = "JOIN analysis_origins o USING (patient_id)", "o.origin_day"
+    try:
+        return con.execute(f"""
+            SELECT l.patient_id, {_grouping(group_by)} AS "group", l.analyte, l.unit,
+                   CAST(floor(l.day - {origin_day}) AS INTEGER) AS day,
+                   median(l.value) AS value, bool_or(l.below_lloq) AS below_lloq
+            FROM labs l JOIN selected_patients USING (patient_id)
+                 JOIN patients p USING (patient_id) {origin_join}
+            WHERE list_contains(?, l.analyte)
+            GROUP BY ALL ORDER BY "group", l.analyte, day, l.patient_id
+        """, [list(analytes)]).df()
+    finally:
+        if origins is not None:
+            con.unregister("analysis_origins")

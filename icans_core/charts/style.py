@@ -1,0 +1,49 @@
+"""Colours, shapes and labels shared by every chart, so a grade or a drug looks the same on every page."""
+
+from __future__ import annotations
+
+import altair as alt
+
+from icans_core import schema as S
+
+# ASTCT grades 0-5: a sequential scale (light = mild, dark = severe, black = grade 5, death).
+GRADE_COLOURS = {0: "#d9d9d9", 1: "#fdd49e", 2: "#fc8d59", 3: "#d7301f", 4: "#7f0000", 5: "#000000"}
+GRADES = list(GRADE_COLOURS)
+
+# Intervention classes: colour and point shape, distinct in colour and in shape.
+CLASS_STYLE = {
+    S.CORTICOSTEROID: ("#1f77b4", "triangle-down"),
+    S.IL6_BLOCKADE: ("#2ca02c", "circle"),
+    S.IL1_BLOCKADE: ("#9467bd", "diamond"),
+    S.IVIG_CLASS: ("#17becf", "square"),
+    S.INTRATHECAL: ("#8c564b", "cross"),
+    S.OTHER: ("#7f7f7f", "triangle-up"),
+}
+
+# Comparison groups: a categorical palette that stays readable printed in grey.
+GROUP_PALETTE = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666"]
+
+DAY_AXIS_TITLE = "Days since CAR-T infusion"
+
+
+def grade_scale(title: str = "ASTCT grade") -> alt.Scale:
+    """The grade colour scale (domain 0-5), identical on every chart."""
+    return alt.Scale(domain=GRADES, range=[GRADE_COLOURS[g] for g in GRADES])
+
+
+def class_colour_scale() -> alt.Scale:
+    return alt.Scale(domain=list(CLASS_STYLE), range=[c for c, _ in CLASS_STYLE.values()])
+
+
+def class_shape_scale() -> alt.Scale:
+    return alt.Scale(domain=list(CLASS_STYLE), range=[s for _, s in CLASS_STYLE.values()])
+
+
+def group_scale(groups: list[str]) -> alt.Scale:
+    """Colours for comparison groups, in the given (stable) order."""
+    return alt.Scale(domain=list(groups), range=[GROUP_PALETTE[i % len(GROUP_PALETTE)] for i in range(len(groups))])
+
+
+def titled(chart: alt.Chart | alt.LayerChart | alt.VConcatChart, title: str, subtitle: str | list[str]) -> alt.Chart:
+    """Every figure carries a title and a subtitle that states n and units."""
+    return chart.properties(title=alt.TitleParams(title, subtitle=subtitle, anchor="start"))
