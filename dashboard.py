@@ -1,14 +1,28 @@
-"""Entry point: `streamlit run dashboard.py`. Page setup and navigation; pages do the rest."""
+"""Entry point: `streamlit run dashboard.py`. Page setup, the shared sidebar, navigation."""
 
 import logging
 
 import streamlit as st
 
+from ui import options, sidebar
+
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 st.set_page_config(page_title="CAR-T toxicity cohorts", page_icon=":material/monitor_heart:", layout="wide")
 
+# The pages live in views/, not pages/: with a folder named pages/ beside this script, Streamlit's
+# legacy multipage mode runs a deep-linked page on a fresh server without this entry point (no
+# sidebar, no options), which would break shared links (streamlit/runtime/scriptrunner: _mpa_v1).
 pages = [
-    st.Page("pages/cohort.py", title="Cohort", icon=":material/groups:", default=True),
+    st.Page("views/overview.py", title="Overview", icon=":material/dashboard:", default=True),
+    st.Page("views/swimlanes.py", title="Swimlanes", icon=":material/view_timeline:"),
+    st.Page("views/cytokines.py", title="Cytokines", icon=":material/show_chart:"),
+    st.Page("views/resolution.py", title="Resolution", icon=":material/trending_down:"),
+    st.Page("views/treatments.py", title="Treatments", icon=":material/medication:"),
+    st.Page("views/expansion.py", title="Expansion", icon=":material/biotech:"),
+    st.Page("views/cohort.py", title="Cohort", icon=":material/groups:"),
 ]
-st.navigation(pages).run()
+navigation = st.navigation(pages)
+sidebar.show_cohort_badge()
+options.show_analysis_options()
+navigation.run()

@@ -26,6 +26,32 @@ def _validate(args: argparse.Namespace) -> int:
     return EXIT_REFUSED
 
 
+def _export(args: argparse.Namespace) -> int:
+    from icans_core import store
+    from icans_core.episodes import EpisodeOptions
+    from icans_core.options import AnalysisOptions
+    from icans_core.results import compute_results, write_results
+
+    try:
+        options = AnalysisOptions(
+            episodes=EpisodeOptions(args.severe_grade, args.resolved_grade, args.origin),
+            group_by=args.group_by, ci=args.ci)
+    except ValueError as exc:
+        print(f"REFUSED: {exc}")
+        return EXIT_REFUSED
+    result = load_paths(args.inputs)
+    if not result.ok:  # nothing is written for a cohort that fails validation
+        for problem in result.errors:
+            print(format_problem(problem))
+        print(f"REFUSED: {len(result.errors)} error(s); nothing was written.")
+        return EXIT_REFUSED
+    con = store.connect()
+    store.load_cohort(con, result.cohort)
+    written = write_results(compute_results(con, options), args.out)
+    print(f"Wrote {len(written)} files to {args.out}: " + ", ".join(p.name for p in written))
+    return EXIT_OK
+
+
 def _sample(args: argparse.Namespace) -> int:
     from icans_core.sample import generate_cohort, write_cohort
 
@@ -52,6 +78,19 @@ def build_parser() -> argparse.ArgumentParser:
     validate = commands.add_parser("validate", help="check a cohort against the data format")
     validate.add_argument("inputs", nargs="+", help=".xlsx, .zip, .csv or .parquet files, or folders of them")
     validate.set_defaults(run=_validate)
+
+    export = commands.add_parser("export", help="write the results tables (episodes, resolution, ...) as CSV")
+    export.add_argument("inputs", nargs="+", help=".xlsx, .zip, .csv or .parquet files, or folders of them")
+    export.add_argument("--out", required=True, help="folder for the result CSV files")
+    export.add_argument("--severe-grade", type=int, default=3, help="ICANS grade that starts an episode (3)")
+    export.add_argument("--resolved-grade", type=int, default=1, help="ICANS grade that resolves it (1)")
+    export.add_argument("--origin", default="onset",
+                        help="time origin: onset, or an intervention class such as IVIG or corticosteroid")
+    export.add_argument("--group-by", default="group",
+                        choices=["group", "product", "costimulatory_domain", "target", "disease"])
+    export.add_argument("--ci", default="log", choices=["log", "log-log"],
+                        help="confidence-interval transform of the median (log = R's default)")
+    export.set_defaults(run=_export)
 
     sample = commands.add_parser("sample", help="write a deterministic synthetic cohort as CSV files")
     sample.add_argument("--patients", type=int, default=300)

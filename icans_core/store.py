@@ -125,6 +125,15 @@ GROUPINGS: dict[str, str] = {
 }
 
 
+GROUPING_LABELS: dict[str, str] = {
+    "group": "Group (study arm, else product)",
+    "product": "Product",
+    "costimulatory_domain": "Costimulatory domain",
+    "target": "Target antigen",
+    "disease": "Disease",
+}
+
+
 def _grouping(group_by: str) -> str:
     if group_by not in GROUPINGS:
         raise ValueError(f"unknown grouping {group_by!r}; one of {', '.join(GROUPINGS)}")

@@ -54,7 +54,7 @@ def patients_metric(page):
 
 
 def open_app(page, url: str) -> None:
-    page.goto(url)
+    page.goto(f"{url}/cohort")
     expect(page.get_by_text("Loaded:")).to_be_visible(timeout=FIRST_LOAD_TIMEOUT)
 
 
@@ -94,7 +94,7 @@ def report_rows(page) -> list[list[str]]:
 
 def test_opens_on_the_sample_cohort(page, app_url):
     open_app(page, app_url)
-    expect(page.get_by_text("Sample cohort (synthetic)")).to_be_visible()
+    expect(page.get_by_test_id("stMain").get_by_text("Sample cohort (synthetic)")).to_be_visible()
     expect(patients_metric(page)).to_have_text(sample_patient_count())
     assert_no_exception(page)
     expect(page.get_by_test_id("stAlertContentError")).to_have_count(0)
@@ -118,7 +118,7 @@ def test_invalid_upload_is_refused_then_a_valid_one_loads(page, app_url):
         assert words in row[5], row
     expect(page.get_by_role("button", name="Download the validation report (CSV)")).to_be_visible()
     expect(patients_metric(page)).to_have_text(sample_count)
-    expect(page.get_by_text("Sample cohort (synthetic)")).to_be_visible()
+    expect(page.get_by_test_id("stMain").get_by_text("Sample cohort (synthetic)")).to_be_visible()
     assert_no_exception(page)
 
     # corrected files: the cohort is replaced
@@ -134,5 +134,5 @@ def test_invalid_upload_is_refused_then_a_valid_one_loads(page, app_url):
     # and back to the sample
     page.get_by_role("button", name="Go back to the sample cohort").click()
     expect(patients_metric(page)).to_have_text(sample_count, timeout=30_000)
-    expect(page.get_by_text("Sample cohort (synthetic)")).to_be_visible()
+    expect(page.get_by_test_id("stMain").get_by_text("Sample cohort (synthetic)")).to_be_visible()
     assert_no_exception(page)

@@ -65,6 +65,8 @@ def app(monkeypatch) -> AppTest:
         pytest.fail(f"the bundled sample cohort is missing: {SAMPLE_PATIENTS} (run `make sample`)")
     monkeypatch.chdir(ROOT)  # as `streamlit run dashboard.py` is started
     at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60)
+    at.run()  # the app opens on the Overview
+    at.switch_page("views/cohort.py")
     at.run()
     return at
 

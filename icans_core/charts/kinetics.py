@@ -1,0 +1,128 @@
+"""Cytokine kinetics chart (the IVIG study's Fig 3): medians per group over days, with the
+median day of each intervention and the days the groups differ. Draws only."""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+
+from icans_core.charts import style
+
+# The published figure style: one symbol for a significant difference, another for a trend.
+MARK_SYMBOLS = {"significant": "*", "trend": "†"}
+INTERVENTION_DASH = [6, 4]
+
+
+def present_group_scale(groups: list[str], present) -> alt.Scale:
+    """The group colours of the full, stable list of groups, listing only the groups drawn.
+
+    A group keeps its colour when others drop out (e.g. aligned at onset, patients without
+    an episode leave): the colour comes from its place in `groups`, not among those present.
+    """
+    present = set(present)
+    unlisted = sorted(present - set(groups))
+    full = style.group_scale([*groups, *unlisted])
+    colours = dict(zip(full.domain, full.range))
+    shown = [g for g in groups if g in present] + unlisted
+    return alt.Scale(domain=shown, range=[colours[g] for g in shown])
+
+
+def median_layers(data: pd.DataFrame, x_title: str, y_title: str, log_scale: bool, groups: list[str],
+                  extra_tooltips: list[alt.Tooltip] = ()) -> alt.LayerChart:
+    """Interquartile band, median line and points per group (shared with the expansion curves)."""
+    y_scale = alt.Scale(type="log") if log_scale else alt.Scale(zero=False)
+    scale = present_group_scale(groups, data["group"].unique())
+    base = alt.Chart(data).encode(
+        x=alt.X("day:Q", title=x_title),
+        # The legend takes the band's mark; solid symbols read better than a faint swatch.
+        color=alt.Color("group:N", title="Group", scale=scale, sort=scale.domain,
+                        legend=alt.Legend(symbolType="circle", symbolOpacity=1)))
+    band = base.mark_area(opacity=0.15).encode(
+        y=alt.Y("q1:Q", title=y_title, scale=y_scale), y2="q3:Q")
+    line = base.mark_line().encode(y=alt.Y("median:Q", title=y_title, scale=y_scale))
+    if log_scale:  # a log axis has no place for 0: leave such points out rather than break the chart
+        band = band.transform_filter("datum.q1 > 0")
+        line = line.transform_filter("datum.median > 0")
+    tooltips = [alt.Tooltip("group:N", title="Group"), alt.Tooltip("day:Q", title="Day"),
+                alt.Tooltip("n:Q", title="n patients"), alt.Tooltip("median:Q", title="Median", format=".3~g"),
+                alt.Tooltip("q1:Q", title="Q1", format=".3~g"), alt.Tooltip("q3:Q", title="Q3", format=".3~g"),
+                alt.Tooltip("n_below_lloq:Q", title="n below LLOQ"), *extra_tooltips]
+    points = base.mark_point(filled=True, size=40).encode(
+        y=alt.Y("median:Q", title=y_title, scale=y_scale), tooltip=tooltips)
+    if log_scale:
+        points = points.transform_filter("datum.median > 0")
+    return alt.layer(band, line, points)
+
+
+def scale_words(data: pd.DataFrame, log_scale: bool) -> str:
+    """How the y axis reads in a subtitle, owning up to values a log axis cannot show."""
+    if not log_scale:
+        return "linear scale"
+    hidden = data["q1"] <= 0 if "q1" in data else data["value"] <= 0
+    return "log scale (values of 0 or less not drawn)" if hidden.any() else "log scale"
+
+
+def group_counts_text(data: pd.DataFrame, groups: list[str]) -> str:
+    """'A n=10, B n=9' from the frame's n_patients column, in the groups' order."""
+    counts = data.drop_duplicates("group").set_index("group")["n_patients"]
+    return ", ".join(f"{g} n={int(counts[g])}" for g in groups if g in counts.index)
+
+
+def cytokine_chart(medians: pd.DataFrame, marks: pd.DataFrame, intervention_days: pd.DataFrame, analyte: str,
+                   log_scale: bool = True, day_title: str = style.DAY_AXIS_TITLE,
+                   groups: list[str] | None = None, marked_on: str = "p") -> alt.LayerChart:
+    """Median (points and line) and IQR (band) of one analyte per group and day, dashed rules at
+    the median intervention days per group, and a symbol over days where the groups differ."""
+    data = medians[medians["analyte"] == analyte]
+    unit = data["unit"].iloc[0] if len(data) else ""
+    groups = list(groups) if groups is not None else sorted(data["group"].unique())
+    y_title = f"{analyte} ({unit})"
+    medians_layer = median_layers(data, day_title, y_title, log_scale, groups, [
+        alt.Tooltip("p_value:Q", title="p (that day)", format=".3g"),
+        alt.Tooltip("q_value:Q", title="q (BH)", format=".3g"),
+        alt.Tooltip("test:N", title="Test")])
+
+    rules = _intervention_rules(intervention_days[intervention_days["group"].isin(set(data["group"]))])
+    y_scale = alt.Scale(type="log") if log_scale else alt.Scale(zero=False)
+    shown_marks = marks[marks["analyte"] == analyte].assign(
+        symbol=lambda m: m["mark"].map(MARK_SYMBOLS))
+    significance = alt.Chart(shown_marks).mark_text(dy=-10, baseline="bottom", fontSize=16, color="black").encode(
+        x=alt.X("day:Q", title=day_title), y=alt.Y("y:Q", title=y_title, scale=y_scale), text="symbol:N",
+        tooltip=[alt.Tooltip("day:Q", title="Day"), alt.Tooltip("mark:N", title="Difference"),
+                 alt.Tooltip("p_value:Q", title="p", format=".3g"),
+                 alt.Tooltip("q_value:Q", title="q (BH)", format=".3g")])
+
+    # Groups and intervention classes each keep their own colour legend.
+    chart = alt.layer(medians_layer, rules, significance).resolve_scale(color="independent")
+    chart = chart.properties(height=320)
+    subtitle = [
+        f"Patients with values: {group_counts_text(data, groups)}. Median (line) and IQR (band), "
+        f"{unit}, {scale_words(data, log_scale)}.",
+        f"Dashed lines: median day each class was first given, per group. {MARK_SYMBOLS['significant']} "
+        f"{marked_on} < 0.05, {MARK_SYMBOLS['trend']} {marked_on} < 0.1 between groups that day "
+        "(Mann-Whitney U, or Kruskal-Wallis for more than 2 groups).",
+    ]
+    return style.titled(chart, f"{analyte}: median per group over time", subtitle)
+
+
+def _intervention_rules(intervention_days: pd.DataFrame) -> alt.Chart:
+    days = intervention_days.copy()
+    days["label"] = [
+        f"{c} ({g}): median day {d:.3g} (n={n} of {t})"
+        for c, g, d, n, t in zip(days["agent_class"], days["group"], days["median_day"],
+                                 days["n_patients"], days["n_group"])]
+    return alt.Chart(days).mark_rule(strokeDash=INTERVENTION_DASH, strokeWidth=1.5, opacity=0.8).encode(
+        x=alt.X("median_day:Q"),
+        color=alt.Color("agent_class:N", title="Intervention (first dose)", scale=_class_scale(days)),
+        tooltip=[alt.Tooltip("label:N", title="Intervention"), alt.Tooltip("group:N", title="Group"),
+                 alt.Tooltip("agent_class:N", title="Class"),
+                 alt.Tooltip("median_day:Q", title="Median day", format=".3g"),
+                 alt.Tooltip("n_patients:Q", title="n given")])
+
+
+def _class_scale(days: pd.DataFrame) -> alt.Scale:
+    # The shared class colours, with only the classes drawn in the legend.
+    shown = [c for c in style.CLASS_STYLE if c in set(days["agent_class"])]
+    if not shown:
+        return style.class_colour_scale()
+    return alt.Scale(domain=shown, range=[style.CLASS_STYLE[c][0] for c in shown])

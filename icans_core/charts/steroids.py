@@ -1,0 +1,96 @@
+"""Steroid exposure and intervention timing charts: tidy frames in, Altair charts out."""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+
+from icans_core import schema as S
+from icans_core.charts import style
+from icans_core.steroids import MEASURES, TREATED
+from icans_core.summary import group_order
+
+EQUIVALENCE_NOTE = "dexamethasone-equivalent mg: Meikle & Tyler 1977 (the table on the Treatments page)"
+
+
+def _group_counts(summary: pd.DataFrame, groups: list[str]) -> str:
+    counts = summary.drop_duplicates("group").set_index("group")
+    return "; ".join(f"{g} {int(counts.at[g, 'n_treated'])}/{int(counts.at[g, 'n_patients'])}"
+                     for g in groups if g in counts.index)
+
+
+def steroid_chart(exposure: pd.DataFrame, summary: pd.DataFrame, measure: str = "cumulative_dex_mg",
+                  log: bool = False) -> alt.LayerChart:
+    """Per-patient points of one steroid measure by group, over the group's IQR box and median.
+
+    `exposure` is steroids.steroid_exposure(...), `summary` steroids.steroid_summary(...) of it;
+    only treated patients with a value above 0 are drawn (a log axis has no 0).
+    """
+    if measure not in MEASURES:
+        raise ValueError(f"measure must be one of {', '.join(MEASURES)}")
+    groups = group_order(exposure["group"])
+    colour = alt.Color("group:N", scale=style.group_scale(groups), title="Group", sort=groups)
+    points_frame = exposure.loc[exposure[measure] > 0,
+                                ["patient_id", "group", "steroid_days", "cumulative_dex_mg", "first_steroid_day"]]
+    boxes_frame = summary.loc[(summary["measure"] == measure) & (summary["among"] == TREATED),
+                              ["group", "n_patients", "n_treated", "n", "median", "q1", "q3", "mean"]]
+    title = MEASURES[measure]
+    y_scale = alt.Scale(type="log") if log else alt.Scale(zero=True)
+    x = alt.X("group:N", sort=groups, title="Group", axis=alt.Axis(labelAngle=-20, labelLimit=200))
+
+    boxes = alt.Chart(boxes_frame).mark_bar(opacity=0.25, size=46).encode(
+        x=x, y=alt.Y("q1:Q", title=title, scale=y_scale), y2="q3:Q", color=colour,
+        tooltip=[alt.Tooltip("group:N", title="Group"),
+                 alt.Tooltip("n_treated:Q", title="Patients treated"),
+                 alt.Tooltip("n_patients:Q", title="Patients in group"),
+                 alt.Tooltip("median:Q", title=f"Median ({'mg' if measure == 'cumulative_dex_mg' else 'days'})",
+                             format=",.1f"),
+                 alt.Tooltip("q1:Q", title="Q1", format=",.1f"), alt.Tooltip("q3:Q", title="Q3", format=",.1f"),
+                 alt.Tooltip("mean:Q", title="Mean", format=",.1f")])
+    medians = alt.Chart(boxes_frame).mark_tick(thickness=3, size=46).encode(
+        x=x, y=alt.Y("median:Q", title=title, scale=y_scale), color=colour,
+        tooltip=[alt.Tooltip("group:N", title="Group"), alt.Tooltip("median:Q", title="Median", format=",.1f"),
+                 alt.Tooltip("n_treated:Q", title="Patients treated")])
+    points = alt.Chart(points_frame).mark_circle(size=42, opacity=0.8).encode(
+        x=x, xOffset=alt.XOffset("jitter:Q", scale=alt.Scale(domain=[-3, 3]), title=None),
+        y=alt.Y(f"{measure}:Q", title=title, scale=y_scale), color=colour,
+        tooltip=[alt.Tooltip("patient_id:N", title="Patient"), alt.Tooltip("group:N", title="Group"),
+                 alt.Tooltip("steroid_days:Q", title="Steroid days"),
+                 alt.Tooltip("cumulative_dex_mg:Q", title="Cumulative dexamethasone-equivalent (mg)",
+                             format=",.1f"),
+                 alt.Tooltip("first_steroid_day:Q", title="First steroid day (since infusion)")],
+    ).transform_calculate(jitter="sqrt(-2*log(random()))*cos(2*PI*random())")
+    chart = alt.layer(boxes, medians, points).properties(width=alt.Step(90), height=320)
+    note = EQUIVALENCE_NOTE if measure == "cumulative_dex_mg" else "distinct whole days with a systemic dose"
+    return style.titled(chart, f"{title} per patient",
+                        [f"Patients treated / in group: {_group_counts(boxes_frame, groups)}",
+                         "Box: interquartile range among treated patients; bar: median; "
+                         f"{'log scale; ' if log else ''}{note}"])
+
+
+def intervention_timing_chart(by_class: pd.DataFrame) -> alt.Chart:
+    """Median first day of each intervention class per group, one mark per class and group.
+
+    `by_class` is summary.interventions_by_class(...); classes nobody received are not drawn.
+    """
+    frame = by_class[by_class["n_treated"] > 0]
+    groups = group_order(by_class["group"])
+    classes = [c for c in S.AGENT_CLASSES if c in set(frame["agent_class"])]
+    classes += sorted(set(frame["agent_class"]) - set(classes))
+    sizes = by_class.drop_duplicates("group").set_index("group")["n_patients"]
+    chart = alt.Chart(frame).mark_point(filled=True, size=140, opacity=0.9).encode(
+        x=alt.X("median_first_day:Q", title="Median first day given (days since CAR-T infusion)"),
+        y=alt.Y("agent_class:N", sort=classes, title="Intervention class"),
+        yOffset=alt.YOffset("group:N", sort=groups),
+        color=alt.Color("group:N", scale=style.group_scale(groups), sort=groups, title="Group"),
+        shape=alt.Shape("agent_class:N", scale=style.class_shape_scale(), title="Intervention class"),
+        tooltip=[alt.Tooltip("group:N", title="Group"), alt.Tooltip("agent_class:N", title="Class"),
+                 alt.Tooltip("n_treated:Q", title="Patients treated"),
+                 alt.Tooltip("n_patients:Q", title="Patients in group"),
+                 alt.Tooltip("percent:Q", title="Treated (%)", format=".0f"),
+                 alt.Tooltip("median_first_day:Q", title="Median first day", format=".2f")],
+    ).properties(width=520, height=alt.Step(14))
+    n_text = "; ".join(f"{g} {int(sizes[g])}" for g in groups if g in sizes.index)
+    return style.titled(chart, "When each intervention class was first given",
+                        [f"Median over treated patients of each patient's first dose; patients per group: {n_text}",
+                         "Days since CAR-T infusion (day 0 = infusion)"])

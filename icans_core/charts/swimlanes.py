@@ -1,0 +1,131 @@
+"""Swimlane chart: one row per patient, an ICANS bar above a CRS bar, interventions above both.
+
+Draws the frames of icans_core.swimlanes; computes nothing. Layout follows the IVIG study's
+Fig 2 ("a top bar of ICANS grade and a lower bar of CRS grade", a symbol per intervention on
+the day given).
+"""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+
+from icans_core.charts import style
+
+# Sub-rows of a patient's row, top to bottom.
+TREATMENT_ROW = "treatment"
+SUB_ROWS = [TREATMENT_ROW, "ICANS", "CRS"]
+# A death is a black X drawn as a path: the "cross" shape already marks intrathecal therapy.
+DEATH_SHAPE = "M-1,-1L1,1M-1,1L1,-1"
+EVENT_STYLE = {"death": ("#000000", DEATH_SHAPE), "last follow-up": ("#525252", "triangle-right")}
+
+ROW_STEP = 24  # pixels per patient while they fit
+MIN_ROW_STEP = 4
+MAX_HEIGHT = 2400  # beyond this the rows get thinner instead of the chart taller
+LABEL_MIN_STEP = 10  # below this, patient labels would overlap: hover instead
+WIDTH = 720
+
+
+def row_step(patients: int) -> float:
+    """Pixels per patient row: 24 while the chart stays under 2,400 px, then thinner, at least 4."""
+    if patients <= 0:
+        return ROW_STEP
+    return max(MIN_ROW_STEP, min(ROW_STEP, MAX_HEIGHT / patients))
+
+
+def _n_line(group_sizes: dict[str, int] | None, n: int) -> str:
+    if not group_sizes:
+        return f"n = {n} patients"
+    parts = ", ".join(f"{g} {k}" for g, k in group_sizes.items())
+    return f"n = {n} patients ({parts})"
+
+
+def swimlane_chart(intervals: pd.DataFrame, marks: pd.DataFrame, patient_marks: pd.DataFrame, order: list[str],
+                   *, patient_groups: dict[str, str] | None = None, groups: list[str] | None = None,
+                   group_sizes: dict[str, int] | None = None,
+                   days: tuple[float, float] | None = None,
+                   title: str = "Clinical course per patient") -> alt.HConcatChart:
+    """Swimlanes for the patients in `order` (top first).
+
+    intervals: patient_id, group, lane, start_day, end_day, grade; marks: patient_id, group,
+    agent, agent_class, start_day, end_day, daily_dose, dose_unit, route, label; patient_marks:
+    patient_id, group, kind, day; patient_groups: patient_id -> group for the group strip;
+    groups: colour order. Zero-length intervals (a lone last assessment) are drawn as ticks.
+    """
+    groups = groups or sorted({g for g in (patient_groups or {}).values() if g is not None})
+    step = row_step(len(order))
+    height = max(round(step * len(order)), 40)
+    point_size = max(6.0, min(60.0, 0.1 * step ** 2))
+    show_labels = step >= LABEL_MIN_STEP
+    x_scale = alt.Scale(domain=list(days), nice=False) if days else alt.Scale(nice=False)
+    y = alt.Y("patient_id:N", sort=list(order), scale=alt.Scale(domain=list(order), paddingInner=0.2,
+                                                                  paddingOuter=0.1),
+              axis=None)
+    y_offset = alt.YOffset("lane:N", scale=alt.Scale(domain=SUB_ROWS, paddingInner=0.1))
+    x_axis = alt.Axis(title=style.DAY_AXIS_TITLE, grid=True, tickMinStep=1)
+
+    bar_tooltip = [alt.Tooltip("patient_id:N", title="Patient"), alt.Tooltip("group:N", title="Group"),
+                   alt.Tooltip("lane:N", title="Syndrome"), alt.Tooltip("grade:O", title="ASTCT grade"),
+                   alt.Tooltip("start_day:Q", title="From day"), alt.Tooltip("end_day:Q", title="To day")]
+    grade_colour = alt.Color("grade:O", scale=style.grade_scale(), title="ASTCT grade",
+                             legend=alt.Legend(orient="right", direction="vertical"))
+    lanes = alt.Chart(intervals)
+    bars = lanes.mark_bar(clip=True).encode(
+        x=alt.X("start_day:Q", scale=x_scale, axis=x_axis), x2="end_day:Q", y=y, yOffset=y_offset,
+        color=grade_colour, tooltip=bar_tooltip)
+    ticks = lanes.transform_filter("datum.start_day == datum.end_day").mark_tick(
+        clip=True, thickness=2, orient="vertical").encode(
+        x=alt.X("start_day:Q", scale=x_scale, axis=x_axis), y=y, yOffset=y_offset,
+        color=alt.Color("grade:O", scale=style.grade_scale(), legend=None), tooltip=bar_tooltip)
+
+    mark_tooltip = [alt.Tooltip("patient_id:N", title="Patient"), alt.Tooltip("group:N", title="Group"),
+                    alt.Tooltip("agent:N", title="Agent"), alt.Tooltip("agent_class:N", title="Class"),
+                    alt.Tooltip("daily_dose:Q", title="Daily dose"), alt.Tooltip("dose_unit:N", title="Unit"),
+                    alt.Tooltip("route:N", title="Route"), alt.Tooltip("start_day:Q", title="From day"),
+                    alt.Tooltip("end_day:Q", title="To day"), alt.Tooltip("label:N", title="Course")]
+    treatments = alt.Chart(marks).transform_calculate(lane=f"'{TREATMENT_ROW}'")
+    courses = treatments.transform_filter("datum.end_day > datum.start_day").mark_rule(
+        clip=True, strokeWidth=max(1.0, step / 10)).encode(
+        x=alt.X("start_day:Q", scale=x_scale, axis=x_axis), x2="end_day:Q", y=y, yOffset=y_offset,
+        color=alt.Color("agent_class:N", scale=style.class_colour_scale(), legend=None), tooltip=mark_tooltip)
+    doses = treatments.mark_point(clip=True, filled=True, size=point_size, opacity=1).encode(
+        x=alt.X("start_day:Q", scale=x_scale, axis=x_axis), y=y, yOffset=y_offset,
+        color=alt.Color("agent_class:N", scale=style.class_colour_scale(), title="Intervention"),
+        shape=alt.Shape("agent_class:N", scale=style.class_shape_scale(), title="Intervention"),
+        tooltip=mark_tooltip)
+
+    events = alt.Chart(patient_marks).mark_point(clip=True, filled=False, size=point_size * 2.5,
+                                                  strokeWidth=2).encode(
+        x=alt.X("day:Q", scale=x_scale, axis=x_axis), y=y,
+        shape=alt.Shape("kind:N", title="Patient", scale=alt.Scale(
+            domain=list(EVENT_STYLE), range=[s for _, s in EVENT_STYLE.values()])),
+        color=alt.Color("kind:N", title="Patient", scale=alt.Scale(
+            domain=list(EVENT_STYLE), range=[c for c, _ in EVENT_STYLE.values()])),
+        tooltip=[alt.Tooltip("patient_id:N", title="Patient"), alt.Tooltip("group:N", title="Group"),
+                 alt.Tooltip("kind:N", title="Event"), alt.Tooltip("day:Q", title="Day")])
+
+    lanes_chart = alt.layer(bars, ticks, courses, doses, events).resolve_scale(
+        color="independent", shape="independent").properties(width=WIDTH, height=height)
+
+    # The left strip names the patient and shows the group, so lanes stay readable in any order.
+    patient_groups = patient_groups or {}
+    strip_frame = pd.DataFrame({"patient_id": list(order), "group": [patient_groups.get(p) for p in order]})
+    # Colours come from every group (stable across pages); the legend lists only those shown.
+    shown_groups = [g for g in groups if g in set(strip_frame["group"])]
+    strip = alt.Chart(strip_frame).mark_rect().encode(
+        y=alt.Y("patient_id:N", sort=list(order),
+                scale=alt.Scale(domain=list(order), paddingInner=0.2, paddingOuter=0.1),
+                axis=alt.Axis(title="Patient" if show_labels else "Patients (hover for the identifier)",
+                              labels=show_labels, ticks=False, domain=False)),
+        color=alt.Color("group:N", scale=style.group_scale(groups), title="Group",
+                        legend=alt.Legend(orient="left", values=shown_groups)),
+        tooltip=[alt.Tooltip("patient_id:N", title="Patient"), alt.Tooltip("group:N", title="Group")],
+    ).properties(width=10, height=height)
+
+    lo_hi = f", days {days[0]:g} to {days[1]:g}" if days else ""
+    subtitle = [_n_line(group_sizes, len(order)),
+                "Top bar ICANS, lower bar CRS, coloured by ASTCT grade (0-5); symbols above: first day of "
+                "each intervention, line: multi-day course",
+                f"x: days since CAR-T infusion{lo_hi}"]
+    chart = alt.hconcat(strip, lanes_chart, spacing=4).resolve_scale(color="independent", shape="independent")
+    return style.titled(chart, title, subtitle)

@@ -1,0 +1,241 @@
+"""Cytokine kinetics: median levels per group and whole day, compared between groups each day.
+
+Reproduces the IVIG study's Fig 3 (median serum cytokines per arm over days after
+infusion, dashed lines at the median day each intervention was first given, a mark
+for a trend and one for a significant difference). Conventions:
+
+- days are whole days, floor(day - origin) (data contract: "Cytokine medians are per
+  whole day"); the origin is the infusion, or a per-patient day such as severe-ICANS onset;
+- quartiles use linear interpolation between order statistics: numpy's and pandas'
+  default, R's quantile(type = 7);
+- each day and analyte, the groups with at least 2 patients that day are compared:
+  Mann-Whitney U (two-sided) for two groups, Kruskal-Wallis for more (the tests this
+  literature uses); q-values are Benjamini-Hochberg over every test of one call;
+- values below the lower limit of quantification (LLOQ) are stored at the LLOQ; they
+  can be read as recorded or as LLOQ/2. Either way they are the lowest values, so
+  ranks, and therefore p-values, do not change; medians and quartiles may.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from icans_core.schema import CELL_COUNT_ANALYTES, CYTOKINES
+
+LLOQ_AS_RECORDED, LLOQ_HALF = "as recorded", "half"
+LLOQ_OPTIONS = (LLOQ_AS_RECORDED, LLOQ_HALF)
+MANN_WHITNEY, KRUSKAL_WALLIS = "Mann-Whitney U", "Kruskal-Wallis"
+# A group joins a day's test only with at least this many patients that day.
+MIN_PATIENTS_PER_GROUP = 2
+# The published figure style: p < 0.1 is a trend, p < 0.05 significant.
+TREND, SIGNIFICANT = 0.1, 0.05
+TREND_MARK, SIGNIFICANT_MARK = "trend", "significant"
+# Clinical reference: warn when a group has fewer than 10 patients.
+SMALL_GROUP = 10
+# Serum markers offered besides the cytokines (inflammation, lagging IL-6).
+SERUM_MARKERS = ("CRP", "ferritin")
+DEFAULT_ANALYTES = ("IL-6", "IFN-gamma", "IL-10")
+
+SUMMARY_COLUMNS = ["group", "analyte", "day", "n", "median", "q1", "q3", "unit", "n_below_lloq", "n_patients"]
+MEDIAN_COLUMNS = ["group", "analyte", "day", "n", "median", "q1", "q3", "p_value", "q_value",
+                  "unit", "n_below_lloq", "n_patients", "test"]
+INTERVENTION_DAY_COLUMNS = ["group", "agent_class", "median_day", "n_patients", "n_group"]
+MARK_COLUMNS = ["analyte", "day", "p_value", "q_value", "mark", "y"]
+
+
+def list_serum_analytes(available: list[str]) -> list[str]:
+    """The measured analytes that are not cell counts: cytokines, then CRP and ferritin, then others as given."""
+    known = [a for a in (*CYTOKINES, *SERUM_MARKERS) if a in available]
+    others = sorted(a for a in available if a not in known and a not in CELL_COUNT_ANALYTES)
+    return known + others
+
+
+def align_at_onset(episodes: pd.DataFrame) -> pd.DataFrame:
+    """Origins at severe-ICANS onset, for lab_patient_days. Columns: patient_id, origin_day."""
+    return pd.DataFrame({"patient_id": episodes["patient_id"].to_numpy(),
+                         "origin_day": episodes["onset_day"].astype(float).to_numpy()})
+
+
+def apply_lloq(patient_days: pd.DataFrame, lloq: str = LLOQ_AS_RECORDED) -> pd.DataFrame:
+    """The patient-days with below-LLOQ values as recorded or halved. Columns: those of the input."""
+    if lloq not in LLOQ_OPTIONS:
+        raise ValueError(f"lloq must be one of {', '.join(LLOQ_OPTIONS)}")
+    frame = patient_days.copy()
+    # A blank flag (the column is optional in the contract) means quantifiable.
+    frame["below_lloq"] = frame["below_lloq"].astype("boolean").fillna(False).astype(bool)
+    if lloq == LLOQ_HALF:
+        # lab_patient_days flags a day when any sample was below the LLOQ; with one sample a day
+        # (the usual panel) the day's value is then the LLOQ itself and halving it is exact.
+        frame["value"] = frame["value"].where(~frame["below_lloq"], frame["value"] / 2)
+    return frame
+
+
+def summarise_days(patient_days: pd.DataFrame, lloq: str = LLOQ_AS_RECORDED,
+                   day_range: tuple[float, float] | None = None) -> pd.DataFrame:
+    """Median and quartiles (type 7) per group, analyte and whole day.
+
+    Columns: group, analyte, day, n, median, q1, q3, unit, n_below_lloq, n_patients
+    (patients of the group with a value of the analyte in the day range).
+    """
+    frame = apply_lloq(_within(patient_days, day_range), lloq)
+    if frame.empty:
+        return pd.DataFrame(columns=SUMMARY_COLUMNS)
+    keys = ["group", "analyte", "day"]
+    cells = frame.groupby(keys, sort=True)
+    quartiles = cells["value"].quantile([0.25, 0.5, 0.75]).unstack()
+    summary = pd.DataFrame({
+        "n": cells["patient_id"].nunique(),
+        "median": quartiles[0.5], "q1": quartiles[0.25], "q3": quartiles[0.75],
+        "unit": cells["unit"].first(),
+        "n_below_lloq": cells["below_lloq"].sum().astype(int),
+    }).reset_index()
+    patients = frame.groupby(["group", "analyte"])["patient_id"].nunique().rename("n_patients")
+    summary = summary.join(patients, on=["group", "analyte"])
+    return summary[SUMMARY_COLUMNS].sort_values(["analyte", "group", "day"], kind="stable").reset_index(drop=True)
+
+
+def compare_groups(frame: pd.DataFrame, by: list[str], value: str = "value") -> pd.DataFrame:
+    """Per cell of `by`, the groups compared on `value` (rows: one per patient).
+
+    Columns: the `by` columns, p_value (NaN when fewer than 2 groups have 2 patients, or all
+    values are equal), test (Mann-Whitney U or Kruskal-Wallis; blank when not tested).
+    """
+    rows = []
+    frame = frame.dropna(subset=[value])
+    for cell, values in frame.groupby(by, sort=True):
+        samples = [v.to_numpy(float) for _, v in values.groupby("group")[value]
+                   if len(v) >= MIN_PATIENTS_PER_GROUP]
+        p_value, test = _compare(samples)
+        rows.append((*cell, p_value, test))
+    return pd.DataFrame(rows, columns=[*by, "p_value", "test"]).astype({"p_value": float})
+
+
+def _compare(samples: list[np.ndarray]) -> tuple[float, str | None]:
+    if len(samples) < 2:
+        return np.nan, None
+    pooled = np.concatenate(samples)
+    if np.all(pooled == pooled[0]):
+        return np.nan, None
+    if len(samples) > 2:
+        return float(stats.kruskal(*samples).pvalue), KRUSKAL_WALLIS
+    x, y = samples
+    # R's wilcox.test default, which users check against: exact below 50 per group without
+    # ties, else the normal approximation with continuity correction (scipy's "auto" stops at 8).
+    exact = len(x) < 50 and len(y) < 50 and np.unique(pooled).size == pooled.size
+    result = stats.mannwhitneyu(x, y, alternative="two-sided", method="exact" if exact else "asymptotic")
+    return float(result.pvalue), MANN_WHITNEY
+
+
+def adjust_bh(p_values: pd.Series) -> pd.Series:
+    """Benjamini-Hochberg q-values of the non-missing p-values (scipy, as R's p.adjust "BH"); NaN stays NaN."""
+    q_values = pd.Series(np.nan, index=p_values.index)
+    tested = p_values.notna()
+    if tested.any():
+        q_values[tested] = stats.false_discovery_control(p_values[tested].to_numpy(float), method="bh")
+    return q_values
+
+
+def cytokine_medians(patient_days: pd.DataFrame, lloq: str = LLOQ_AS_RECORDED,
+                     day_range: tuple[float, float] | None = None) -> pd.DataFrame:
+    """Per group, analyte and whole day: medians, quartiles and the day's group test.
+
+    Input: store.lab_patient_days (one value per patient, analyte and day). Quartiles are
+    linear (numpy default, R type 7); p_value is shared by every group's row of a day;
+    q_value is Benjamini-Hochberg over every day and analyte tested in this call (so the
+    day range chosen changes it).
+    Columns: group, analyte, day, n, median, q1, q3, p_value, q_value (as the export's
+    cytokine_medians.csv), then unit, n_below_lloq, n_patients, test.
+    """
+    summary = summarise_days(patient_days, lloq, day_range)
+    if summary.empty:
+        return pd.DataFrame(columns=MEDIAN_COLUMNS)
+    tests = compare_groups(_within(patient_days, day_range), ["analyte", "day"])
+    tests["q_value"] = adjust_bh(tests["p_value"])
+    medians = summary.merge(tests, on=["analyte", "day"], how="left")
+    return medians[MEDIAN_COLUMNS]
+
+
+def select_medians(medians: pd.DataFrame, analytes: list[str], day_range: tuple[float, float]) -> pd.DataFrame:
+    """The rows of chosen analytes within a day range; p and q keep the family they were computed in.
+
+    The page tests every analyte and day of the cohort, as the results export does, and shows a
+    part of it: so a q-value on screen is the q-value in the export. Columns: as cytokine_medians.
+    """
+    keep = medians["analyte"].isin(analytes) & medians["day"].between(*day_range)
+    return medians[keep].reset_index(drop=True)
+
+
+def count_below_lloq(medians: pd.DataFrame) -> pd.DataFrame:
+    """How many of the patient-day values were below the LLOQ. Columns: analyte, unit, n_values, n_below_lloq."""
+    counts = medians.groupby("analyte", sort=True).agg(
+        unit=("unit", "first"), n_values=("n", "sum"), n_below_lloq=("n_below_lloq", "sum"))
+    return counts.reset_index().astype({"n_values": int, "n_below_lloq": int})
+
+
+def count_tests(medians: pd.DataFrame) -> pd.DataFrame:
+    """How many days (over all analytes) were compared with each test. Columns: test ("not tested" too), n_tests."""
+    days = medians.drop_duplicates(["analyte", "day"])
+    counts = days["test"].fillna("not tested").value_counts().rename_axis("test").rename("n_tests")
+    return counts.reset_index()
+
+
+def count_patients(medians: pd.DataFrame) -> pd.DataFrame:
+    """Patients with values per group and analyte. Columns: group, analyte, n_patients, small (< 10)."""
+    counts = medians[["group", "analyte", "n_patients"]].drop_duplicates().reset_index(drop=True)
+    counts["small"] = counts["n_patients"] < SMALL_GROUP
+    return counts
+
+
+def intervention_days(interventions: pd.DataFrame, patients: pd.DataFrame, origins: pd.DataFrame | None = None,
+                      classes: list[str] | None = None) -> pd.DataFrame:
+    """Median day each intervention class was first given per patient, per group (the dashed lines of Fig 3).
+
+    Days are relative to the same origin as the medians (infusion, or `origins` patient_id,
+    origin_day, leaving out patients without one); not floored, a dose at 4.25 is day 4.25.
+    Columns: group, agent_class, median_day, n_patients (patients given the class),
+    n_group (patients of the group considered).
+    """
+    people = patients[["patient_id", "group"]]
+    if origins is not None:
+        people = people.merge(origins[["patient_id", "origin_day"]], on="patient_id")
+    else:
+        people = people.assign(origin_day=0.0)
+    doses = interventions[["patient_id", "agent_class", "start_day"]]
+    if classes is not None:
+        doses = doses[doses["agent_class"].isin(classes)]
+    first = doses.groupby(["patient_id", "agent_class"], as_index=False)["start_day"].min()
+    first = first.merge(people, on="patient_id")
+    first["day"] = first["start_day"] - first["origin_day"]
+    if first.empty:
+        return pd.DataFrame(columns=INTERVENTION_DAY_COLUMNS)
+    days = first.groupby(["group", "agent_class"], sort=True).agg(
+        median_day=("day", "median"), n_patients=("patient_id", "nunique")).reset_index()
+    days["n_group"] = days["group"].map(people.groupby("group")["patient_id"].nunique())
+    return days[INTERVENTION_DAY_COLUMNS]
+
+
+def significance_marks(medians: pd.DataFrame, on: str = "p_value") -> pd.DataFrame:
+    """Days where the groups differ (`on` p_value or q_value below 0.1), with where to draw the mark.
+
+    mark is "significant" below 0.05 and "trend" below 0.1; y is the highest q3 of that day
+    (the chart draws the mark just above it).
+    Columns: analyte, day, p_value, q_value, mark, y.
+    """
+    if on not in ("p_value", "q_value"):
+        raise ValueError("marks are set on p_value or q_value")
+    if medians.empty:
+        return pd.DataFrame(columns=MARK_COLUMNS)
+    days = medians.groupby(["analyte", "day"], sort=True).agg(
+        p_value=("p_value", "first"), q_value=("q_value", "first"), y=("q3", "max")).reset_index()
+    days = days[days[on] < TREND].copy()
+    days["mark"] = np.where(days[on] < SIGNIFICANT, SIGNIFICANT_MARK, TREND_MARK)
+    return days[MARK_COLUMNS].reset_index(drop=True)
+
+
+def _within(patient_days: pd.DataFrame, day_range: tuple[float, float] | None) -> pd.DataFrame:
+    if day_range is None:
+        return patient_days
+    first, last = day_range
+    return patient_days[(patient_days["day"] >= first) & (patient_days["day"] <= last)]

@@ -1,0 +1,66 @@
+"""The results export: the contract's tidy tables, computed by the same functions the pages call.
+
+    tables = compute_results(con, AnalysisOptions())
+    write_results(tables, "out/")
+
+Each table has exactly the contract's columns (data-contract.md, "Results export").
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from icans_core import expansion, kinetics, schema, steroids, store, survival, swimlanes
+from icans_core.episodes import compute_episodes
+from icans_core.options import AnalysisOptions
+
+RESULT_COLUMNS: dict[str, list[str]] = {
+    "episodes": ["patient_id", "group", "onset_day", "peak_grade", "resolution_day", "time_to_resolution",
+                 "outcome"],
+    "resolution_summary": ["group", "n", "resolved", "median_days", "median_ci_lower", "median_ci_upper"],
+    "resolution_test": ["test", "statistic", "df", "p_value"],
+    "steroid_exposure": ["patient_id", "steroid_days", "cumulative_dex_mg"],
+    "expansion": ["patient_id", "analyte", "cmax", "tmax_day", "auc_0_28"],
+    "cytokine_medians": ["group", "analyte", "day", "n", "median", "q1", "q3", "p_value", "q_value"],
+    "swimlanes": ["patient_id", "lane", "start_day", "end_day", "grade"],
+}
+
+
+def serum_analytes(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Every analyte of the cohort except the CAR-T cell counts: the family of the cytokine tests."""
+    return [a for a in store.lab_analytes(con)["analyte"] if a not in schema.CELL_COUNT_ANALYTES]
+
+
+def compute_results(con: duckdb.DuckDBPyConnection, options: AnalysisOptions = AnalysisOptions()
+                    ) -> dict[str, pd.DataFrame]:
+    """Every result table of the export for the selected patients, keyed by file stem."""
+    patients = store.patients_frame(con, options.group_by)
+    toxicity = store.toxicity_frame(con)
+    interventions = store.interventions_frame(con)
+    episodes = compute_episodes(toxicity, patients, interventions, options.episodes)
+    patient_days = store.lab_patient_days(con, serum_analytes(con), options.group_by)
+    tables = {
+        "episodes": episodes,
+        "resolution_summary": survival.median_times(episodes, options.ci),
+        "resolution_test": survival.logrank(episodes),
+        "steroid_exposure": steroids.steroid_exposure(interventions, patients),
+        "expansion": expansion.expansion_metrics(store.lab_values(con, list(schema.CELL_COUNT_ANALYTES))),
+        "cytokine_medians": kinetics.cytokine_medians(patient_days),
+        "swimlanes": swimlanes.grade_intervals(toxicity),
+    }
+    return {name: tables[name].reindex(columns=columns) for name, columns in RESULT_COLUMNS.items()}
+
+
+def write_results(tables: dict[str, pd.DataFrame], out_dir: str | Path) -> list[Path]:
+    """Write each table as <name>.csv; a missing value (e.g. a median CI not reached) is an empty field."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, frame in tables.items():
+        path = out / f"{name}.csv"
+        frame.to_csv(path, index=False, na_rep="", float_format="%.10g")  # no binary-fraction noise
+        written.append(path)
+    return written

@@ -1,0 +1,115 @@
+"""Toxicity swimlanes: each patient's ICANS and CRS grades over time with the treatments given
+(IVIG study, Fig 2), and the change in ICANS grade after an intervention (Fig 1B)."""
+
+import streamlit as st
+
+from icans_core import grade_change, store, swimlanes
+from icans_core.charts.grade_change import grade_change_chart
+from icans_core.charts.swimlanes import swimlane_chart
+from icans_core.episodes import compute_episodes
+from icans_core.schema import IVIG_CLASS
+from ui import session
+from ui.options import current
+from ui.figures import show_figure, show_table
+
+SEVERE_ONLY, EVERYONE = "Severe ICANS only", "All patients"
+AFTER_ONSET, ANY_TIME = "First dose at or after severe-ICANS onset", "First dose at any time"
+SMALL_GROUP = 10  # the clinical reference: warn below 10 patients per group
+
+con = session.connection()
+st.title("Toxicity swimlanes")
+st.caption("Each patient's ASTCT grades over days since CAR-T infusion: ICANS (top bar) and CRS (lower bar), "
+           "with the interventions given. Intervals follow the data contract: a grade holds from its "
+           "assessment until the next assessment of the same syndrome; a blank grade is not an assessment.")
+
+analysis = current()
+episode_options = analysis.episodes
+severe_grade = episode_options.severe_grade
+patients = store.patients_frame(con, analysis.group_by)
+toxicity = store.toxicity_frame(con)
+interventions = store.interventions_frame(con)
+if patients.empty:
+    st.info("No patients are selected: widen the cohort filters to see swimlanes.")
+    st.stop()
+episodes = compute_episodes(toxicity, patients, interventions, episode_options)
+classes = swimlanes.intervention_classes(interventions)
+
+
+def show_swimlanes() -> None:
+    st.subheader("Clinical course per patient")
+    first = st.columns([1, 1, 1])
+    by = first[0].selectbox("Sort lanes by", list(swimlanes.ORDERINGS), key="swimlanes_sort",
+                            help="Group, then severe-ICANS onset within the group; patients without a "
+                                 "severe episode come last.")
+    which = first[1].radio("Patients", [SEVERE_ONLY, EVERYONE], key="swimlanes_patients", horizontal=True)
+    limit = first[2].number_input("Maximum lanes", min_value=1, max_value=5000, value=60, step=10,
+                                  key="swimlanes_max_lanes")
+    second = st.columns([1, 1])
+    low, high = swimlanes.day_extent(toxicity, interventions)
+    slider_low, slider_high = min(low, -5), max(high, 60)
+    days = second[0].slider("Days since infusion shown", min_value=slider_low, max_value=slider_high,
+                            value=(-5, 60), key="swimlanes_days")
+    marked = second[1].multiselect("Interventions marked", classes, default=classes, key="swimlanes_classes")
+    view = swimlanes.build_swimlanes(toxicity, interventions, patients, episodes, swimlanes.SwimlaneOptions(
+        by=by, only_severe=which == SEVERE_ONLY, limit=int(limit), days=(float(days[0]), float(days[1])),
+        classes=tuple(marked)))
+    if not view.order:
+        st.info(f"No patient in the selected cohort has a severe ICANS episode (grade {severe_grade} or more). "
+                f"Choose '{EVERYONE}' to see every patient.")
+        return
+    if view.left_out:
+        st.info(f"Showing the first {len(view.order)} of {view.eligible} patients in this order; "
+                f"{view.left_out} left out. Raise 'Maximum lanes' to see them.")
+    chart = swimlane_chart(view.intervals, view.marks, view.patient_marks, view.order,
+                           patient_groups=view.patient_groups, groups=view.groups, group_sizes=view.group_sizes,
+                           days=view.days)
+    show_figure(chart, view.intervals, "toxicity swimlanes", key="swimlanes_lanes")
+
+
+def show_grade_change() -> None:
+    st.subheader("Grade change after an intervention")
+    if not classes:
+        st.info("This cohort records no interventions, so there is no first dose to count from.")
+        return
+    first = st.columns([1, 2])
+    agent_class = first[0].selectbox("Intervention class", classes,
+                                     index=classes.index(IVIG_CLASS) if IVIG_CLASS in classes else 0,
+                                     key="swimlanes_change_class")
+    anchor = first[1].radio("Day 0", [AFTER_ONSET, ANY_TIME], key="swimlanes_change_day0", horizontal=True,
+                            help="At or after onset is the time origin of the resolution analysis (the "
+                                 "data contract); 'any time' counts from the very first dose, e.g. steroids "
+                                 "given for CRS before ICANS.")
+    second = st.columns([1, 1, 2])
+    before = second[0].number_input("Days before", min_value=0, max_value=30, value=3, key="swimlanes_change_before")
+    after = second[1].number_input("Days after", min_value=1, max_value=90, value=14, key="swimlanes_change_after")
+    groups = second[2].multiselect("Groups", swimlanes.group_order(patients), default=swimlanes.group_order(patients),
+                                   key="swimlanes_change_groups")
+    lines = st.toggle("Show each patient's line", value=True, key="swimlanes_change_lines")
+
+    options = episode_options if anchor == AFTER_ONSET else None
+    daily = grade_change.grade_after_intervention(toxicity, interventions, patients, agent_class, int(before),
+                                                  int(after), options=options, groups=groups)
+    day0 = (f"first {agent_class} dose at or after severe-ICANS onset (grade {severe_grade}+)"
+            if options else f"first {agent_class} dose at any time")
+    if daily.empty:
+        st.info(f"No patient in the chosen groups has an ICANS assessment around a {day0}.")
+        return
+    sizes = grade_change.patients_per_group(daily)
+    small = [f"{g} ({n})" for g, n in sizes.items() if n < SMALL_GROUP]
+    if small:
+        st.warning("Fewer than 10 patients in: " + ", ".join(small) + ". Medians of so few patients move a "
+                   "whole grade with one patient; read them with the individual lines.")
+    summary = grade_change.summarise_grade_change(daily, severe_grade=severe_grade)
+    chart = grade_change_chart(summary, daily if lines else None, agent_class,
+                               groups=swimlanes.group_order(patients), group_sizes=sizes, day0=day0,
+                               severe_grade=severe_grade)
+    show_figure(chart, daily, f"icans grade after {agent_class}", key="swimlanes_change")
+    st.markdown(f"**Per group and day relative to the {day0}:** patients with a grade (n), median and "
+                f"quartiles of the ICANS grade, share with grade {severe_grade} or more.")
+    show_table(summary, f"icans grade after {agent_class} summary", key="swimlanes_change_summary",
+               column_config={"share_severe": st.column_config.NumberColumn(
+                   f"share grade ≥ {severe_grade}", format="percent")})
+
+
+show_swimlanes()
+show_grade_change()
