@@ -35,7 +35,10 @@ def data_of(spec: dict, layer: dict) -> list[dict]:
 
 def test_steroid_chart_encodings():
     spec, boxes, medians, points = layers(steroid_chart(EXPOSURE, steroid_summary(EXPOSURE)))
-    assert (boxes["mark"]["type"], medians["mark"]["type"], points["mark"]["type"]) == ("bar", "tick", "circle")
+    assert (boxes["mark"]["type"], medians["mark"]["type"], points["mark"]["type"]) == ("rule", "tick", "circle")
+    # every layer on one x offset scale: the summary at the centre, the points jittered around it
+    assert boxes["encoding"]["xOffset"]["field"] == medians["encoding"]["xOffset"]["field"] == "centre"
+    assert boxes["encoding"]["xOffset"]["scale"] == points["encoding"]["xOffset"]["scale"]
     for layer in (boxes, medians, points):
         x = layer["encoding"]["x"]
         assert (x["field"], x["type"], x["sort"]) == ("group", "nominal", GROUPS)

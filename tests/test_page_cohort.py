@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,14 +47,6 @@ def sample_patient_count() -> int:
     with open(SAMPLE_PATIENTS, newline="", encoding="utf-8-sig") as f:
         return sum(1 for row in csv.DictReader(f) if any(v.strip() for v in row.values()))
 
-
-@pytest.fixture(autouse=True)
-def clear_caches():
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
 
 
 @pytest.fixture

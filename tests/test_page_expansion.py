@@ -8,7 +8,6 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from icans_core import store
@@ -25,12 +24,6 @@ def sample_rows(table: str) -> list[dict]:
     with open(SAMPLE / f"{table}.csv", newline="", encoding="utf-8-sig") as f:
         return list(csv.DictReader(f))
 
-
-@pytest.fixture(autouse=True)
-def clear_caches():
-    st.cache_data.clear()
-    yield
-    st.cache_data.clear()
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from icans_core import store
@@ -21,12 +20,6 @@ CONNECTION_KEY = "duckdb_connection"  # where ui/session.py keeps this session's
 KATSIN = "Katsin et al., Front Immunol 2024;15:1380451, Table 1"
 MOKHTARI = "Mokhtari et al., Int J Mol Sci 2025;26(8):3904"
 
-
-@pytest.fixture(autouse=True)
-def clear_caches():
-    st.cache_data.clear()
-    yield
-    st.cache_data.clear()
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from icans_core import survival
@@ -19,14 +18,6 @@ PAGE = ROOT / "views" / "resolution.py"
 SAMPLE_ARMS = {"Steroids + IVIG": 11, "Steroids + anakinra": 8, "Steroids + intrathecal": 14,
                "Steroids alone": 21}
 
-
-@pytest.fixture(autouse=True)
-def clear_caches():
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,12 +24,6 @@ def severe_patients() -> set[str]:
     """Patients with an ICANS grade of 3 or more, read straight from the CSV."""
     return {r["patient_id"] for r in sample_rows("toxicity") if r["icans_grade"] and int(r["icans_grade"]) >= 3}
 
-
-@pytest.fixture(autouse=True)
-def clear_caches():
-    st.cache_data.clear()
-    yield
-    st.cache_data.clear()
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from icans_core import store
@@ -20,12 +19,6 @@ SAMPLE = ROOT / "data" / "sample"
 CONNECTION_KEY = "duckdb_connection"  # where ui/session.py keeps this session's database
 STEROIDS = {"dexamethasone", "methylprednisolone", "prednisone", "prednisolone", "hydrocortisone"}
 
-
-@pytest.fixture(autouse=True)
-def clear_caches():
-    st.cache_data.clear()
-    yield
-    st.cache_data.clear()
 
 
 def sample_steroid_patients() -> pd.DataFrame:

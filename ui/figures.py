@@ -14,13 +14,26 @@ def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "figure"
 
 
+def _sized(chart: alt.TopLevelMixin) -> bool:
+    # A chart that sets its own width (pixels or a step per category), or a compound one, keeps it:
+    # stretching it to the container squashes step-sized charts in the browser.
+    spec = chart.to_dict()
+    return "width" in spec or any(k in spec for k in ("hconcat", "vconcat", "concat", "facet"))
+
+
 def show_figure(chart: alt.TopLevelMixin, data: pd.DataFrame, name: str, key: str) -> None:
     """Render the chart, then offer PNG, SVG and the chart's data as CSV.
 
     The images are made only when a download is clicked (deferred data), so a page
     rerun does not pay for rendering them.
     """
-    st.altair_chart(chart, key=f"{key}_chart")
+    if _sized(chart):
+        # Streamlit's default autosize "fit" squeezes titles, axes and legends into the declared
+        # size, flattening the plot; "pad" keeps the plot at its size and adds room around it.
+        chart = chart.properties(autosize=alt.AutoSizeParams(type="pad", contains="padding"))
+        st.altair_chart(chart, key=f"{key}_chart", width="content")
+    else:
+        st.altair_chart(chart, key=f"{key}_chart", width="stretch")
     slug = _slug(name)
     spec = chart.to_json()
     png, svg, csv = st.columns([1, 1, 1])

@@ -38,8 +38,12 @@ def steroid_chart(exposure: pd.DataFrame, summary: pd.DataFrame, measure: str = 
     y_scale = alt.Scale(type="log") if log else alt.Scale(zero=True)
     x = alt.X("group:N", sort=groups, title="Group", axis=alt.Axis(labelAngle=-20, labelLimit=200))
 
-    boxes = alt.Chart(boxes_frame).mark_bar(opacity=0.25, size=46).encode(
-        x=x, y=alt.Y("q1:Q", title=title, scale=y_scale), y2="q3:Q", color=colour,
+    # Every layer sits on the same x offset scale (the points jitter on it, the summary at 0):
+    # mixing offset and non-offset layers on one band scale mis-sizes the chart in Streamlit.
+    offset_scale = alt.Scale(domain=[-3, 3])
+    centre = alt.XOffset("centre:Q", scale=offset_scale, title=None)
+    boxes = alt.Chart(boxes_frame).transform_calculate(centre="0").mark_rule(opacity=0.35, strokeWidth=14).encode(
+        x=x, xOffset=centre, y=alt.Y("q1:Q", title=title, scale=y_scale), y2="q3:Q", color=colour,
         tooltip=[alt.Tooltip("group:N", title="Group"),
                  alt.Tooltip("n_treated:Q", title="Patients treated"),
                  alt.Tooltip("n_patients:Q", title="Patients in group"),
@@ -47,12 +51,12 @@ def steroid_chart(exposure: pd.DataFrame, summary: pd.DataFrame, measure: str = 
                              format=",.1f"),
                  alt.Tooltip("q1:Q", title="Q1", format=",.1f"), alt.Tooltip("q3:Q", title="Q3", format=",.1f"),
                  alt.Tooltip("mean:Q", title="Mean", format=",.1f")])
-    medians = alt.Chart(boxes_frame).mark_tick(thickness=3, size=46).encode(
-        x=x, y=alt.Y("median:Q", title=title, scale=y_scale), color=colour,
+    medians = alt.Chart(boxes_frame).transform_calculate(centre="0").mark_tick(thickness=3, size=46).encode(
+        x=x, xOffset=centre, y=alt.Y("median:Q", title=title, scale=y_scale), color=colour,
         tooltip=[alt.Tooltip("group:N", title="Group"), alt.Tooltip("median:Q", title="Median", format=",.1f"),
                  alt.Tooltip("n_treated:Q", title="Patients treated")])
     points = alt.Chart(points_frame).mark_circle(size=42, opacity=0.8).encode(
-        x=x, xOffset=alt.XOffset("jitter:Q", scale=alt.Scale(domain=[-3, 3]), title=None),
+        x=x, xOffset=alt.XOffset("jitter:Q", scale=offset_scale, title=None),
         y=alt.Y(f"{measure}:Q", title=title, scale=y_scale), color=colour,
         tooltip=[alt.Tooltip("patient_id:N", title="Patient"), alt.Tooltip("group:N", title="Group"),
                  alt.Tooltip("steroid_days:Q", title="Steroid days"),

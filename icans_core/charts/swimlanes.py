@@ -23,7 +23,7 @@ ROW_STEP = 24  # pixels per patient while they fit
 MIN_ROW_STEP = 4
 MAX_HEIGHT = 2400  # beyond this the rows get thinner instead of the chart taller
 LABEL_MIN_STEP = 10  # below this, patient labels would overlap: hover instead
-WIDTH = 720
+WIDTH = 600  # with the strip, labels and legends this fits a wide page at 1400 px
 
 
 def row_step(patients: int) -> float:
@@ -118,7 +118,7 @@ def swimlane_chart(intervals: pd.DataFrame, marks: pd.DataFrame, patient_marks: 
                 axis=alt.Axis(title="Patient" if show_labels else "Patients (hover for the identifier)",
                               labels=show_labels, ticks=False, domain=False)),
         color=alt.Color("group:N", scale=style.group_scale(groups), title="Group",
-                        legend=alt.Legend(orient="left", values=shown_groups)),
+                        legend=alt.Legend(values=shown_groups)),
         tooltip=[alt.Tooltip("patient_id:N", title="Patient"), alt.Tooltip("group:N", title="Group")],
     ).properties(width=10, height=height)
 
