@@ -4,7 +4,7 @@ import logging
 
 import streamlit as st
 
-from ui import options, sidebar
+from ui import filters, options, sidebar
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -25,4 +25,5 @@ pages = [
 navigation = st.navigation(pages)
 sidebar.show_cohort_badge()
 options.show_analysis_options()
+filters.show_selection_size(filters.show_filter_panel())
 navigation.run()

@@ -218,3 +218,91 @@ def lab_patient_days(con: duckdb.DuckDBPyConnection, analytes: list[str], group_
     finally:
         if origins is not None:
             con.unregister("analysis_origins")
+
+
+# --- Cohort filters ----------------------------------------------------------------------------
+
+def filter_choices(con: duckdb.DuckDBPyConnection) -> dict[str, list]:
+    """The values each filter can take in the loaded cohort (all patients, not only the selected)."""
+    def distinct(column: str) -> list:
+        rows = con.execute(f"SELECT DISTINCT {quote(column)} FROM patients WHERE {quote(column)} IS NOT NULL "
+                           f"ORDER BY 1").fetchall()
+        return [r[0] for r in rows]
+
+    ages = con.execute("SELECT min(age_years), max(age_years) FROM patients").fetchone()
+    agents = con.execute("SELECT DISTINCT agent FROM interventions ORDER BY 1").fetchall()
+    return {
+        "products": distinct("product"), "costimulatory_domains": distinct("costimulatory_domain"),
+        "targets": distinct("target"), "diseases": distinct("disease"), "groups": distinct("group"),
+        "sexes": distinct("sex"), "ecog": distinct("ecog"),
+        "age_range": None if ages[0] is None else (float(ages[0]), float(ages[1])),
+        "agents": [a[0] for a in agents],
+    }
+
+
+def select_patients(con: duckdb.DuckDBPyConnection, cohort_filter) -> int:
+    """Make `cohort_filter` (a filters.CohortFilter) the selection every analysis sees; returns its size."""
+    conditions, params = _filter_sql(cohort_filter)
+    where = " AND ".join(conditions) or "TRUE"
+    con.begin()
+    try:
+        con.execute("DELETE FROM selected_patients")
+        con.execute(f"INSERT INTO selected_patients SELECT p.patient_id FROM patients p WHERE {where}", params)
+        con.commit()
+    except Exception:
+        con.rollback()
+        raise
+    return con.execute("SELECT count(*) FROM selected_patients").fetchone()[0]
+
+
+def selection_counts(con: duckdb.DuckDBPyConnection, group_by: str = "group") -> pd.DataFrame:
+    """Selected and total patients per group. Columns: group, selected, total."""
+    return con.execute(f"""
+        SELECT {_grouping(group_by)} AS "group",
+               count(s.patient_id) AS selected, count(*) AS total
+        FROM patients p LEFT JOIN selected_patients s USING (patient_id)
+        GROUP BY ALL ORDER BY "group"
+    """).df()
+
+
+# Patient-level columns a filter can restrict to a list of values.
+_LIST_FILTERS = {"products": "product", "costimulatory_domains": "costimulatory_domain", "targets": "target",
+                 "diseases": "disease", "groups": "group", "sexes": "sex", "ecog": "ecog"}
+
+
+def _filter_sql(cohort_filter) -> tuple[list[str], list]:
+    conditions, params = [], []
+    for attribute, column in _LIST_FILTERS.items():
+        values = list(getattr(cohort_filter, attribute))
+        if values:
+            conditions.append(f"list_contains(?, p.{quote(column)})")
+            params.append(values)
+    if cohort_filter.age_range is not None:
+        conditions.append("p.age_years BETWEEN ? AND ?")
+        params += list(cohort_filter.age_range)
+    for attribute, column in (("max_crs_grades", "crs_grade"), ("max_icans_grades", "icans_grade")):
+        grades = list(getattr(cohort_filter, attribute))
+        if grades:
+            conditions.append(f"""p.patient_id IN (SELECT patient_id FROM toxicity GROUP BY patient_id
+                                  HAVING list_contains(?, max({quote(column)})))""")
+            params.append(grades)
+    rx = cohort_filter.intervention
+    if rx.names:
+        # A dose matches by class or by agent, and, with a window, when it starts between the
+        # patient's severe-ICANS onset and that many days after it.
+        match = "(i.agent_class = n.name OR i.agent = n.name)"
+        window_params: list = []
+        if rx.within_days_of_onset is not None:
+            match += """ AND i.start_day BETWEEN o.onset_day AND o.onset_day + ?"""
+            window_params = [rx.within_days_of_onset]
+        onset = """(SELECT patient_id, min(day) AS onset_day FROM toxicity WHERE icans_grade >= ?
+                    GROUP BY patient_id)"""
+        received = f"""(SELECT count(DISTINCT n.name) FROM unnest(?) AS n(name)
+                        WHERE EXISTS (SELECT 1 FROM interventions i LEFT JOIN {onset} o USING (patient_id)
+                                      WHERE i.patient_id = p.patient_id AND {match}))"""
+        needed = {"any": "> 0", "all": "= ?", "none": "= 0"}[rx.mode]
+        conditions.append(f"{received} {needed}")
+        params += [list(rx.names), rx.severe_grade, *window_params]
+        if rx.mode == "all":
+            params.append(len(set(rx.names)))
+    return conditions, params

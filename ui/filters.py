@@ -1,0 +1,99 @@
+"""The cohort filter panel in the sidebar: every control bound to the URL, so the address is a shareable link.
+
+The chosen filter becomes the session database's selection (store.select_patients), so every
+page, download and export sees the same patients.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from icans_core import schema, store
+from icans_core.filters import MODES, CohortFilter, InterventionFilter, describe
+from ui import options, session
+
+# URL parameter (= widget key) -> what it filters
+KEYS = {
+    "product": "products", "costim": "costimulatory_domains", "target": "targets", "disease": "diseases",
+    "group": "groups", "sex": "sexes", "ecog": "ecog", "max_crs": "max_crs_grades",
+    "max_icans": "max_icans_grades",
+}
+AGE, RX, RX_MODE, RX_WINDOW = "age", "rx", "rx_mode", "rx_window"
+LABELS = {
+    "product": "Product", "costim": "Costimulatory domain", "target": "Target antigen", "disease": "Disease",
+    "group": "Group (study arm)", "sex": "Sex", "ecog": "ECOG", "max_crs": "Maximum CRS grade",
+    "max_icans": "Maximum ICANS grade",
+}
+# Every URL parameter the app understands; anything else is reported, then ignored.
+KNOWN_PARAMETERS = {*KEYS, AGE, RX, RX_MODE, RX_WINDOW, options.GROUP_BY, options.SEVERE, options.RESOLVED,
+                    "patient_id"}
+_APPLIED = "cohort_filter_applied"
+
+
+def _choices(con) -> dict[str, list]:
+    found = store.filter_choices(con)
+    return {
+        "product": sorted({p.short for p in schema.PRODUCTS} | set(found["products"])),
+        "costim": sorted({p.costimulatory_domain for p in schema.PRODUCTS} | set(found["costimulatory_domains"])),
+        "target": sorted({p.target for p in schema.PRODUCTS} | set(found["targets"])),
+        "disease": found["diseases"], "group": found["groups"], "sex": found["sexes"],
+        "ecog": [int(e) for e in found["ecog"]], "max_crs": list(range(6)), "max_icans": list(range(6)),
+        RX: [*schema.AGENT_CLASSES, *[a for a in found["agents"] if a not in schema.AGENT_CLASSES]],
+        AGE: found["age_range"],
+    }
+
+
+def _drop_stale(key: str, allowed: list) -> None:
+    # After a new cohort is loaded, a remembered choice may no longer exist: keep what still does.
+    if key in st.session_state and isinstance(st.session_state[key], list):
+        st.session_state[key] = [v for v in st.session_state[key] if v in allowed]
+
+
+def show_filter_panel() -> CohortFilter:
+    """The filter controls; applies the filter to this session's database and returns it."""
+    con = session.connection()
+    choices = _choices(con)
+    unknown = sorted(set(st.query_params) - KNOWN_PARAMETERS)
+    with st.sidebar.expander("Cohort filters", expanded=False, icon=":material/filter_alt:"):
+        chosen = {}
+        for key, attribute in KEYS.items():
+            _drop_stale(key, choices[key])
+            chosen[attribute] = tuple(st.multiselect(LABELS[key], choices[key], key=key, bind="query-params"))
+        age_range = None
+        if choices[AGE] is not None and choices[AGE][0] < choices[AGE][1]:
+            low, high = choices[AGE]
+            picked = st.slider("Age (years)", low, high, (low, high), key=AGE, bind="query-params")
+            age_range = None if tuple(picked) == (low, high) else (float(picked[0]), float(picked[1]))
+        _drop_stale(RX, choices[RX])
+        names = st.multiselect("Interventions (class or agent)", choices[RX], key=RX, bind="query-params")
+        mode = st.radio("Patients who", list(MODES), format_func=MODES.get, key=RX_MODE, horizontal=True,
+                        bind="query-params")
+        window = st.number_input("…started within N days after severe-ICANS onset", min_value=0, max_value=365,
+                                 value=None, step=1, key=RX_WINDOW, bind="query-params",
+                                 help="Leave empty for any time. Onset uses the sidebar's severe ICANS grade.")
+    cohort_filter = CohortFilter(
+        **chosen, age_range=age_range,
+        intervention=InterventionFilter(tuple(names), mode, None if window is None else float(window),
+                                        options.current().episodes.severe_grade))
+    if st.session_state.get(_APPLIED) != (cohort_filter, store.cohort_info(con)["loaded_at"]):
+        store.select_patients(con, cohort_filter)
+        st.session_state[_APPLIED] = (cohort_filter, store.cohort_info(con)["loaded_at"])
+    st.session_state["cohort_filter_lines"] = describe(cohort_filter)
+    if unknown:
+        st.sidebar.caption(f"Ignored link parameter(s) the app does not know: {', '.join(unknown)}.")
+    return cohort_filter
+
+
+def show_selection_size(cohort_filter: CohortFilter) -> None:
+    """How many patients the filter keeps, overall and per group; what to do when none."""
+    counts = store.selection_counts(session.connection(), options.current().group_by)
+    selected, total = int(counts["selected"].sum()), int(counts["total"].sum())
+    if cohort_filter.is_empty:
+        st.sidebar.caption(f"All {total:,} patients selected (no filter).")
+        return
+    st.sidebar.markdown(f"**{selected:,} of {total:,} patients selected**  \n"
+                        + "  \n".join(f"{g}: {s:,} of {t:,}" for g, s, t in counts.itertuples(index=False)))
+    st.sidebar.caption("Filter: " + "; ".join(describe(cohort_filter)))
+    if selected == 0:
+        st.sidebar.warning("No patient matches every filter. Remove a choice (the × on it) or widen the age "
+                           "range; filters combine with AND.")
