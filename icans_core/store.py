@@ -306,3 +306,9 @@ def _filter_sql(cohort_filter) -> tuple[list[str], list]:
         if rx.mode == "all":
             params.append(len(set(rx.names)))
     return conditions, params
+
+
+def group_names(con: duckdb.DuckDBPyConnection, group_by: str = "group") -> list[str]:
+    """Every group of the whole cohort (not only the selection), sorted: one stable colour per group."""
+    rows = con.execute(f"SELECT DISTINCT {_grouping(group_by)} FROM patients p ORDER BY 1").fetchall()
+    return [r[0] for r in rows if r[0] is not None]

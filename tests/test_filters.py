@@ -100,6 +100,8 @@ def test_choices_come_from_the_whole_cohort(con):
     assert choices["products"] == ["axi-cel", "ide-cel", "liso-cel", "tisa-cel"]
     assert choices["age_range"] == (45.0, 70.0)
     assert choices["agents"] == ["IVIG", "dexamethasone"]
+    # colours are assigned over every group of the cohort, so a filter never shifts them
+    assert store.group_names(con) == ["Steroids + IVIG", "Steroids alone", "ide-cel", "liso-cel"]
     store.select_patients(con, CohortFilter())
 
 

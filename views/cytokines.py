@@ -52,7 +52,7 @@ if not chosen:
     st.stop()
 
 patients = store.patients_frame(con, analysis.group_by)
-groups = sorted(patients["group"].unique())  # one colour per group whatever the alignment
+groups = store.group_names(con, analysis.group_by)  # one colour per group whatever the alignment or filter
 origins = None
 if alignment == "onset":
     episodes = compute_episodes(store.toxicity_frame(con), patients, options=analysis.episodes)

@@ -30,7 +30,7 @@ analyte = top[0].selectbox("Cell count", cell_analytes, key="expansion_analyte")
 log_scale = top[1].toggle("Log scale", value=True, key="expansion_log")
 
 patients = store.patients_frame(con, group_by)
-groups = sorted(patients["group"].unique())
+groups = store.group_names(con, group_by)  # one colour per group whatever the filter
 curves = expansion.expansion_curves(store.lab_patient_days(con, cell_analytes, group_by))
 metrics = expansion.expansion_metrics(store.lab_values(con, cell_analytes))
 summary = expansion.expansion_summary(metrics, patients)

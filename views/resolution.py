@@ -103,7 +103,7 @@ st.caption(f"Severe ICANS: grade {options.severe_grade} or higher; resolved at g
            "or lower (change them in the sidebar).")
 patients = store.patients_frame(con, group_by)
 episodes = compute_episodes(store.toxicity_frame(con), patients, store.interventions_frame(con), options)
-all_groups = sorted(patients["group"].dropna().astype(str).unique())
+all_groups = store.group_names(con, group_by)  # the whole cohort: colours stay put under filters
 if episodes.empty:
     st.info(f"No selected patient has ICANS grade {options.severe_grade} or higher: there are no severe "
             "episodes to analyse. Lower the severe grade or widen the cohort filters.")
