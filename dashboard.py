@@ -20,6 +20,8 @@ pages = [
     st.Page("views/resolution.py", title="Resolution", icon=":material/trending_down:"),
     st.Page("views/treatments.py", title="Treatments", icon=":material/medication:"),
     st.Page("views/expansion.py", title="Expansion", icon=":material/biotech:"),
+    st.Page("views/patient.py", title="Patient", icon=":material/person:"),
+    st.Page("views/report.py", title="Report", icon=":material/description:"),
     st.Page("views/cohort.py", title="Cohort", icon=":material/groups:"),
 ]
 navigation = st.navigation(pages)

@@ -26,16 +26,26 @@ def _validate(args: argparse.Namespace) -> int:
     return EXIT_REFUSED
 
 
-def _export(args: argparse.Namespace) -> int:
+def _analysis_inputs(args: argparse.Namespace):
+    """Options, filter and a loaded connection for export and report; or an exit status if refused."""
     from icans_core import store
     from icans_core.episodes import EpisodeOptions
+    from icans_core.filters import CohortFilter, InterventionFilter
     from icans_core.options import AnalysisOptions
-    from icans_core.results import compute_results, write_results
 
     try:
         options = AnalysisOptions(
             episodes=EpisodeOptions(args.severe_grade, args.resolved_grade, args.origin),
             group_by=args.group_by, ci=args.ci)
+        age = None if args.age_min is None and args.age_max is None else (
+            args.age_min if args.age_min is not None else 0, args.age_max if args.age_max is not None else 200)
+        cohort_filter = CohortFilter(
+            products=tuple(args.product), costimulatory_domains=tuple(args.costimulatory_domain),
+            targets=tuple(args.target), diseases=tuple(args.disease), groups=tuple(args.group),
+            sexes=tuple(args.sex), ecog=tuple(args.ecog), age_range=age,
+            max_crs_grades=tuple(args.max_crs_grade), max_icans_grades=tuple(args.max_icans_grade),
+            intervention=InterventionFilter(tuple(args.intervention), args.intervention_mode,
+                                            args.intervention_within_days, args.severe_grade))
     except ValueError as exc:
         print(f"REFUSED: {exc}")
         return EXIT_REFUSED
@@ -47,8 +57,37 @@ def _export(args: argparse.Namespace) -> int:
         return EXIT_REFUSED
     con = store.connect()
     store.load_cohort(con, result.cohort)
+    selected = store.select_patients(con, cohort_filter)
+    print(f"{selected} of {len(result.cohort.tables['patients'])} patients selected.")
+    return con, options, cohort_filter
+
+
+def _export(args: argparse.Namespace) -> int:
+    from icans_core.results import compute_results, write_results
+
+    prepared = _analysis_inputs(args)
+    if isinstance(prepared, int):
+        return prepared
+    con, options, _ = prepared
     written = write_results(compute_results(con, options), args.out)
     print(f"Wrote {len(written)} files to {args.out}: " + ", ".join(p.name for p in written))
+    return EXIT_OK
+
+
+def _report(args: argparse.Namespace) -> int:
+    from icans_core.filters import describe
+    from icans_core.report import app_version, build_report
+
+    prepared = _analysis_inputs(args)
+    if isinstance(prepared, int):
+        return prepared
+    con, options, cohort_filter = prepared
+    # built whole before anything is written
+    document = build_report(con, options, describe(cohort_filter), app_version())
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(document, encoding="utf-8")
+    print(f"Wrote {out}")
     return EXIT_OK
 
 
@@ -79,18 +118,39 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("inputs", nargs="+", help=".xlsx, .zip, .csv or .parquet files, or folders of them")
     validate.set_defaults(run=_validate)
 
-    export = commands.add_parser("export", help="write the results tables (episodes, resolution, ...) as CSV")
-    export.add_argument("inputs", nargs="+", help=".xlsx, .zip, .csv or .parquet files, or folders of them")
+    analysis = argparse.ArgumentParser(add_help=False)  # what export and report share with the dashboard
+    analysis.add_argument("inputs", nargs="+", help=".xlsx, .zip, .csv or .parquet files, or folders of them")
+    options = analysis.add_argument_group("analysis options (as the dashboard's sidebar)")
+    options.add_argument("--severe-grade", type=int, default=3, help="ICANS grade that starts an episode (3)")
+    options.add_argument("--resolved-grade", type=int, default=1, help="ICANS grade that resolves it (1)")
+    options.add_argument("--origin", default="onset",
+                         help="time origin: onset, or an intervention class such as IVIG or corticosteroid")
+    options.add_argument("--group-by", default="group",
+                         choices=["group", "product", "costimulatory_domain", "target", "disease"])
+    options.add_argument("--ci", default="log", choices=["log", "log-log"],
+                         help="confidence-interval transform of the median (log = R's default)")
+    cohort = analysis.add_argument_group("cohort filters (repeat an option for several values)")
+    for name in ("product", "costimulatory-domain", "target", "disease", "group", "sex"):
+        cohort.add_argument(f"--{name}", action="append", default=[], metavar="VALUE")
+    cohort.add_argument("--ecog", type=int, action="append", default=[], metavar="N")
+    cohort.add_argument("--age-min", type=float)
+    cohort.add_argument("--age-max", type=float)
+    cohort.add_argument("--max-crs-grade", type=int, action="append", default=[], metavar="GRADE")
+    cohort.add_argument("--max-icans-grade", type=int, action="append", default=[], metavar="GRADE")
+    cohort.add_argument("--intervention", action="append", default=[], metavar="CLASS_OR_AGENT")
+    cohort.add_argument("--intervention-mode", default="any", choices=["any", "all", "none"])
+    cohort.add_argument("--intervention-within-days", type=float, metavar="DAYS",
+                        help="only doses started within DAYS after severe-ICANS onset count")
+
+    export = commands.add_parser("export", parents=[analysis],
+                                 help="write the results tables (episodes, resolution, ...) as CSV")
     export.add_argument("--out", required=True, help="folder for the result CSV files")
-    export.add_argument("--severe-grade", type=int, default=3, help="ICANS grade that starts an episode (3)")
-    export.add_argument("--resolved-grade", type=int, default=1, help="ICANS grade that resolves it (1)")
-    export.add_argument("--origin", default="onset",
-                        help="time origin: onset, or an intervention class such as IVIG or corticosteroid")
-    export.add_argument("--group-by", default="group",
-                        choices=["group", "product", "costimulatory_domain", "target", "disease"])
-    export.add_argument("--ci", default="log", choices=["log", "log-log"],
-                        help="confidence-interval transform of the median (log = R's default)")
     export.set_defaults(run=_export)
+
+    report = commands.add_parser("report", parents=[analysis],
+                                 help="write a self-contained HTML report of every figure and table")
+    report.add_argument("--out", required=True, help="the HTML file to write, e.g. report.html")
+    report.set_defaults(run=_report)
 
     sample = commands.add_parser("sample", help="write a deterministic synthetic cohort as CSV files")
     sample.add_argument("--patients", type=int, default=300)

@@ -92,3 +92,14 @@ def test_impossible_options_are_refused(tmp_path):
     assert done.returncode == 2
     assert "origin must be" in done.stdout
     assert not (tmp_path / "out").exists()
+
+
+def test_the_export_takes_the_dashboards_filters(tmp_path):
+    done = export("data/sample", "--out", str(tmp_path / "out"), "--product", "axi-cel",
+                  "--intervention", "IVIG", "--intervention-within-days", "3")
+    assert done.returncode == 0, done.stdout + done.stderr
+    patients = pd.read_csv(ROOT / "data" / "sample" / "patients.csv").set_index("patient_id")
+    exposure = pd.read_csv(tmp_path / "out" / "steroid_exposure.csv")
+    assert set(patients.loc[exposure["patient_id"], "product"]) == {"axi-cel"}
+    assert 0 < len(exposure) < (patients["product"] == "axi-cel").sum()  # the IVIG window narrowed it
+    assert f"{len(exposure)} of {len(patients)} patients selected." in done.stdout

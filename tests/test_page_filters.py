@@ -82,3 +82,14 @@ def test_every_page_runs_on_a_filtered_cohort(monkeypatch, page):
     at.switch_page(page)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
+
+
+def test_a_link_opens_a_given_patient_within_the_filter(monkeypatch):
+    chosen = next(p for p in sample_patients() if p["product"] == "axi-cel")["patient_id"]
+    at = open_app(monkeypatch, product="axi-cel", patient_id=chosen)
+    at.switch_page("views/patient.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="patient_id").value == chosen
+    axi = [p for p in sample_patients() if p["product"] == "axi-cel"]
+    assert at.selectbox(key="patient_id").options and len(at.selectbox(key="patient_id").options) == len(axi)

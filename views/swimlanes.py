@@ -2,6 +2,7 @@
 (IVIG study, Fig 2), and the change in ICANS grade after an intervention (Fig 1B)."""
 
 import streamlit as st
+from streamlit.errors import StreamlitPageNotFoundError
 
 from icans_core import grade_change, store, swimlanes
 from icans_core.charts.grade_change import grade_change_chart
@@ -15,6 +16,7 @@ from ui.figures import show_figure, show_table
 SEVERE_ONLY, EVERYONE = "Severe ICANS only", "All patients"
 AFTER_ONSET, ANY_TIME = "First dose at or after severe-ICANS onset", "First dose at any time"
 SMALL_GROUP = 10  # the clinical reference: warn below 10 patients per group
+PATIENT_PAGE, PATIENT_KEY = "views/patient.py", "patient_id"  # the Patient page and its selector's key
 
 con = session.connection()
 st.title("Toxicity swimlanes")
@@ -64,6 +66,20 @@ def show_swimlanes() -> None:
                            patient_groups=view.patient_groups, groups=view.groups, group_sizes=view.group_sizes,
                            days=view.days)
     show_figure(chart, view.intervals, "toxicity swimlanes", key="swimlanes_lanes")
+    show_patient_link(view.order, view.patient_groups)
+
+
+def show_patient_link(order: list[str], patient_groups: dict[str, str]) -> None:
+    """Open one of the lanes' patients on the Patient page (lane order, top first)."""
+    pick, go = st.columns([3, 1], vertical_alignment="bottom")
+    chosen = pick.selectbox("Open a patient in the patient view", order, key="swimlanes_open_patient",
+                            format_func=lambda p: f"{p} · {patient_groups.get(p, '')}")
+    if go.button("Open patient view", key="swimlanes_open", icon=":material/person:"):
+        st.session_state[PATIENT_KEY] = chosen  # the Patient page's selector reads it before it is drawn
+        try:
+            st.switch_page(PATIENT_PAGE)
+        except StreamlitPageNotFoundError:  # this page run on its own, outside the dashboard
+            st.warning(f"The patient view is not part of this app; {chosen} is remembered for it.")
 
 
 def show_grade_change() -> None:

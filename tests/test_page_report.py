@@ -1,0 +1,68 @@
+"""The Report page through Streamlit's AppTest: what it says will go in, and the download it offers."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+from streamlit.runtime.media_file_manager import MediaFileManager
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGE = ROOT / "views" / "report.py"
+FILTERS = ["Product: axi-cel", "ECOG 0-1"]
+
+
+@pytest.fixture
+def deferred(monkeypatch) -> list[dict]:
+    """Every deferred download the page registers: its callable and file name, to run as a click would."""
+    registered: list[dict] = []
+    original = MediaFileManager.add_deferred
+
+    def record(self, data_callable, mimetype, coordinates, file_name=None, **kwargs):
+        registered.append({"callable": data_callable, "mimetype": mimetype, "file_name": file_name})
+        return original(self, data_callable, mimetype, coordinates, file_name=file_name, **kwargs)
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", record)
+    return registered
+
+
+def open_page(monkeypatch, **state) -> AppTest:
+    monkeypatch.chdir(ROOT)
+    at = AppTest.from_file(str(PAGE), default_timeout=60)
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_renders_and_offers_the_download(monkeypatch, deferred):
+    at = open_page(monkeypatch)
+    assert [b.label for b in at.get("download_button")] == ["Download the report (HTML)"]
+    text = "\n".join(m.value for m in at.markdown)
+    assert "No filter: all patients of the cohort" in text
+    assert "Severe ICANS: ASTCT ICANS grade 3 or higher starts an episode" in text
+    assert "Compare by: Group (study arm, else product)" in text
+    assert len(deferred) == 1  # built only when clicked
+    assert deferred[0]["mimetype"] == "text/html"
+    assert deferred[0]["file_name"].startswith("icans-report-sample-cohort-synthetic-")
+    assert deferred[0]["file_name"].endswith(".html")
+
+
+def test_the_download_carries_the_filters_options_and_sample_files(monkeypatch, deferred):
+    at = open_page(monkeypatch, cohort_filter_lines=FILTERS, severe_grade=2, resolved_grade=0, group_by="product")
+    text = "\n".join(m.value for m in at.markdown)
+    assert all(f"- {line}" in text for line in FILTERS)
+    assert "Severe ICANS: ASTCT ICANS grade 2 or higher starts an episode" in text
+    assert "Compare by: Product" in text
+
+    document = deferred[-1]["callable"]()  # what the browser receives on a click
+    assert document.startswith("<!DOCTYPE html>")
+    assert all(f"<li>{line}</li>" in document for line in FILTERS)
+    assert "<dd>ASTCT ICANS grade 2 or higher starts an episode</dd>" in document
+    assert "<dd>Product</dd>" in document
+    for path in sorted((ROOT / "data" / "sample").glob("*.csv")):
+        assert hashlib.sha256(path.read_bytes()).hexdigest() in document
+    assert document.count("<svg") == 10

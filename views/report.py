@@ -1,0 +1,47 @@
+"""Report: one self-contained HTML file with every figure and table of the analysis pages, for the
+current cohort filters and analysis options, to keep, share or print."""
+
+from datetime import datetime, timezone
+
+import streamlit as st
+
+from icans_core import report, store
+from ui import session
+from ui.options import current
+
+con = session.connection()
+st.title("Report")
+st.markdown(
+    "One HTML file that opens in any browser, offline: the cohort filters and analysis options below, the "
+    "data's provenance (every source file with its size and SHA-256), then the figures and tables of "
+    "**Overview** (key numbers, Table 1 with its tests, maximum grades, published series with citations), "
+    "**Swimlanes** (clinical course, grade change after IVIG), **Cytokines** (IL-6, IFN-gamma, IL-10 and "
+    "their medians), **Resolution** (Kaplan-Meier with number at risk, medians, log-rank, cumulative "
+    "incidence), **Treatments** (steroid exposure, dexamethasone equivalents) and **Expansion** (curves, "
+    "Cmax / Tmax / AUC0-28). Each page's default choices are used; patient-level tables show their first "
+    f"{report.MAX_ROWS} rows (the CSV export has them all). To make a PDF, open the file and print it.")
+
+filter_lines = list(st.session_state.get("cohort_filter_lines") or [])  # set by the sidebar's cohort filters
+options = current()
+info = store.cohort_info(con)
+
+left, right = st.columns(2)
+left.markdown("**Cohort filters**\n" + "\n".join(f"- {line}" for line in report.describe_filters(filter_lines)))
+right.markdown("**Analysis options**\n" + "\n".join(
+    f"- {name}: {value}" for name, value in report.describe_options(options)))
+st.caption(f"Cohort: {info['label']}. Change the options in the sidebar.")
+
+
+def build() -> str:
+    # Streamlit runs a deferred download in another thread: that thread gets its own cursor.
+    cursor = con.cursor()
+    try:
+        return report.build_report(cursor, options, filter_lines, report.app_version())
+    finally:
+        cursor.close()
+
+
+st.download_button(
+    "Download the report (HTML)", build, file_name=report.report_file_name(info["label"], datetime.now(timezone.utc)),
+    mime="text/html", icon=":material/download:", type="primary", key="report_download", on_click="ignore",
+    help="Built when clicked (about 10 seconds on a few thousand patients).")
