@@ -18,6 +18,8 @@ PAGES = {
     "resolution": ("Resolution of severe ICANS", 2),
     "treatments": ("Treatments", 1),
     "expansion": ("CAR-T expansion", 1),
+    "patient": ("Patient", 1),
+    "report": ("Report", 0),
     "cohort": ("Cohort", 0),
 }
 
