@@ -29,3 +29,4 @@ sidebar.show_cohort_badge()
 options.show_analysis_options()
 filters.show_selection_size(filters.show_filter_panel())
 navigation.run()
+sidebar.show_share_link()  # after the page, so its own options are in the address too

@@ -312,3 +312,46 @@ def group_names(con: duckdb.DuckDBPyConnection, group_by: str = "group") -> list
     """Every group of the whole cohort (not only the selection), sorted: one stable colour per group."""
     rows = con.execute(f"SELECT DISTINCT {_grouping(group_by)} FROM patients p ORDER BY 1").fetchall()
     return [r[0] for r in rows if r[0] is not None]
+
+
+# --- Published cohorts: one DuckDB file per cohort (icans_core/library.py decides where) ------
+
+_METADATA_COLUMNS = ("label", "loaded_at", "published_at", "publisher")
+
+
+def save_cohort_file(path, cohort: Cohort, metadata: dict) -> None:
+    """Write a cohort (its four tables, its sources) and `metadata` into a NEW DuckDB file at `path`.
+
+    `metadata` holds label, loaded_at, published_at and publisher (text or None). The file is
+    checkpointed and closed before returning, so it is complete once this returns.
+    """
+    con = duckdb.connect(str(path))
+    try:
+        load_cohort(con, cohort)
+        con.execute("CREATE TABLE cohort_metadata (label VARCHAR, loaded_at VARCHAR, published_at VARCHAR, "
+                    "publisher VARCHAR)")
+        con.execute("INSERT INTO cohort_metadata VALUES (?, ?, ?, ?)",
+                    [metadata.get(name) for name in _METADATA_COLUMNS])
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+
+
+def open_cohort_file(path) -> duckdb.DuckDBPyConnection:
+    """A READ-ONLY connection to a cohort file written by `save_cohort_file`."""
+    return duckdb.connect(str(path), read_only=True)
+
+
+def read_cohort_file(path) -> tuple[dict[str, pd.DataFrame], list, dict]:
+    """(tables by name, sources as SourceFile, metadata dict) from a cohort file, opened read-only."""
+    from icans_core.ingest import SourceFile
+
+    con = open_cohort_file(path)
+    try:
+        tables = {name: read_table(con, name) for name in S.TABLES}
+        sources = [SourceFile(name, int(size), sha) for name, size, sha in con.execute(
+            "SELECT name, size_bytes, sha256 FROM cohort_sources ORDER BY rowid").fetchall()]
+        row = con.execute("SELECT label, loaded_at, published_at, publisher FROM cohort_metadata").fetchone()
+    finally:
+        con.close()
+    return tables, sources, dict(zip(_METADATA_COLUMNS, row))

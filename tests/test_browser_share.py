@@ -40,6 +40,8 @@ def test_a_copied_link_opens_the_same_cohort_and_curves(chromium, app_url, page)
     wait_until_idle(page)
     expect(page).to_have_url(re.compile(r"product=axi-cel"))
     shared_url, sent_selection, sent_data = page.url, selection_line(page), km_data(page)
+    # the sidebar's copy-link control offers exactly this address
+    expect(page.get_by_test_id("stSidebar").get_by_test_id("stCode")).to_have_text(shared_url)
 
     colleague = chromium.new_context(viewport={"width": 1400, "height": 1800})
     try:

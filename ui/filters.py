@@ -26,7 +26,7 @@ LABELS = {
 }
 # Every URL parameter the app understands; anything else is reported, then ignored.
 KNOWN_PARAMETERS = {*KEYS, AGE, RX, RX_MODE, RX_WINDOW, options.GROUP_BY, options.SEVERE, options.RESOLVED,
-                    "patient_id"}
+                    "patient_id", "cohort"}
 _APPLIED = "cohort_filter_applied"
 
 

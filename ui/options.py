@@ -15,17 +15,19 @@ DEFAULTS = AnalysisOptions()
 def show_analysis_options() -> None:
     """The sidebar controls; their values hold on every page and in the results export."""
     st.sidebar.selectbox("Compare by", list(GROUPINGS), format_func=GROUPING_LABELS.get, key=GROUP_BY,
+                         bind="query-params",
                          help="How patients are grouped on every page. 'Group' is the patient's study arm "
                               "where the cohort gives one, else the product.")
     left, right = st.sidebar.columns(2)
     left.selectbox("Severe ICANS ≥", [1, 2, 3, 4, 5], index=DEFAULTS.episodes.severe_grade - 1, key=SEVERE,
+                   bind="query-params",
                    help="An episode starts at the first assessment with this ICANS grade or higher (default 3).")
     severe = st.session_state[SEVERE]
     choices = list(range(severe))
     if st.session_state.get(RESOLVED, DEFAULTS.episodes.resolved_grade) >= severe:
         st.session_state[RESOLVED] = severe - 1  # resolution must be below the severe grade
     right.selectbox("Resolved ≤", choices, index=min(DEFAULTS.episodes.resolved_grade, severe - 1),
-                    key=RESOLVED,
+                    key=RESOLVED, bind="query-params",
                     help="An episode resolves at the first later assessment at this grade or lower (default 1).")
 
 

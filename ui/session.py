@@ -2,20 +2,28 @@
 
 Nothing uploaded is kept in module globals or a global cache: the connection lives
 in `st.session_state`, which Streamlit keeps per session. Only the bundled synthetic
-sample cohort, identical for everyone, is cached globally.
+sample cohort and the deployment cohort ($ICANS_COHORT), identical for everyone, are
+cached globally.
+
+A new session opens on, in order: the published cohort named by the link (`?cohort=<id>`),
+the deployment cohort ($ICANS_COHORT, a file or folder read with ingest.load_paths and never
+written), else the sample. An upload is published only when its user asks (publish_current).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
 import duckdb
 import streamlit as st
 
-from icans_core import store
-from icans_core.ingest import Cohort, LoadResult, load_paths, load_sources
+from icans_core import library, store
+from icans_core import schema as S
+from icans_core.ingest import Cohort, LoadResult, SourceFile, load_paths, load_sources
 from icans_core.problems import Problem
 from icans_core.readers import Source
 
@@ -26,6 +34,13 @@ log = logging.getLogger("icans")
 _CONNECTION = "duckdb_connection"
 _WARNINGS = "cohort_warnings"
 _IS_SAMPLE = "cohort_is_sample"
+_KIND = "cohort_kind"  # "sample", "deployment", "published" or "upload"
+_NOTICE = "cohort_notice"  # how the session's first cohort was chosen, for the Cohort page
+COHORT_ENV = "ICANS_COHORT"
+COHORT_PARAMETER = "cohort"
+KIND_TEXT = {"sample": "the bundled synthetic sample", "deployment": "this deployment's cohort",
+             "published": "a published cohort (shared by link)",
+             "upload": "your upload (private to this session)"}
 
 
 @st.cache_data(show_spinner="Reading the sample cohort…")
@@ -38,14 +53,83 @@ def sample_cohort() -> Cohort:
     return result.cohort
 
 
+def _file_stamps(path: Path) -> tuple:
+    """(name, modification time, size) of the file, or of every file directly in the folder."""
+    try:
+        files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
+        return tuple((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+    except OSError:
+        return ()
+
+
+# Shared cache, deliberately: the deployment cohort is the deployer's, read from the server's
+# disk and the same for every user of this deployment, so one validated copy serves all
+# sessions. Keyed on the path and its files' modification times (and sizes), so replacing a
+# file on the server is picked up by the next new session. Never used for uploads.
+@st.cache_data(show_spinner="Reading this deployment's cohort…", max_entries=4)
+def _deployment_cohort(path: str, stamps: tuple) -> LoadResult:
+    return load_paths([path], label=Path(path).name or path)
+
+
+def _default_cohort() -> tuple[Cohort, str, dict | None]:
+    """(cohort, kind, notice): $ICANS_COHORT if set and valid, else the sample."""
+    configured = os.environ.get(COHORT_ENV, "").strip()
+    if not configured:
+        return sample_cohort(), "sample", None
+    result = _deployment_cohort(configured, _file_stamps(Path(configured)))
+    if result.ok:
+        return result.cohort, "deployment", None
+    log.error("the deployment cohort %s does not validate: %d error(s)", configured, len(result.errors))
+    return sample_cohort(), "sample", {
+        "level": "error", "report": result.report,
+        "text": f"This deployment's cohort ({Path(configured).name}) could not be loaded: it has "
+                f"{len(result.errors)} error(s), listed below. The sample cohort is shown instead; "
+                "the server's administrator has to fix the files."}
+
+
+def _first_cohort() -> tuple[Cohort, str, dict | None]:
+    """The cohort a new session opens on: the link's published cohort, else the default."""
+    cohort_id = st.query_params.get(COHORT_PARAMETER)
+    if cohort_id is None:
+        return _default_cohort()
+    try:
+        cohort, metadata = library.published_with_metadata(cohort_id, library.library_dir())
+    except LookupError as problem:
+        cohort, kind, notice = _default_cohort()
+        text = f"{problem} Showing {KIND_TEXT[kind]} instead."
+        st.warning(text, icon=":material/link_off:")  # on the page the link opened; kept for the Cohort page
+        return cohort, kind, notice or {"level": "warning", "text": text, "report": None}
+    log.info("session opened a published cohort")
+    return cohort, "published", {
+        "level": "info", "report": None,
+        "text": f"Opened published cohort {metadata['label']}, published {_when(metadata['published_at'])}."}
+
+
+def _when(iso: str | None) -> str:
+    try:
+        return datetime.fromisoformat(iso).strftime("%d %b %Y, %H:%M UTC")
+    except (TypeError, ValueError):
+        return "at an unknown time"
+
+
+def _set_current(cohort: Cohort, kind: str) -> None:
+    store.load_cohort(connection(), cohort)
+    st.session_state[_WARNINGS] = [] if kind == "sample" else cohort.warnings
+    st.session_state[_KIND] = kind
+    st.session_state[_IS_SAMPLE] = kind == "sample"
+
+
 def connection() -> duckdb.DuckDBPyConnection:
-    """This session's database, opened on the sample cohort the first time it is asked for."""
+    """This session's database, opened on its first cohort the first time it is asked for."""
     if _CONNECTION not in st.session_state:
+        cohort, kind, notice = _first_cohort()
         con = store.connect()
-        store.load_cohort(con, sample_cohort())
+        store.load_cohort(con, cohort)
         st.session_state[_CONNECTION] = con
-        st.session_state[_WARNINGS] = []
-        st.session_state[_IS_SAMPLE] = True
+        st.session_state[_WARNINGS] = [] if kind == "sample" else cohort.warnings
+        st.session_state[_KIND] = kind
+        st.session_state[_IS_SAMPLE] = kind == "sample"
+        st.session_state[_NOTICE] = None if notice is None else {**notice, "kind": kind}
     return st.session_state[_CONNECTION]
 
 
@@ -53,6 +137,40 @@ def is_sample() -> bool:
     """Whether this session is looking at the bundled sample cohort."""
     connection()
     return st.session_state[_IS_SAMPLE]
+
+
+def cohort_kind() -> str:
+    """Where the current cohort came from: "sample", "deployment", "published" or "upload"."""
+    connection()
+    return st.session_state.get(_KIND, "sample")
+
+
+def kind_text() -> str:
+    """The current cohort's origin in words, e.g. "your upload (private to this session)"."""
+    return KIND_TEXT[cohort_kind()]
+
+
+def notice() -> dict | None:
+    """How this session's first cohort was chosen, if worth saying: {level, text, report, kind};
+    None once the session has moved on to another cohort."""
+    connection()
+    found = st.session_state.get(_NOTICE)
+    return found if found and found["kind"] == cohort_kind() else None
+
+
+def publish_current(publisher: str | None = None) -> str:
+    """Publish this session's whole cohort (not only the filtered selection); returns its id."""
+    con = connection()
+    if is_sample():
+        raise ValueError("the bundled sample cohort is not published")
+    info = store.cohort_info(con)
+    cohort = Cohort(
+        tables={name: store.read_table(con, name) for name in S.TABLES},
+        sources=[SourceFile(r.name, int(r.size_bytes), r.sha256) for r in info["sources"].itertuples(index=False)],
+        loaded_at=info["loaded_at"], label=info["label"])
+    cohort_id = library.publish(cohort, library.library_dir(), publisher=publisher)
+    log.info("session published its cohort (%d source file(s))", len(cohort.sources))
+    return cohort_id
 
 
 def cohort_warnings() -> list[Problem]:
@@ -67,15 +185,11 @@ def load_upload(files: list, on_step: Callable[[str, float], None]) -> LoadResul
     result = load_sources(sources, on_step=on_step)
     if result.ok:
         on_step("Loading into the session database", 0.8)
-        store.load_cohort(connection(), result.cohort)
-        st.session_state[_WARNINGS] = result.cohort.warnings
-        st.session_state[_IS_SAMPLE] = False
+        _set_current(result.cohort, "upload")
         log.info("session loaded an upload of %d file(s)", len(sources))
     return result
 
 
 def restore_sample() -> None:
     """Go back to the bundled sample cohort."""
-    store.load_cohort(connection(), sample_cohort())
-    st.session_state[_WARNINGS] = []
-    st.session_state[_IS_SAMPLE] = True
+    _set_current(sample_cohort(), "sample")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import streamlit as st
 
 from icans_core import store
@@ -13,5 +15,16 @@ def show_cohort_badge() -> None:
     con = session.connection()
     info = store.cohort_info(con)
     patients = int(store.table_counts(con).set_index("table").loc["patients", "rows"])
-    kind = "synthetic sample" if session.is_sample() else "your upload, private to this session"
+    kind = session.kind_text()
     st.sidebar.markdown(f"**{info['label']}**  \n{patients:,} patients · {kind}")
+
+
+def show_share_link() -> None:
+    """The address of exactly this view (page, filters, options), with a copy button."""
+    base = st.context.url
+    if not base:  # no browser (e.g. a test run): nothing to link to
+        return
+    params = [(key, value) for key in st.query_params for value in st.query_params.get_all(key)]
+    link = base + ("?" + urlencode(params) if params else "")
+    st.sidebar.caption("Link to this view: filters and options travel with it (copy with the icon).")
+    st.sidebar.code(link, language=None, wrap_lines=True)

@@ -1,4 +1,4 @@
-"""Cohort: what is loaded, upload your own, read the validation report and the data format."""
+"""Cohort: what is loaded, share it by link, upload your own, read the validation report and the data format."""
 
 import logging
 from datetime import datetime
@@ -19,7 +19,7 @@ st.title("Cohort")
 def show_loaded() -> None:
     info = store.cohort_info(con)
     counts = store.table_counts(con).set_index("table")["rows"]
-    kind = "the bundled synthetic sample" if session.is_sample() else "your upload (private to this session)"
+    kind = session.kind_text()
     loaded = datetime.fromisoformat(info["loaded_at"]).strftime("%d %b %Y, %H:%M UTC")
     st.markdown(f"**Loaded:** {info['label']} — {kind}, loaded {loaded}.")
     columns = st.columns(len(counts))
@@ -42,6 +42,59 @@ def show_loaded() -> None:
         session.restore_sample()
         st.session_state.pop("upload_result", None)
         st.rerun()
+
+
+def show_notice() -> None:
+    """How this session's cohort was chosen: a published link, a broken link, a deployment cohort that failed."""
+    notice = session.notice()
+    if not notice:
+        return
+    {"info": st.info, "warning": st.warning, "error": st.error}[notice["level"]](notice["text"])
+    if notice.get("report") is not None and len(notice["report"]):
+        with st.expander("Problems in this deployment's cohort", expanded=True):
+            show_report(notice["report"])
+
+
+PUBLISH_STATEMENT = (
+    "Publishing stores a copy of this cohort on this server. Anyone who can open this deployment and has "
+    "the link can see it; it stays until the server's administrator deletes it. Publish only de-identified "
+    "data you are allowed to share.")
+
+
+def show_share() -> None:
+    st.subheader("Share this cohort")
+    if session.is_sample():
+        st.markdown("The bundled sample is the same for everyone, so it is not published: share any link of "
+                    "this app. To share your own data, upload it below, then publish it here.")
+        return
+    st.markdown(PUBLISH_STATEMENT + " The whole cohort is published, not only the patients the sidebar's "
+                "filters select; the filters travel in the link only if you add them.")
+    loaded_at = store.cohort_info(con)["loaded_at"]
+    published = st.session_state.get("published_cohort")
+    if published and published["loaded_at"] == loaded_at:
+        show_link(published["id"])
+        return
+    agreed = st.checkbox("I have read this, and I am allowed to share this data on this server",
+                         key="publish_confirm")
+    if st.button("Publish", disabled=not agreed, key="publish", icon=":material/share:"):
+        try:
+            cohort_id = session.publish_current()
+        except Exception:  # never show a traceback; keep the details in the server log
+            log.exception("publishing failed")
+            st.error("The cohort could not be published because of an error on the server. Nothing was "
+                     "shared. Please tell the server's administrator.")
+            return
+        st.session_state["published_cohort"] = {"id": cohort_id, "loaded_at": loaded_at}
+        show_link(cohort_id)
+
+
+def show_link(cohort_id: str) -> None:
+    st.success("Published. Share this link (add it to the address of this app):", icon=":material/link:")
+    st.code(f"?cohort={cohort_id}", language=None)
+    if st.context.url:
+        st.caption("The full link from this page:")
+        st.code(f"{st.context.url}?cohort={cohort_id}", language=None)
+    st.caption(f"Cohort id: `{cohort_id}`. Keep it as you would the data: whoever has it can open the cohort.")
 
 
 def show_upload() -> None:
@@ -117,6 +170,8 @@ def show_format() -> None:
         st.dataframe(template.steroid_equivalents(), hide_index=True)
 
 
+show_notice()
 show_loaded()
+show_share()
 show_upload()
 show_format()

@@ -33,19 +33,19 @@ analysis = current()
 top = st.columns([3, 1.6])
 chosen = top[0].multiselect(
     "Analytes", choices, default=[a for a in kinetics.DEFAULT_ANALYTES if a in choices] or choices[:1],
-    key="cytokines_analytes", help="Cytokines (pg/mL), CRP (mg/L) and ferritin (ng/mL); one chart each.")
+    key="cytokines_analytes", bind="query-params", help="Cytokines (pg/mL), CRP (mg/L) and ferritin (ng/mL); one chart each.")
 alignment = top[1].radio("Day 0 is", list(ALIGNMENTS), format_func=lambda a: {
-    "infusion": "CAR-T infusion", "onset": f"Severe-ICANS onset (grade {analysis.episodes.severe_grade}+)"}[a], key="cytokines_alignment",
+    "infusion": "CAR-T infusion", "onset": f"Severe-ICANS onset (grade {analysis.episodes.severe_grade}+)"}[a], key="cytokines_alignment", bind="query-params",
     horizontal=True)
 row = st.columns([2.2, 1, 1.4, 2.6, 1.1])
-day_range = row[0].slider("Days", -30, 90, DEFAULT_DAYS, key="cytokines_days")
-log_scale = row[1].toggle("Log scale", value=True, key="cytokines_log")
-lloq = row[2].radio("Below LLOQ", kinetics.LLOQ_OPTIONS, format_func=LLOQ_LABELS.get, key="cytokines_lloq",
+day_range = row[0].slider("Days", -30, 90, DEFAULT_DAYS, key="cytokines_days", bind="query-params")
+log_scale = row[1].toggle("Log scale", value=True, key="cytokines_log", bind="query-params")
+lloq = row[2].radio("Below LLOQ", kinetics.LLOQ_OPTIONS, format_func=LLOQ_LABELS.get, key="cytokines_lloq", bind="query-params",
                     help="Values below the lower limit of quantification are stored at the LLOQ. Either "
                          "reading keeps their rank, so p-values do not change; medians may.")
 classes = row[3].multiselect("Intervention lines", list(S.AGENT_CLASSES), default=list(DEFAULT_CLASSES),
-                             key="cytokines_classes")
-mark_on = row[4].radio("Mark days by", list(MARK_ON), format_func=MARK_ON.get, key="cytokines_mark_on")
+                             key="cytokines_classes", bind="query-params")
+mark_on = row[4].radio("Mark days by", list(MARK_ON), format_func=MARK_ON.get, key="cytokines_mark_on", bind="query-params")
 
 if not chosen:
     st.info("Choose at least one analyte.")

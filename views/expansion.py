@@ -26,8 +26,8 @@ if not cell_analytes:
 
 group_by = current().group_by
 top = st.columns([2, 1])
-analyte = top[0].selectbox("Cell count", cell_analytes, key="expansion_analyte")
-log_scale = top[1].toggle("Log scale", value=True, key="expansion_log")
+analyte = top[0].selectbox("Cell count", cell_analytes, key="expansion_analyte", bind="query-params")
+log_scale = top[1].toggle("Log scale", value=True, key="expansion_log", bind="query-params")
 
 patients = store.patients_frame(con, group_by)
 groups = store.group_names(con, group_by)  # one colour per group whatever the filter
@@ -48,7 +48,7 @@ if small:
 
 st.subheader("Cmax, Tmax and AUC0-28 per patient")
 metric = st.radio("Metric", list(METRIC_CHOICES), format_func=METRIC_CHOICES.get, horizontal=True,
-                  key="expansion_metric")
+                  key="expansion_metric", bind="query-params")
 if points[(points["analyte"] == analyte) & (points["metric"] == metric)].empty:
     st.info(f"No patient has a {expansion.METRIC_LABELS[metric]} for {analyte}"
             + (" (the area needs at least 2 counts between day 0 and day 28)." if metric == "auc_0_28" else "."))

@@ -60,7 +60,7 @@ back.button("Previous", key="patient_previous", icon=":material/arrow_back:", on
             disabled=previous is None, width="stretch")
 forward.button("Next", key="patient_next", icon=":material/arrow_forward:", on_click=go_to, args=(following,),
                disabled=following is None, width="stretch")
-shown_days = window.radio("Days shown", [ACUTE, WHOLE], key="patient_days", horizontal=True,
+shown_days = window.radio("Days shown", [ACUTE, WHOLE], key="patient_days", bind="query-params", horizontal=True,
                           help="Acute phase: up to day 30, or longer while treatment or the severe episode "
                                "runs on. Whole course: every recorded day.")
 st.session_state[REMEMBERED] = chosen

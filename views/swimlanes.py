@@ -40,18 +40,18 @@ classes = swimlanes.intervention_classes(interventions)
 def show_swimlanes() -> None:
     st.subheader("Clinical course per patient")
     first = st.columns([1, 1, 1])
-    by = first[0].selectbox("Sort lanes by", list(swimlanes.ORDERINGS), key="swimlanes_sort",
+    by = first[0].selectbox("Sort lanes by", list(swimlanes.ORDERINGS), key="swimlanes_sort", bind="query-params",
                             help="Group, then severe-ICANS onset within the group; patients without a "
                                  "severe episode come last.")
-    which = first[1].radio("Patients", [SEVERE_ONLY, EVERYONE], key="swimlanes_patients", horizontal=True)
+    which = first[1].radio("Patients", [SEVERE_ONLY, EVERYONE], key="swimlanes_patients", bind="query-params", horizontal=True)
     limit = first[2].number_input("Maximum lanes", min_value=1, max_value=5000, value=60, step=10,
-                                  key="swimlanes_max_lanes")
+                                  key="swimlanes_max_lanes", bind="query-params")
     second = st.columns([1, 1])
     low, high = swimlanes.day_extent(toxicity, interventions)
     slider_low, slider_high = min(low, -5), max(high, 60)
     days = second[0].slider("Days since infusion shown", min_value=slider_low, max_value=slider_high,
-                            value=(-5, 60), key="swimlanes_days")
-    marked = second[1].multiselect("Interventions marked", classes, default=classes, key="swimlanes_classes")
+                            value=(-5, 60), key="swimlanes_days", bind="query-params")
+    marked = second[1].multiselect("Interventions marked", classes, default=classes, key="swimlanes_classes", bind="query-params")
     view = swimlanes.build_swimlanes(toxicity, interventions, patients, episodes, swimlanes.SwimlaneOptions(
         by=by, only_severe=which == SEVERE_ONLY, limit=int(limit), days=(float(days[0]), float(days[1])),
         classes=tuple(marked)))
@@ -90,17 +90,17 @@ def show_grade_change() -> None:
     first = st.columns([1, 2])
     agent_class = first[0].selectbox("Intervention class", classes,
                                      index=classes.index(IVIG_CLASS) if IVIG_CLASS in classes else 0,
-                                     key="swimlanes_change_class")
-    anchor = first[1].radio("Day 0", [AFTER_ONSET, ANY_TIME], key="swimlanes_change_day0", horizontal=True,
+                                     key="swimlanes_change_class", bind="query-params")
+    anchor = first[1].radio("Day 0", [AFTER_ONSET, ANY_TIME], key="swimlanes_change_day0", bind="query-params", horizontal=True,
                             help="At or after onset is the time origin of the resolution analysis (the "
                                  "data contract); 'any time' counts from the very first dose, e.g. steroids "
                                  "given for CRS before ICANS.")
     second = st.columns([1, 1, 2])
-    before = second[0].number_input("Days before", min_value=0, max_value=30, value=3, key="swimlanes_change_before")
-    after = second[1].number_input("Days after", min_value=1, max_value=90, value=14, key="swimlanes_change_after")
+    before = second[0].number_input("Days before", min_value=0, max_value=30, value=3, key="swimlanes_change_before", bind="query-params")
+    after = second[1].number_input("Days after", min_value=1, max_value=90, value=14, key="swimlanes_change_after", bind="query-params")
     groups = second[2].multiselect("Groups", swimlanes.group_order(patients), default=swimlanes.group_order(patients),
-                                   key="swimlanes_change_groups")
-    lines = st.toggle("Show each patient's line", value=True, key="swimlanes_change_lines")
+                                   key="swimlanes_change_groups", bind="query-params")
+    lines = st.toggle("Show each patient's line", value=True, key="swimlanes_change_lines", bind="query-params")
 
     options = episode_options if anchor == AFTER_ONSET else None
     daily = grade_change.grade_after_intervention(toxicity, interventions, patients, agent_class, int(before),

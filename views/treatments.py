@@ -16,9 +16,9 @@ st.title("Treatments")
 analysis = current()
 middle, right = st.columns(2)
 measure = middle.radio("Steroid measure", list(steroids.MEASURES), format_func=steroids.MEASURES.get,
-                       key="treatments_measure")
-log = right.checkbox("Logarithmic axis", key="treatments_log")
-severe_only = right.checkbox("Only patients with a severe-ICANS episode", key="treatments_severe_only")
+                       key="treatments_measure", bind="query-params")
+log = right.checkbox("Logarithmic axis", key="treatments_log", bind="query-params")
+severe_only = right.checkbox("Only patients with a severe-ICANS episode", key="treatments_severe_only", bind="query-params")
 
 
 def show_equivalents() -> None:
