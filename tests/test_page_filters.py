@@ -71,6 +71,9 @@ def test_an_empty_selection_says_how_to_widen_it(monkeypatch):
 def test_unknown_and_malformed_parameters_are_noted_not_fatal(monkeypatch):
     at = open_app(monkeypatch, bogus="1", product="not-a-product", max_crs="9")
     assert "Ignored link parameter(s) the app does not know: bogus." in sidebar_text(at)
+    assert "Ignored link value(s) not found in this cohort: product=not-a-product, max_crs=9" in sidebar_text(at)
+    at.run()  # the note stays for the session, after the address has been cleaned
+    assert "product=not-a-product" in sidebar_text(at)
     assert at.multiselect(key="product").value == []  # an invalid value falls back to no restriction
     assert f"All {len(sample_patients()):,} patients selected" in sidebar_text(at)
 

@@ -53,7 +53,7 @@ def show_filter_panel() -> CohortFilter:
     """The filter controls; applies the filter to this session's database and returns it."""
     con = session.connection()
     choices = _choices(con)
-    unknown = sorted(set(st.query_params) - KNOWN_PARAMETERS)
+    _note_link_problems(choices)
     with st.sidebar.expander("Cohort filters", expanded=False, icon=":material/filter_alt:"):
         chosen = {}
         for key, attribute in KEYS.items():
@@ -79,9 +79,32 @@ def show_filter_panel() -> CohortFilter:
         store.select_patients(con, cohort_filter)
         st.session_state[_APPLIED] = (cohort_filter, store.cohort_info(con)["loaded_at"])
     st.session_state["cohort_filter_lines"] = describe(cohort_filter)
-    if unknown:
-        st.sidebar.caption(f"Ignored link parameter(s) the app does not know: {', '.join(unknown)}.")
+    for note in st.session_state.get(_LINK_NOTES, []):
+        st.sidebar.caption(note)
     return cohort_filter
+
+
+_LINK_NOTES = "link_notes"
+
+
+def _note_link_problems(choices: dict[str, list]) -> None:
+    """Say which parts of an opened link were not understood (Streamlit drops them silently).
+
+    Read before the bound widgets claim the parameters; kept for the session, since the
+    parameters are gone from the address after the first run.
+    """
+    if _LINK_NOTES in st.session_state:
+        return
+    notes = []
+    unknown = sorted(set(st.query_params) - KNOWN_PARAMETERS)
+    if unknown:
+        notes.append(f"Ignored link parameter(s) the app does not know: {', '.join(unknown)}.")
+    invalid = [f"{key}={value}" for key in KEYS for value in st.query_params.get_all(key)
+               if value not in {str(c) for c in choices[key]}]
+    if invalid:
+        notes.append(f"Ignored link value(s) not found in this cohort: {', '.join(invalid)}; "
+                     "those filters were left open.")
+    st.session_state[_LINK_NOTES] = notes
 
 
 def show_selection_size(cohort_filter: CohortFilter) -> None:
