@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pa_compute
 from pandera.pandas import Check, Column, DataFrameSchema
 
+from icans_core import deidentify
 from icans_core import schema as S
 from icans_core.problems import Problem, error, warning
 from icans_core.readers import TEXT, RawTable
@@ -66,6 +67,8 @@ def validate_tables(raw_tables: list[RawTable]) -> tuple[dict[str, pd.DataFrame]
     tables: dict[str, _Table] = {}
     for raw in raw_tables:
         spec = S.TABLES[raw.table]
+        # direct identifiers are refused before anything else is looked at (or stored)
+        problems += deidentify.screen(raw, {c.name for c in spec.columns if c.kind == "text"})
         structure = _check_structure(raw, spec)
         problems += structure
         if any(p.severity == "error" for p in structure) or raw.table in tables:
