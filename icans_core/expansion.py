@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from icans_core.kinetics import adjust_bh, compare_groups, summarise_days
+from icans_core.kinetics import adjust_bh, compare_groups, median_iqr, summarise_days
 from icans_core.schema import CELL_COUNT_ANALYTES
 
 AUC_FIRST_DAY, AUC_LAST_DAY = 0.0, 28.0
@@ -101,13 +101,7 @@ def expansion_summary(metrics: pd.DataFrame, patients: pd.DataFrame) -> pd.DataF
     points = melt_metrics(metrics, patients)
     if points.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
-    keys = ["group", "analyte", "metric"]
-    cells = points.groupby(keys, sort=True)
-    quartiles = cells["value"].quantile([0.25, 0.5, 0.75]).unstack()
-    summary = pd.DataFrame({
-        "unit": cells["unit"].first(), "n": cells["patient_id"].nunique(),
-        "median": quartiles[0.5], "q1": quartiles[0.25], "q3": quartiles[0.75],
-    }).reset_index()
+    summary = median_iqr(points, ["group", "analyte", "metric"])
     tests = compare_groups(points, ["analyte", "metric"])
     tests["q_value"] = adjust_bh(tests["p_value"])
     summary = summary.merge(tests, on=["analyte", "metric"], how="left")

@@ -29,6 +29,9 @@ DAILY_COLUMNS = ["patient_id", "group", "first_dose_day", "relative_day", "icans
 SUMMARY_COLUMNS = ["group", "relative_day", "n", "median_grade", "q1", "q3", "share_severe"]
 
 
+# The window shown by default around the first dose: 3 days before, 14 after.
+DAYS_BEFORE, DAYS_AFTER = 3, 14
+
 def first_doses(toxicity: pd.DataFrame, interventions: pd.DataFrame, patients: pd.DataFrame, agent_class: str,
                 options: EpisodeOptions | None = None) -> pd.DataFrame:
     """Day 0 per patient: the first dose of the class (see the module notes for which dose).
@@ -47,7 +50,7 @@ def first_doses(toxicity: pd.DataFrame, interventions: pd.DataFrame, patients: p
 
 
 def grade_after_intervention(toxicity: pd.DataFrame, interventions: pd.DataFrame, patients: pd.DataFrame,
-                             agent_class: str, days_before: int = 3, days_after: int = 14,
+                             agent_class: str, days_before: int = DAYS_BEFORE, days_after: int = DAYS_AFTER,
                              options: EpisodeOptions | None = None, groups: list[str] | None = None) -> pd.DataFrame:
     """ICANS grade per patient and whole day relative to the first dose of `agent_class`.
 

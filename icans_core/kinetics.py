@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from icans_core import schema as S
 from icans_core.schema import CELL_COUNT_ANALYTES, CYTOKINES
 
 LLOQ_AS_RECORDED, LLOQ_HALF = "as recorded", "half"
@@ -37,6 +38,9 @@ SMALL_GROUP = 10
 # Serum markers offered besides the cytokines (inflammation, lagging IL-6).
 SERUM_MARKERS = ("CRP", "ferritin")
 DEFAULT_ANALYTES = ("IL-6", "IFN-gamma", "IL-10")
+DEFAULT_DAYS = (-5, 28)  # the window of the IVIG study's Fig 3
+# The dashed lines of the IVIG study's Fig 3: tocilizumab, glucocorticoids, IVIG
+DEFAULT_LINES = (S.IL6_BLOCKADE, S.CORTICOSTEROID, S.IVIG_CLASS)
 
 SUMMARY_COLUMNS = ["group", "analyte", "day", "n", "median", "q1", "q3", "unit", "n_below_lloq", "n_patients"]
 MEDIAN_COLUMNS = ["group", "analyte", "day", "n", "median", "q1", "q3", "p_value", "q_value",
@@ -83,17 +87,24 @@ def summarise_days(patient_days: pd.DataFrame, lloq: str = LLOQ_AS_RECORDED,
     if frame.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
     keys = ["group", "analyte", "day"]
-    cells = frame.groupby(keys, sort=True)
-    quartiles = cells["value"].quantile([0.25, 0.5, 0.75]).unstack()
-    summary = pd.DataFrame({
-        "n": cells["patient_id"].nunique(),
-        "median": quartiles[0.5], "q1": quartiles[0.25], "q3": quartiles[0.75],
-        "unit": cells["unit"].first(),
-        "n_below_lloq": cells["below_lloq"].sum().astype(int),
-    }).reset_index()
+    summary = median_iqr(frame, keys)
+    summary["n_below_lloq"] = frame.groupby(keys, sort=True)["below_lloq"].sum().astype(int).to_numpy()
     patients = frame.groupby(["group", "analyte"])["patient_id"].nunique().rename("n_patients")
     summary = summary.join(patients, on=["group", "analyte"])
     return summary[SUMMARY_COLUMNS].sort_values(["analyte", "group", "day"], kind="stable").reset_index(drop=True)
+
+
+def median_iqr(frame: pd.DataFrame, keys: list[str], value: str = "value") -> pd.DataFrame:
+    """Per cell of `keys` (rows: one per patient): patients, median and quartiles (type 7, R's default).
+
+    Columns: the keys, unit, n, median, q1, q3.
+    """
+    cells = frame.groupby(keys, sort=True)
+    quartiles = cells[value].quantile([0.25, 0.5, 0.75]).unstack()
+    return pd.DataFrame({
+        "unit": cells["unit"].first(), "n": cells["patient_id"].nunique(),
+        "median": quartiles[0.5], "q1": quartiles[0.25], "q3": quartiles[0.75],
+    }).reset_index()
 
 
 def compare_groups(frame: pd.DataFrame, by: list[str], value: str = "value") -> pd.DataFrame:

@@ -42,9 +42,10 @@ MAX_ROWS = 50  # patient-level tables beyond this are cut; the CSV export has ev
 FIGURE_WIDTH = 640  # for charts that take the page's width in the app and have none of their own
 
 # The pages' default choices that live in views/ (kept equal to them; the report cannot import views).
-CYTOKINE_DAYS = (-5, 28)  # views/cytokines.py DEFAULT_DAYS
-CYTOKINE_CLASSES = (S.IL6_BLOCKADE, S.CORTICOSTEROID, S.IVIG_CLASS)  # views/cytokines.py DEFAULT_CLASSES
-GRADE_CHANGE_DAYS = (3, 14)  # views/swimlanes.py: days before and after the first dose
+# The pages' defaults, from the core, so the report always shows what the pages show by default.
+CYTOKINE_DAYS = kinetics.DEFAULT_DAYS
+CYTOKINE_CLASSES = kinetics.DEFAULT_LINES
+GRADE_CHANGE_DAYS = (grade_change.DAYS_BEFORE, grade_change.DAYS_AFTER)
 STEROID_MEASURE = next(iter(steroids.MEASURES))  # the Treatments page's first (default) measure
 
 SECTIONS = {

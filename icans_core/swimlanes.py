@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from icans_core import schema as S
+from icans_core.summary import group_order as summary_group_order
 
 LANES = ("ICANS", "CRS")  # top lane first
 _GRADE_COLUMN = {"ICANS": "icans_grade", "CRS": "crs_grade"}
@@ -125,7 +126,7 @@ def _natural_key(patient_id: str) -> tuple:
 
 def group_order(patients: pd.DataFrame) -> list[str]:
     """Groups in a stable (alphabetical) order, so colours match across pages."""
-    return sorted(patients["group"].dropna().astype(str).unique())
+    return summary_group_order(patients["group"])
 
 
 def order_patients(patients: pd.DataFrame, episodes: pd.DataFrame, intervals: pd.DataFrame, by: str) -> list[str]:

@@ -14,8 +14,6 @@ ALIGNMENTS = {"infusion": "Days since CAR-T infusion", "onset": "Days since seve
 LLOQ_LABELS = {kinetics.LLOQ_AS_RECORDED: "As recorded (the LLOQ)", kinetics.LLOQ_HALF: "Half the LLOQ"}
 MARK_ON = {"p_value": "raw p", "q_value": "BH q"}
 MARK_SYMBOL = {"p_value": "p", "q_value": "q"}
-DEFAULT_CLASSES = (S.IL6_BLOCKADE, S.CORTICOSTEROID, S.IVIG_CLASS)  # the lines of the IVIG study's Fig 3
-DEFAULT_DAYS = (-5, 28)
 
 con = session.connection()
 st.title("Cytokine kinetics")
@@ -38,12 +36,12 @@ alignment = top[1].radio("Day 0 is", list(ALIGNMENTS), format_func=lambda a: {
     "infusion": "CAR-T infusion", "onset": f"Severe-ICANS onset (grade {analysis.episodes.severe_grade}+)"}[a], key="cytokines_alignment", bind="query-params",
     horizontal=True)
 row = st.columns([2.2, 1, 1.4, 2.6, 1.1])
-day_range = row[0].slider("Days", -30, 90, DEFAULT_DAYS, key="cytokines_days", bind="query-params")
+day_range = row[0].slider("Days", -30, 90, kinetics.DEFAULT_DAYS, key="cytokines_days", bind="query-params")
 log_scale = row[1].toggle("Log scale", value=True, key="cytokines_log", bind="query-params")
 lloq = row[2].radio("Below LLOQ", kinetics.LLOQ_OPTIONS, format_func=LLOQ_LABELS.get, key="cytokines_lloq", bind="query-params",
                     help="Values below the lower limit of quantification are stored at the LLOQ. Either "
                          "reading keeps their rank, so p-values do not change; medians may.")
-classes = row[3].multiselect("Intervention lines", list(S.AGENT_CLASSES), default=list(DEFAULT_CLASSES),
+classes = row[3].multiselect("Intervention lines", list(S.AGENT_CLASSES), default=list(kinetics.DEFAULT_LINES),
                              key="cytokines_classes", bind="query-params")
 mark_on = row[4].radio("Mark days by", list(MARK_ON), format_func=MARK_ON.get, key="cytokines_mark_on", bind="query-params")
 

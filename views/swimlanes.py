@@ -96,8 +96,8 @@ def show_grade_change() -> None:
                                  "data contract); 'any time' counts from the very first dose, e.g. steroids "
                                  "given for CRS before ICANS.")
     second = st.columns([1, 1, 2])
-    before = second[0].number_input("Days before", min_value=0, max_value=30, value=3, key="swimlanes_change_before", bind="query-params")
-    after = second[1].number_input("Days after", min_value=1, max_value=90, value=14, key="swimlanes_change_after", bind="query-params")
+    before = second[0].number_input("Days before", min_value=0, max_value=30, value=grade_change.DAYS_BEFORE, key="swimlanes_change_before", bind="query-params")
+    after = second[1].number_input("Days after", min_value=1, max_value=90, value=grade_change.DAYS_AFTER, key="swimlanes_change_after", bind="query-params")
     groups = second[2].multiselect("Groups", swimlanes.group_order(patients), default=swimlanes.group_order(patients),
                                    key="swimlanes_change_groups", bind="query-params")
     lines = st.toggle("Show each patient's line", value=True, key="swimlanes_change_lines", bind="query-params")
