@@ -1,5 +1,6 @@
 # `make run` starts the dashboard on the sample cohort; `make test` runs every test.
-# Both install what is missing first: a virtual environment with requirements.txt,
+# Both install what is missing first: a virtual environment with requirements-test.txt (the app's
+# requirements.txt plus the test tools),
 # and (for tests) Debian's chromium, which the browser tests drive through playwright.
 PYTHON ?= python3
 VENV := .venv
@@ -10,10 +11,10 @@ CHROMIUM := /usr/bin/chromium
 
 .PHONY: run test chromium bench sample clean
 
-$(INSTALLED): requirements.txt
+$(INSTALLED): requirements.txt requirements-test.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet -r requirements-test.txt
 	touch $@
 
 run: $(INSTALLED)

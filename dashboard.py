@@ -4,11 +4,15 @@ import logging
 
 import streamlit as st
 
-from ui import filters, options, sidebar
+from ui import access, errors, filters, options, sidebar
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 st.set_page_config(page_title="CAR-T toxicity cohorts", page_icon=":material/monitor_heart:", layout="wide")
+# The data grid's own "Download as CSV" writes cells as they are, so a patient id such as
+# "=HYPERLINK(...)" would run as a formula in Excel. Every table has our "Table (CSV)" download
+# beside it instead, which neutralises such cells (icans_core.spreadsheet_safe).
+st.html('<style>[data-testid="stElementToolbar"] button[aria-label="Download as CSV"]{display:none}</style>')
 
 # The pages live in views/, not pages/: with a folder named pages/ beside this script, Streamlit's
 # legacy multipage mode runs a deep-linked page on a fresh server without this entry point (no
@@ -24,9 +28,17 @@ pages = [
     st.Page("views/report.py", title="Report", icon=":material/description:"),
     st.Page("views/cohort.py", title="Cohort", icon=":material/groups:"),
 ]
-navigation = st.navigation(pages)
-sidebar.show_cohort_badge()
-options.show_analysis_options()
-filters.show_selection_size(filters.show_filter_panel())
-navigation.run()
+# Navigation is declared before the sign-in gate (hidden until signed in) so that a shared
+# link's page, e.g. /resolution?product=axi-cel, is still the page shown after signing in.
+navigation = st.navigation(pages, position="sidebar" if access.is_allowed() else "hidden")
+# On a deployment with sign-in configured, nothing below (no page, no sidebar, no cohort, not
+# even a published one named by the link) runs for an anonymous visitor.
+access.require_sign_in()
+with errors.reported("the sidebar"):
+    sidebar.show_cohort_badge()
+    access.show_account()
+    options.show_analysis_options()
+    filters.show_selection_size(filters.show_filter_panel())
+with errors.reported("this page"):
+    navigation.run()
 sidebar.show_share_link()  # after the page, so its own options are in the address too

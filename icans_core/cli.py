@@ -161,7 +161,34 @@ def build_parser() -> argparse.ArgumentParser:
     template = commands.add_parser("template", help="write the .xlsx upload template")
     template.add_argument("--out", default="cohort-template.xlsx")
     template.set_defaults(run=_template)
+
+    hashing = commands.add_parser("hash-password",
+                                  help="turn a team password into the password_hash for secrets.toml")
+    hashing.set_defaults(run=_hash_password)
     return parser
+
+
+def _hash_password(args: argparse.Namespace) -> int:
+    """Read the password without echoing it (or from a pipe), print the [access] lines to paste."""
+    from icans_core import passwords
+
+    if sys.stdin.isatty():
+        import getpass
+        password = getpass.getpass("Team password: ")
+        if getpass.getpass("Again: ") != password:
+            print("The two passwords differ; nothing was written.", file=sys.stderr)
+            return EXIT_REFUSED
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    try:
+        hashed = passwords.hash_password(password)
+    except ValueError as exc:
+        print(f"Refused: {exc}.", file=sys.stderr)
+        return EXIT_REFUSED
+    print("# Paste into .streamlit/secrets.toml (never commit that file):")
+    print("[access]")
+    print(f'password_hash = "{hashed}"')
+    return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:

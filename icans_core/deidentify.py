@@ -36,7 +36,9 @@ _IDENTIFIER_PHRASES = {  # word pairs, checked on the joined name
 }
 
 _VALUE_PATTERNS = [
-    ("an email address", re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")),
+    # The lookbehind starts a match only where a run of name characters starts: without it, a long
+    # run without "@" (a 100,000-character cell) is re-scanned from every position, in quadratic time.
+    ("an email address", re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+\.[\w.-]+")),
     ("a social security number", re.compile(r"\b\d{3}-\d{2}-\d{4}\b")),
     ("a calendar date", re.compile(r"\b(\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}"
                                    r"|\d{1,2}[-\s](jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*[-\s,]*\d{2,4})\b",
@@ -71,19 +73,18 @@ def screen(raw: RawTable, text_columns: set[str]) -> list[Problem]:
     Numeric contract columns are left to their own rules (a date there is already refused).
     """
     problems = []
-    for column in raw.frame.columns:
+    for position, column in enumerate(raw.frame.columns):  # by position: a header may repeat a name
         what = identifier_column(column)
         if what:
             problems.append(error(raw.source, f"This column looks like {what}, a direct identifier. Remove it: "
                                               "uploads must be de-identified.", row=1, column=column))
             continue
         if column in text_columns or column not in _KNOWN_NUMERIC:
-            problems += _screen_values(raw, column)
+            problems += _screen_values(raw, column, raw.frame.iloc[:, position])
     return problems
 
 
-def _screen_values(raw: RawTable, column: str) -> list[Problem]:
-    cells = raw.frame[column]
+def _screen_values(raw: RawTable, column: str, cells: pd.Series) -> list[Problem]:
     # A registry repeats a few values millions of times: judge each distinct value once.
     verdicts = {v: identifier_value(v) for v in pd.unique(cells.dropna().astype(str))}
     flagged = {v: what for v, what in verdicts.items() if what}

@@ -16,6 +16,7 @@ from typing import Callable
 
 import pandas as pd
 
+from icans_core.limits import Limits
 from icans_core.problems import Problem, report_frame
 from icans_core.readers import Source, read_sources, sources_from_paths
 from icans_core.validation import validate_tables
@@ -61,14 +62,15 @@ class LoadResult:
 
 
 def load_sources(sources: list[Source], label: str | None = None,
-                 on_step: Callable[[str, float], None] | None = None) -> LoadResult:
+                 on_step: Callable[[str, float], None] | None = None, limits: Limits | None = None) -> LoadResult:
     """Read and validate uploaded files; the cohort is None if anything is wrong.
 
     `on_step(message, fraction_done)` is told as each long step starts, for a progress bar.
+    `limits` (upload size, rows per table) default to those in force: `Limits.from_environment()`.
     """
     step = on_step or (lambda message, fraction: None)
     step(f"Reading {len(sources)} file(s)", 0.05)
-    raw_tables, problems = read_sources(sources)
+    raw_tables, problems = read_sources(sources, limits)
     rows = sum(len(t.frame) for t in raw_tables)
     step(f"Validating {rows:,} rows", 0.4)
     tables, validation_problems = validate_tables(raw_tables)
@@ -90,4 +92,4 @@ def load_paths(paths: list[str | Path], label: str | None = None) -> LoadResult:
     sources, problems = sources_from_paths(paths)
     if problems:
         return LoadResult(None, problems)
-    return load_sources(sources, label=label)
+    return load_sources(sources, label=label, limits=Limits.from_environment().for_files_on_disk())

@@ -6,6 +6,7 @@ found and what is wrong. Errors stop a cohort from loading; warnings do not.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from typing import Literal
 
@@ -37,14 +38,27 @@ def warning(source: str, problem: str, row: int | None = None, column: str | Non
     return Problem("warning", source, row, column, show_value(value), problem)
 
 
+# Control characters, and the invisible ones that change how text looks or reads: zero-width
+# spaces and joiners, bidirectional overrides (U+202E shows "P1\u202e3x" as "P1x3"), the BOM.
+_INVISIBLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e"
+                        r"\u2060-\u2064\u2066-\u206f\ufeff]")
+
+
 def show_value(value: object) -> str | None:
-    """A cell value as the user would recognise it, shortened if long."""
+    """A cell value as the user would recognise it, shortened if long; invisible characters are
+    written as escapes (\\u200d), so that a value that looks right shows why it is not."""
     if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA:
         return None
     text = str(value)
     if not text.strip():
         return None
-    return text if len(text) <= 80 else text[:77] + "..."
+    text = text if len(text) <= 80 else text[:77] + "..."
+    return _INVISIBLE.sub(_escape, text)
+
+
+def _escape(match: re.Match) -> str:
+    code = ord(match[0])
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def report_frame(problems: list[Problem]) -> pd.DataFrame:

@@ -5,6 +5,11 @@ tables, separate .csv / .parquet files named after the tables. A raw table keeps
 every cell as read (strings from CSV; numbers, booleans or datetimes from xlsx and
 parquet) and is indexed by the spreadsheet row the user sees (header = row 1), so
 every later message can point at the right row. Problems are collected, never raised.
+
+Hostile input is stopped here, before it costs memory or time: the limits of `icans_core.limits`
+(upload size, rows per table, archive expansion, columns) are checked as early and as cheaply as
+each form allows, e.g. a CSV's rows are counted before one is parsed. (Only a malformed limit
+setting raises: that is the deployment's error, not the upload's.)
 """
 
 from __future__ import annotations
@@ -12,21 +17,26 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import re
 import zipfile
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pa_compute
 
+from icans_core import limits as L
+from icans_core.limits import Limits
 from icans_core.problems import Problem, error, warning
 from icans_core.schema import INFO_SHEETS, MISSING_WORDS, TABLES
 
-# Guards against archives that expand far beyond their size (zip bombs).
-MAX_UNCOMPRESSED_BYTES = 1024 * 1024 * 1024
-MAX_COMPRESSION_RATIO = 200
-
-XLSX_MAGIC = b"PK\x03\x04"
+XLSX_MAGIC = b"PK\x03\x04"  # an .xlsx is a zip archive
+# Compound-file header: an old .xls, or an .xlsx encrypted with a password (Excel wraps those in one)
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 TEXT = "string[pyarrow]"
 PARQUET_MAGIC = b"PAR1"
 
@@ -53,36 +63,53 @@ class RawTable:
     decimal_comma: bool = False
 
 
-def read_sources(sources: list[Source]) -> tuple[list[RawTable], list[Problem]]:
-    """Read every source into raw tables; problems name the file and what is wrong."""
+def read_sources(sources: list[Source], limits: Limits | None = None) -> tuple[list[RawTable], list[Problem]]:
+    """Read every source into raw tables; problems name the file and what is wrong.
+
+    `limits` defaults to the limits in force (`Limits.from_environment()`): an upload over the
+    size limit is refused before any of it is read, a table over the row limit as soon as it is counted.
+    """
+    limits = limits or Limits.from_environment()
     tables: list[RawTable] = []
     problems: list[Problem] = []
     if not sources:
         problems.append(error("(no input)", "No files were given. Upload a .xlsx workbook, a .zip "
                               "of CSV files, or CSV / Parquet files named after the tables."))
+    total = sum(len(s.data) for s in sources)
+    if limits.max_upload_bytes is not None and total > limits.max_upload_bytes:
+        names = ", ".join(s.name for s in sources)
+        return [], [error(names if len(names) <= 120 else names[:117] + "...",
+                          f"The upload is {_size(total)}, more than the limit of "
+                          f"{_size(limits.max_upload_bytes)}. Zip the CSV files, or check the cohort "
+                          "with `python -m icans_core validate`; the server's administrator can raise the "
+                          f"limit with the environment variable {L.UPLOAD_ENV} (and server.maxUploadSize).")]
     for source in sources:
-        found, found_problems = _read_source(source)
+        found, found_problems = _read_source(source, limits)
         tables += found
         problems += found_problems
     problems += _duplicate_tables(tables)
     return tables, problems
 
 
-def _read_source(source: Source) -> tuple[list[RawTable], list[Problem]]:
+def _size(n: int) -> str:
+    return f"{n / L.MIB:,.1f} MB" if n >= L.MIB // 10 else f"{n:,} bytes"
+
+
+def _read_source(source: Source, limits: Limits) -> tuple[list[RawTable], list[Problem]]:
     suffix = PurePosixPath(source.name).suffix.lower()
     if not source.data:
         return [], [error(source.name, "The file is empty.")]
     try:
         if suffix == ".xlsx":
-            return _read_workbook(source)
+            return _read_workbook(source, limits)
         if suffix == ".zip":
-            return _read_zip(source)
+            return _read_zip(source, limits)
         if suffix in (".csv", ".parquet"):
             table = _table_name(source.name)
             if table is None:
                 return [], [_unknown_table(source.name)]
             reader = _read_csv if suffix == ".csv" else _read_parquet
-            return reader(source.name, source.data, table)
+            return reader(source.name, source.data, table, limits)
     except Exception as exc:  # any reader failure becomes a message, never a traceback
         return [], [error(source.name, f"The file could not be read as {suffix[1:]}: {_short(exc)}")]
     return [], [error(source.name, "Unsupported file type. Use .xlsx, .zip, .csv or .parquet.")]
@@ -103,7 +130,53 @@ def _short(exc: Exception) -> str:
     return text.splitlines()[0][:200]
 
 
-def _read_csv(where: str, data: bytes, table: str) -> tuple[list[RawTable], list[Problem]]:
+def _too_many_rows(where: str, table: str, limits: Limits, row: int | None = None) -> Problem:
+    return error(where, f"The '{table}' table has more than {limits.max_rows:,} rows, the most one table may "
+                        "have (this row is the first beyond it). The limit is the environment variable "
+                        f"{L.ROWS_ENV}: the server's administrator can raise it, and on the command line "
+                        "you can set it yourself.", row=row or limits.max_rows + 2)
+
+
+def _too_many_columns(where: str, width: int) -> Problem:
+    return error(where, f"The header has {width:,} columns, more than the {L.MAX_COLUMNS:,} a table may have "
+                        "(the widest table of the format has 10): the file is malformed.", row=1)
+
+
+def _not_csv_text(where: str, data: bytes) -> Problem | None:
+    """Binary files named .csv, refused with what they are (checked before decoding a byte)."""
+    if data.startswith(XLSX_MAGIC):
+        return error(where, "This is a .zip archive or an .xlsx workbook, not CSV text: give it its "
+                            "own extension (.zip or .xlsx).")
+    if data.startswith(OLE_MAGIC):
+        return error(where, "This is an Excel .xls workbook, not CSV text: save it as 'CSV UTF-8'.")
+    if data.startswith(UTF16_BOMS):
+        return error(where, "This is UTF-16 text (Excel's 'Unicode Text'), not UTF-8: save the file as "
+                            "'CSV UTF-8' and upload it again.")
+    return None
+
+
+def _more_records_than(text: str, delimiter: str, limit: int) -> bool:
+    """Whether the CSV text holds more than `limit` records, found without parsing it when possible.
+
+    A record ends at a line break outside quotes, so line breaks + 1 bound the records from above,
+    and without any quote character they are the records: both are counted at C speed. Otherwise
+    the records are counted as csv reads them, stopping at the limit.
+    """
+    breaks = text.count("\n") + text.count("\r") - text.count("\r\n")
+    if breaks + 1 <= limit:
+        return False
+    if '"' not in text:
+        return breaks + (not text.endswith(("\n", "\r"))) > limit
+    records = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        return sum(1 for _ in islice(records, limit + 1)) > limit
+    except csv.Error:
+        return False  # malformed: the full read reports it with its row
+
+
+def _read_csv(where: str, data: bytes, table: str, limits: Limits) -> tuple[list[RawTable], list[Problem]]:
+    if (binary := _not_csv_text(where, data)) is not None:
+        return [], [binary]
     try:
         text = data.decode("utf-8-sig")  # a BOM is accepted
     except UnicodeDecodeError as exc:
@@ -114,16 +187,21 @@ def _read_csv(where: str, data: bytes, table: str) -> tuple[list[RawTable], list
     if not text.strip():
         return [], [error(where, "The file is empty.")]
     delimiter = _sniff_delimiter(text)
+    if _more_records_than(text, delimiter, limits.max_rows + 1):  # the header, then the rows
+        return [], [_too_many_rows(where, table, limits)]
+    # csv.reader rather than pandas: it yields every record, blank ones included, so
+    # record numbers are the spreadsheet rows the user sees, and ragged rows can be named.
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
-        # csv.reader rather than pandas: it yields every record, blank ones included, so
-        # record numbers are the spreadsheet rows the user sees, and ragged rows can be named.
-        records = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+        records = list(reader)
     except csv.Error as exc:
-        return [], [error(where, f"The CSV is malformed: {_short(exc)}.")]
+        return [], [error(where, _csv_problem(exc), row=reader.line_num)]
     header, body = records[0], records[1:]
     if not any(h.strip() for h in header):
         return [], [error(where, "The first row must be the header (column names); it is empty.", row=1)]
     width = len(header)
+    if width > L.MAX_COLUMNS:
+        return [], [_too_many_columns(where, width)]
     problems = [
         error(where, f"This row has {len(r)} fields but the header has {width}: the CSV is malformed "
                      "(a stray delimiter, or an unquoted value containing one).", row=i)
@@ -139,26 +217,58 @@ def _read_csv(where: str, data: bytes, table: str) -> tuple[list[RawTable], list
     return [RawTable(table, where, _tidy(frame), decimal_comma=delimiter == ";")], []
 
 
+def _csv_problem(exc: csv.Error) -> str:
+    if "field larger than field limit" in str(exc):
+        return (f"A cell is longer than {csv.field_size_limit():,} characters (perhaps a quote that is "
+                "never closed): the CSV is malformed.")
+    return f"The CSV is malformed: {_short(exc)}."
+
+
 def _sniff_delimiter(text: str) -> str:
-    header = text.split("\n", 1)[0]
+    end = text.find("\n")
+    header = text[:end] if end >= 0 else text  # not split(): that would copy the whole text
     return ";" if header.count(";") > header.count(",") else ","
 
 
-def _read_parquet(where: str, data: bytes, table: str) -> tuple[list[RawTable], list[Problem]]:
+def _read_parquet(where: str, data: bytes, table: str, limits: Limits) -> tuple[list[RawTable], list[Problem]]:
+    import pyarrow.parquet as pq
+
     if not data.startswith(PARQUET_MAGIC):
         return [], [error(where, "Not a Parquet file (the file does not start with PAR1).")]
+    metadata = pq.ParquetFile(io.BytesIO(data)).metadata  # the footer: counts without reading the data
+    if metadata.num_rows > limits.max_rows:
+        return [], [_too_many_rows(where, table, limits)]
+    if metadata.num_columns > L.MAX_COLUMNS:
+        return [], [_too_many_columns(where, metadata.num_columns)]
     frame = pd.read_parquet(io.BytesIO(data))
     frame.index = pd.RangeIndex(2, len(frame) + 2)
     return [RawTable(table, where, _tidy(frame))], []
 
 
-def _read_workbook(source: Source) -> tuple[list[RawTable], list[Problem]]:
+def _read_workbook(source: Source, limits: Limits) -> tuple[list[RawTable], list[Problem]]:
     import openpyxl  # DuckDB's excel extension downloads at run time; openpyxl does not
 
+    if source.data.startswith(OLE_MAGIC):
+        return [], [error(source.name, "This is a password-protected (encrypted) workbook or an old .xls "
+                                       "file, which cannot be read. Remove the password, or save it as "
+                                       "'Excel Workbook (.xlsx)', and upload it again.")]
     if not source.data.startswith(XLSX_MAGIC):
         return [], [error(source.name, "Not an .xlsx workbook. Save it from your spreadsheet "
                                        "program as 'Excel Workbook (.xlsx)'.")]
-    book = openpyxl.load_workbook(io.BytesIO(source.data), read_only=True, data_only=True)
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(source.data))
+    except zipfile.BadZipFile:
+        return [], [error(source.name, "The workbook is damaged (perhaps cut short while uploading or "
+                                       "saving): it could not be read. Save it again and upload it.")]
+    with archive:
+        # the workbook's XML is decompressed by openpyxl: the same guard as for a .zip
+        if (bomb := _expansion_problem(source, archive.infolist(), limits)) is not None:
+            return [], [bomb]
+    try:
+        book = openpyxl.load_workbook(io.BytesIO(source.data), read_only=True, data_only=True)
+    except Exception as exc:
+        return [], [error(source.name, "The workbook could not be read (it is damaged, or not a workbook "
+                                       f"Excel would open): {_short(exc)}")]
     tables, problems = [], []
     try:
         for sheet in book.worksheets:
@@ -170,32 +280,76 @@ def _read_workbook(source: Source) -> tuple[list[RawTable], list[Problem]]:
                 problems.append(warning(where, "Sheet ignored: its name is not a table of the data "
                                                f"format ({', '.join(TABLES)})."))
                 continue
-            rows = list(sheet.iter_rows(values_only=True))
-            if not rows or all(v is None for v in rows[0]):
-                problems.append(error(where, "The sheet has no header row."))
-                continue
-            header = [("" if v is None else str(v)) for v in rows[0]]
-            width = len(header)
-            body = [list(r[:width]) + [None] * (width - len(r)) for r in rows[1:]]
-            frame = pd.DataFrame(body, columns=header, dtype=object,
-                                 index=pd.RangeIndex(2, len(body) + 2))
-            tables.append(RawTable(table, where, _tidy(frame)))
+            found, found_problems = _read_sheet(sheet, where, table, limits)
+            tables += found
+            problems += found_problems
     finally:
         book.close()
     return tables, problems
 
 
-def _read_zip(source: Source) -> tuple[list[RawTable], list[Problem]]:
+def _read_sheet(sheet, where: str, table: str, limits: Limits) -> tuple[list[RawTable], list[Problem]]:
+    # A sheet's stored dimensions are a claim, not a fact: "A1:XFD1048576" would make openpyxl pad
+    # every row to 16,384 cells and add a million empty rows. Read what the sheet holds instead.
+    sheet.reset_dimensions()
+    header_row = next(sheet.iter_rows(min_row=1, max_row=1, values_only=True), ())
+    header = [("" if v is None else str(v)) for v in header_row]
+    while header and not header[-1].strip():
+        header.pop()
+    if not header:
+        return [], [error(where, "The sheet has no header row.", row=1)]
+    width = len(header)
+    if width > L.MAX_COLUMNS:
+        return [], [_too_many_columns(where, width)]
+    rows, body = [], []
+    # Cells right of the header are not read at all (max_col): a column without a header name is
+    # not part of the format anyway. Blank rows are not kept, nor counted against the limit.
+    for row, values in enumerate(sheet.iter_rows(min_row=2, max_col=width, values_only=True), start=2):
+        if any(v is not None for v in values):
+            if len(body) == limits.max_rows:
+                return [], [_too_many_rows(where, table, limits, row)]
+            rows.append(row)
+            body.append(values)
+    frame = pd.DataFrame(body, columns=header, dtype=object, index=pd.Index(rows, dtype="int64"))
+    return [RawTable(table, where, _tidy(frame))], []
+
+
+def _expansion_problem(source: Source, members: list[zipfile.ZipInfo], limits: Limits) -> Problem | None:
+    """A refusal when an archive would expand far beyond its size (a zip bomb), else None.
+
+    The sizes are the archive's own claims, checked before anything is decompressed; a member that
+    lies is cut at its claimed size by zipfile and then fails its CRC check.
+    """
+    total = sum(m.file_size for m in members)
+    ratio = total / max(len(source.data), 1)
+    if total > limits.max_expanded_bytes or ratio > L.MAX_COMPRESSION_RATIO:
+        return error(source.name, f"The archive expands to {total:,} bytes, {ratio:,.0f} times its size: "
+                                  "refused as a possible zip bomb. An archive may expand to at most "
+                                  f"{_size(limits.max_expanded_bytes)} and "
+                                  f"{L.MAX_COMPRESSION_RATIO} times its size.")
+    return None
+
+
+def _read_zip(source: Source, limits: Limits) -> tuple[list[RawTable], list[Problem]]:
     try:
         archive = zipfile.ZipFile(io.BytesIO(source.data))
     except zipfile.BadZipFile:
         return [], [error(source.name, "Not a valid .zip archive.")]
     with archive:
+        # Nothing is ever extracted to disk, but a name climbing out of the archive ("zip slip")
+        # is never made by zipping a folder: the archive was crafted.
+        unsafe = [m.filename for m in archive.infolist()
+                  if m.filename.startswith("/") or ".." in PurePosixPath(m.filename).parts]
+        if unsafe:
+            return [], [error(source.name, f"The archive holds a file with an unsafe path ({unsafe[0]}): "
+                                           "make the .zip from the folder holding the tables.")]
         members = [m for m in archive.infolist() if not m.is_dir() and not _is_hidden(m.filename)]
-        total = sum(m.file_size for m in members)
-        if total > MAX_UNCOMPRESSED_BYTES or total > MAX_COMPRESSION_RATIO * max(len(source.data), 1):
-            return [], [error(source.name, f"The archive expands to {total:,} bytes, too large for "
-                                           "its size: refused as a possible zip bomb.")]
+        if len(members) > L.MAX_ARCHIVE_MEMBERS:
+            return [], [error(source.name, f"The archive holds {len(members):,} files; a cohort is at most "
+                                           f"{len(TABLES)} tables (at most {L.MAX_ARCHIVE_MEMBERS} files "
+                                           "are accepted).")]
+        if (bomb := _expansion_problem(source, members, limits)) is not None:
+            return [], [bomb]
         tables, problems = [], []
         for member in members:
             inner = PurePosixPath(member.filename)
@@ -213,9 +367,19 @@ def _read_zip(source: Source) -> tuple[list[RawTable], list[Problem]]:
             if table is None:
                 problems.append(_unknown_table(where))
                 continue
+            if member.flag_bits & 0x1:  # the zip format's "encrypted" flag
+                problems.append(error(where, "The file is password-protected (encrypted) inside the archive: "
+                                             "make the .zip without a password."))
+                continue
+            if member.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                # bzip2 and LZMA decompress a whole block at a time, past any size check; every
+                # spreadsheet program and operating system writes deflate
+                problems.append(error(where, "Compressed with a method other than deflate: make the "
+                                             "archive with your system's 'Compress' or 'Send to zip'."))
+                continue
             reader = _read_csv if suffix == ".csv" else _read_parquet
             try:
-                found, found_problems = reader(where, archive.read(member), table)
+                found, found_problems = reader(where, archive.read(member), table, limits)
             except Exception as exc:
                 found, found_problems = [], [error(where, f"The file could not be read: {_short(exc)}")]
             tables += found
@@ -230,9 +394,14 @@ def _is_hidden(name: str) -> bool:
     return any(part.startswith((".", "__MACOSX")) for part in PurePosixPath(name).parts)
 
 
+# A BOM, zero-width spaces and joiners, direction marks: invisible in a header, so a column that
+# reads "patient_id" is patient_id. (Cell values keep them: there they may be meant.)
+_INVISIBLE_IN_NAMES = re.compile(r"[\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+
+
 def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
     """Columns trimmed and lower-cased, every cell as trimmed text (NA when missing), blank rows dropped."""
-    names = [str(c).lstrip("\ufeff").strip().lower() for c in frame.columns]
+    names = [_INVISIBLE_IN_NAMES.sub("", str(c)).strip().lower() for c in frame.columns]
     frame = pd.DataFrame({i: as_text(frame.iloc[:, i]) for i in range(frame.shape[1])}, index=frame.index)
     frame.columns = names
     if not len(names):
@@ -253,8 +422,18 @@ def as_text(cells: pd.Series) -> pd.Series:
         cells = text.where(whole, cells.astype(TEXT))
     elif cells.dtype == object:
         cells = cells.map(_cell_text, na_action="ignore")
-    text = cells.astype(TEXT).str.strip()
+    text = _nfc(cells.astype(TEXT).str.strip())
     return text.mask(text.isna() | text.str.lower().isin(MISSING_WORDS))
+
+
+def _nfc(text: pd.Series) -> pd.Series:
+    """Text in Unicode NFC: "é" typed as e + a combining accent (as macOS writes file and sheet text)
+    is the same character as a precomposed "é", so one patient or group is not two that look alike."""
+    values = pa.array(text.array)
+    if pa_compute.all(pa_compute.string_is_ascii(values)).as_py() is not False:
+        return text  # ASCII (nearly every registry) is NFC already: skip the work
+    normal = pa_compute.utf8_normalize(values, form="NFC")
+    return pd.Series(pd.arrays.ArrowStringArray(normal), index=text.index, name=text.name)
 
 
 def _cell_text(value: object) -> object:

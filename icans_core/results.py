@@ -16,6 +16,7 @@ import pandas as pd
 from icans_core import expansion, kinetics, schema, steroids, store, survival, swimlanes
 from icans_core.episodes import compute_episodes
 from icans_core.options import AnalysisOptions
+from icans_core.spreadsheet_safe import neutralise_formulas
 
 RESULT_COLUMNS: dict[str, list[str]] = {
     "episodes": ["patient_id", "group", "onset_day", "peak_grade", "resolution_day", "time_to_resolution",
@@ -55,12 +56,17 @@ def compute_results(con: duckdb.DuckDBPyConnection, options: AnalysisOptions = A
 
 
 def write_results(tables: dict[str, pd.DataFrame], out_dir: str | Path) -> list[Path]:
-    """Write each table as <name>.csv; a missing value (e.g. a median CI not reached) is an empty field."""
+    """Write each table as <name>.csv; a missing value (e.g. a median CI not reached) is an empty field.
+
+    Text that a spreadsheet would run as a formula (an id like "=HYPERLINK(...)") gets a leading
+    apostrophe: these files are meant to be opened in Excel.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for name, frame in tables.items():
         path = out / f"{name}.csv"
-        frame.to_csv(path, index=False, na_rep="", float_format="%.10g")  # no binary-fraction noise
+        neutralise_formulas(frame).to_csv(path, index=False, na_rep="",
+                                          float_format="%.10g")  # no binary-fraction noise
         written.append(path)
     return written

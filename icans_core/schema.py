@@ -10,6 +10,7 @@ The binding source is ../shared/spec/data-contract.md (contract v1).
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -145,9 +146,17 @@ INFO_SHEETS = ("data dictionary", "vocabularies")
 
 # --- Vocabularies ----------------------------------------------------------------
 
+# Hyphens as word processors type them (U+2010-2015, the minus sign, a soft hyphen) and invisible
+# zero-width characters: "IL‐6" pasted from a document is IL-6.
+_IGNORED_IN_TERMS = re.compile(r"[\s\-_.·\u2010-\u2015\u2212\u00ad\u200b-\u200d\u2060\ufeff]")
+
+
 def vocabulary_key(text: str) -> str:
-    """Matching key for a vocabulary term: case, spaces, hyphens, dots and underscores ignored."""
-    return re.sub(r"[\s\-_.·]", "", str(text)).casefold()
+    """Matching key for a vocabulary term: case, spaces, hyphens, dots and underscores ignored.
+
+    NFKC first, so compatibility lookalikes match too (full-width "ａｘｉ-ｃｅｌ", the micro sign).
+    """
+    return _IGNORED_IN_TERMS.sub("", unicodedata.normalize("NFKC", str(text))).casefold()
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from icans_core import schema as S
+from icans_core.spreadsheet_safe import neutralise_formulas
 
 DICTIONARY_SHEET, VOCABULARY_SHEET = S.INFO_SHEETS
 
@@ -79,11 +80,12 @@ def example_tables() -> dict[str, pd.DataFrame]:
 def template_bytes() -> bytes:
     """The upload template: a sheet per table with an example row, then the dictionary sheets."""
     buffer = io.BytesIO()
+    sheets = {**example_tables(), DICTIONARY_SHEET: data_dictionary(), VOCABULARY_SHEET: vocabularies()}
     with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
-        for name, frame in example_tables().items():
-            frame.to_excel(writer, sheet_name=name, index=False)
-        data_dictionary().to_excel(writer, sheet_name=DICTIONARY_SHEET, index=False)
-        vocabularies().to_excel(writer, sheet_name=VOCABULARY_SHEET, index=False)
+        for name, frame in sheets.items():
+            # the content is ours, but openpyxl stores any text starting with "=" as a formula:
+            # a future synonym or meaning must not become one
+            neutralise_formulas(frame).to_excel(writer, sheet_name=name, index=False)
         for sheet in writer.book.worksheets:
             for column_cells in sheet.columns:
                 width = max(len(str(c.value or "")) for c in column_cells)

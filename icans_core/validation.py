@@ -103,6 +103,10 @@ def _check_structure(raw: RawTable, spec: S.TableSpec) -> list[Problem]:
             hint = f" (found '{close[0]}': rename it to '{name}')" if close else ""
             problems.append(error(raw.source, f"The required column '{name}' is missing{hint}.",
                                   row=1, column=name))
+    if spec.name == "patients" and raw.frame.empty:
+        # a header with nothing under it would load an empty cohort in place of the user's
+        problems.append(error(raw.source, "The patients table has no rows: a cohort needs at least "
+                                          "one patient.", row=2))
     for name in columns:
         if name not in spec.column_names:
             label = name or "(blank header)"

@@ -23,6 +23,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -82,25 +83,37 @@ def wait_until_idle(page, timeout: float = EXPECT_TIMEOUT) -> None:
         "data-test-script-state", "notRunning", timeout=timeout)
 
 
-@pytest.fixture(scope="module")
-def app_server(tmp_path_factory):
-    """The dashboard running in its own process: yields (url, log path); stopped after the module."""
-    port = free_port()
+@contextmanager
+def running_app(log_dir: Path, extra_args: tuple[str, ...] = (), env: dict | None = None,
+                port: int | None = None):
+    """`streamlit run dashboard.py` on a free loopback port: yields (url, log path), then stops it.
+
+    `extra_args` go to streamlit (e.g. ("--secrets.files", path) for a deployment with sign-in);
+    `env` adds to the server's environment (e.g. ICANS_LIBRARY_DIR); `port` is for a caller that
+    must name the address in advance (an OIDC redirect URI)."""
+    port = port or free_port()
     url = f"http://127.0.0.1:{port}"
-    log_path = tmp_path_factory.mktemp("streamlit") / "server.log"
+    log_path = Path(log_dir) / "server.log"
     command = [
         sys.executable, "-m", "streamlit", "run", "dashboard.py",
         "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
-        "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
+        "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false", *extra_args,
     ]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL)
+                                   stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})})
     try:
         wait_healthy(url, process, log_path, SERVER_START_TIMEOUT)
         yield url, log_path
     finally:
         stop(process)
+
+
+@pytest.fixture(scope="module")
+def app_server(tmp_path_factory):
+    """The dashboard running in its own process: yields (url, log path); stopped after the module."""
+    with running_app(tmp_path_factory.mktemp("streamlit")) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import html
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -72,11 +74,17 @@ def metric(at: AppTest, label: str) -> str:
 def loaded_line(at: AppTest) -> str:
     found = [m.value for m in at.markdown if m.value.startswith("**Loaded:**")]
     assert len(found) == 1, [m.value for m in at.markdown]
-    return found[0]
+    return as_shown(found[0])
+
+
+def as_shown(markdown: str) -> str:
+    """Markdown source as the reader sees it: ui.text.plain's backslash escapes and character
+    references resolved."""
+    return html.unescape(re.sub(r"\\(.)", r"\1", markdown))
 
 
 def errors(at: AppTest) -> list[str]:
-    return [e.value for e in at.error]
+    return [as_shown(e.value) for e in at.error]
 
 
 def assert_no_exception(at: AppTest) -> None:
@@ -127,7 +135,7 @@ def test_valid_upload_replaces_the_cohort_and_the_sample_can_come_back(app):
     line = loaded_line(app)
     assert "patients.csv" in line and "toxicity.csv" in line, line
     assert "your upload" in line and "Sample cohort" not in line, line
-    assert [s.value for s in app.success] == ["Loaded patients.csv, toxicity.csv."]
+    assert [as_shown(s.value) for s in app.success] == ["Loaded patients.csv, toxicity.csv."]
 
     button(app, "Go back to the sample cohort").click()
     app.run()

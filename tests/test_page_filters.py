@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.test_page_cohort import as_shown
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "sample"
 
@@ -26,7 +28,9 @@ def open_app(monkeypatch, **query) -> AppTest:
 
 
 def sidebar_text(at: AppTest) -> str:
-    return "\n".join(m.value for m in at.sidebar.markdown) + "\n" + "\n".join(c.value for c in at.sidebar.caption)
+    """The sidebar's text as the reader sees it (user values are markdown-escaped in the source)."""
+    return as_shown("\n".join(m.value for m in at.sidebar.markdown) + "\n"
+                    + "\n".join(c.value for c in at.sidebar.caption))
 
 
 def test_no_filter_selects_everyone(monkeypatch):

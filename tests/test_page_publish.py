@@ -9,7 +9,8 @@ from streamlit.testing.v1 import AppTest
 
 from icans_core import library
 from tests import cohorts
-from tests.test_page_cohort import PATIENTS_CSV, TOXICITY_CSV, csv_file, loaded_line, metric, sample_patient_count
+from ui.text import plain
+from tests.test_page_cohort import PATIENTS_CSV, as_shown, TOXICITY_CSV, csv_file, loaded_line, metric, sample_patient_count
 from tests.test_page_cohort import upload as upload_files
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,7 +42,7 @@ def cohort_page(at: AppTest) -> AppTest:
 
 
 def badge(at: AppTest) -> str:
-    return "\n".join(m.value for m in at.sidebar.markdown)
+    return as_shown("\n".join(m.value for m in at.sidebar.markdown))  # the source escapes labels
 
 
 def publish(at: AppTest) -> str:
@@ -75,7 +76,7 @@ def test_an_upload_published_by_one_session_opens_by_link_in_another(server):
     cohort_page(b)
     assert metric(b, "Patients") == "2" and metric(b, "Toxicity assessments") == "3"
     assert "a published cohort" in loaded_line(b)
-    assert any(i.value.startswith("Opened published cohort patients.csv, toxicity.csv, published ")
+    assert any(i.value.startswith(f"Opened published cohort {plain('patients.csv, toxicity.csv')}, published ")
                for i in b.info), [i.value for i in b.info]
 
     c = open_app()  # without the link: the sample, never A's upload
@@ -132,7 +133,7 @@ def test_a_deployment_cohort_that_fails_validation_falls_back_to_the_sample(tmp_
     monkeypatch.setenv("ICANS_COHORT", str(write_cohort(tmp_path / "centre-b", broken)))
     at = cohort_page(open_app())
     assert "Sample cohort (synthetic)" in loaded_line(at)
-    shown = [e.value for e in at.error]
+    shown = [as_shown(e.value) for e in at.error]
     assert any("centre-b" in e and "1 error(s)" in e for e in shown), shown
     reports = [d.value for d in at.dataframe if "problem" in d.value.columns]
     assert reports and "icans_grade" in set(reports[0]["column"]), reports

@@ -9,6 +9,8 @@ import pytest
 from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
+from ui.text import plain
+
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "views" / "report.py"
 FILTERS = ["Product: axi-cel", "ECOG 0-1"]
@@ -42,7 +44,7 @@ def test_renders_and_offers_the_download(monkeypatch, deferred):
     at = open_page(monkeypatch)
     assert [b.label for b in at.get("download_button")] == ["Download the report (HTML)"]
     text = "\n".join(m.value for m in at.markdown)
-    assert "No filter: all patients of the cohort" in text
+    assert plain("No filter: all patients of the cohort") in text  # filter lines are markdown-escaped
     assert "Severe ICANS: ASTCT ICANS grade 3 or higher starts an episode" in text
     assert "Compare by: Group (study arm, else product)" in text
     assert len(deferred) == 1  # built only when clicked
@@ -54,7 +56,7 @@ def test_renders_and_offers_the_download(monkeypatch, deferred):
 def test_the_download_carries_the_filters_options_and_sample_files(monkeypatch, deferred):
     at = open_page(monkeypatch, cohort_filter_lines=FILTERS, severe_grade=2, resolved_grade=0, group_by="product")
     text = "\n".join(m.value for m in at.markdown)
-    assert all(f"- {line}" in text for line in FILTERS)
+    assert all(f"- {plain(line)}" in text for line in FILTERS)
     assert "Severe ICANS: ASTCT ICANS grade 2 or higher starts an episode" in text
     assert "Compare by: Product" in text
 

@@ -10,6 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from icans_core import survival
+from ui.text import plain
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "views" / "resolution.py"
@@ -69,7 +70,7 @@ def test_renders_the_curves_and_tables_on_the_sample(app):
 def test_warns_about_the_small_anakinra_arm(app):
     warnings = [w.value for w in app.warning]
     assert len(warnings) == 1, warnings
-    assert "Steroids + anakinra" in warnings[0] and "Fewer than 10" in warnings[0]
+    assert plain("Steroids + anakinra") in warnings[0] and "Fewer than 10" in warnings[0]
     assert "Steroids alone" not in warnings[0]
 
 

@@ -10,6 +10,8 @@ import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from ui.text import plain
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "sample"
 SUMMARY_COLUMNS = ["group", "relative_day", "n", "median_grade", "q1", "q3", "share_severe"]
@@ -155,7 +157,7 @@ def test_grade_change_class_and_window_change_the_table(app):
     # the sample's anakinra arm has 8 patients: the clinical reference asks for a warning below 10
     anakinra = sum(1 for r in sample_rows("patients") if r["group"] == "Steroids + anakinra")
     assert anakinra < 10
-    assert [w.value for w in app.warning if f"Steroids + anakinra ({anakinra})" in w.value], \
+    assert [w.value for w in app.warning if f"{plain('Steroids + anakinra')} ({anakinra})" in w.value], \
         [w.value for w in app.warning]
 
 

@@ -11,6 +11,7 @@ import streamlit as st
 from icans_core import schema, store
 from icans_core.filters import MODES, CohortFilter, InterventionFilter, describe
 from ui import options, session
+from ui.text import plain
 
 # URL parameter (= widget key) -> what it filters
 KEYS = {
@@ -98,8 +99,9 @@ def _note_link_problems(choices: dict[str, list]) -> None:
     notes = []
     unknown = sorted(set(st.query_params) - KNOWN_PARAMETERS)
     if unknown:
-        notes.append(f"Ignored link parameter(s) the app does not know: {', '.join(unknown)}.")
-    invalid = [f"{key}={value}" for key in KEYS for value in st.query_params.get_all(key)
+        # the link is anyone's text: shown as text, never as markdown (a link or remote image)
+        notes.append(f"Ignored link parameter(s) the app does not know: {', '.join(map(plain, unknown))}.")
+    invalid = [f"{key}={plain(value)}" for key in KEYS for value in st.query_params.get_all(key)
                if value not in {str(c) for c in choices[key]}]
     if invalid:
         notes.append(f"Ignored link value(s) not found in this cohort: {', '.join(invalid)}; "
@@ -115,8 +117,8 @@ def show_selection_size(cohort_filter: CohortFilter) -> None:
         st.sidebar.caption(f"All {total:,} patients selected (no filter).")
         return
     st.sidebar.markdown(f"**{selected:,} of {total:,} patients selected**  \n"
-                        + "  \n".join(f"{g}: {s:,} of {t:,}" for g, s, t in counts.itertuples(index=False)))
-    st.sidebar.caption("Filter: " + "; ".join(describe(cohort_filter)))
+                        + "  \n".join(f"{plain(g)}: {s:,} of {t:,}" for g, s, t in counts.itertuples(index=False)))
+    st.sidebar.caption("Filter: " + "; ".join(map(plain, describe(cohort_filter))))
     if selected == 0:
         st.sidebar.warning("No patient matches every filter. Remove a choice (the × on it) or widen the age "
                            "range; filters combine with AND.")

@@ -26,6 +26,7 @@ from icans_core import schema as S
 from icans_core.ingest import Cohort, LoadResult, SourceFile, load_paths, load_sources
 from icans_core.problems import Problem
 from icans_core.readers import Source
+from ui.text import plain
 
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "data" / "sample"
 SAMPLE_LABEL = "Sample cohort (synthetic)"
@@ -82,7 +83,7 @@ def _default_cohort() -> tuple[Cohort, str, dict | None]:
     log.error("the deployment cohort %s does not validate: %d error(s)", configured, len(result.errors))
     return sample_cohort(), "sample", {
         "level": "error", "report": result.report,
-        "text": f"This deployment's cohort ({Path(configured).name}) could not be loaded: it has "
+        "text": f"This deployment's cohort ({plain(Path(configured).name)}) could not be loaded: it has "
                 f"{len(result.errors)} error(s), listed below. The sample cohort is shown instead; "
                 "the server's administrator has to fix the files."}
 
@@ -102,7 +103,9 @@ def _first_cohort() -> tuple[Cohort, str, dict | None]:
     log.info("session opened a published cohort")
     return cohort, "published", {
         "level": "info", "report": None,
-        "text": f"Opened published cohort {metadata['label']}, published {_when(metadata['published_at'])}."}
+        # shown as markdown: the label (file names) and the publisher's name are shown as typed
+        "text": f"Opened published cohort {plain(metadata['label'])}, published {_when(metadata['published_at'])}"
+                + (f" by {plain(metadata['publisher'])}." if metadata.get("publisher") else ".")}
 
 
 def _when(iso: str | None) -> str:

@@ -8,6 +8,7 @@ import streamlit as st
 
 from icans_core import store
 from ui import session
+from ui.text import plain
 
 
 def show_cohort_badge() -> None:
@@ -16,7 +17,7 @@ def show_cohort_badge() -> None:
     info = store.cohort_info(con)
     patients = int(store.table_counts(con).set_index("table").loc["patients", "rows"])
     kind = session.kind_text()
-    st.sidebar.markdown(f"**{info['label']}**  \n{patients:,} patients · {kind}")
+    st.sidebar.markdown(f"**{plain(info['label'])}**  \n{patients:,} patients · {kind}")  # a label is a file name: text
 
 
 def show_share_link() -> None:

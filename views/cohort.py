@@ -5,9 +5,11 @@ from datetime import datetime
 
 import streamlit as st
 
-from icans_core import store, template
+from icans_core import limits, store, template
 from icans_core.problems import report_frame
-from ui import session
+from icans_core.spreadsheet_safe import neutralise_formulas
+from ui import access, session
+from ui.text import plain
 
 log = logging.getLogger("icans")
 UPLOAD_TYPES = ["xlsx", "zip", "csv", "parquet"]
@@ -21,7 +23,7 @@ def show_loaded() -> None:
     counts = store.table_counts(con).set_index("table")["rows"]
     kind = session.kind_text()
     loaded = datetime.fromisoformat(info["loaded_at"]).strftime("%d %b %Y, %H:%M UTC")
-    st.markdown(f"**Loaded:** {info['label']} — {kind}, loaded {loaded}.")
+    st.markdown(f"**Loaded:** {plain(info['label'])} — {kind}, loaded {loaded}.")
     columns = st.columns(len(counts))
     labels = {"patients": "Patients", "toxicity": "Toxicity assessments",
               "interventions": "Intervention rows", "labs": "Lab measurements"}
@@ -57,7 +59,8 @@ def show_notice() -> None:
 
 PUBLISH_STATEMENT = (
     "Publishing stores a copy of this cohort on this server. Anyone who can open this deployment and has "
-    "the link can see it; it stays until the server's administrator deletes it. Publish only de-identified "
+    "the link can see it (on a deployment with sign-in, only after signing in); it is marked with your name "
+    "if you signed in; it stays until the server's administrator deletes it. Publish only de-identified "
     "data you are allowed to share.")
 
 
@@ -78,7 +81,7 @@ def show_share() -> None:
                          key="publish_confirm")
     if st.button("Publish", disabled=not agreed, key="publish", icon=":material/share:"):
         try:
-            cohort_id = session.publish_current()
+            cohort_id = session.publish_current(publisher=access.current_user())
         except Exception:  # never show a traceback; keep the details in the server log
             log.exception("publishing failed")
             st.error("The cohort could not be published because of an error on the server. Nothing was "
@@ -104,8 +107,13 @@ def show_upload() -> None:
         "files named after the tables (`patients`, `toxicity`, and optionally `interventions`, `labs`). "
         "Time is **days since CAR-T infusion**, never calendar dates. Nothing loads unless every check "
         "passes; the current cohort stays in place until then. Uploads stay private to this browser session.")
+    # The uploader refuses a file over the deployment's limit before sending it ($ICANS_MAX_UPLOAD_MB,
+    # capped by server.maxUploadSize); the reader checks the total of all files again.
+    limit_mb = limits.Limits.from_environment().max_upload_bytes // limits.MIB
     chosen = st.file_uploader("Cohort files", type=UPLOAD_TYPES, accept_multiple_files=True, key="upload_files",
-                              help="To replace a file, add the corrected one: the newest file of a name is used.")
+                              max_upload_size=limit_mb,
+                              help="To replace a file, add the corrected one: the newest file of a name is used. "
+                                   f"Up to {limit_mb} MB in all.")
     files = latest_by_name(chosen or [])
     if st.button("Validate and load", type="primary", disabled=not files, key="upload_load"):
         progress = st.progress(0.0, text="Starting")
@@ -136,7 +144,7 @@ def show_last_result(chosen_names: list[str]) -> None:
     last = st.session_state.get("upload_result")
     if not last or last["names"] != chosen_names:
         return  # the result belongs to files that are no longer chosen
-    names = ", ".join(last["names"])
+    names = ", ".join(plain(n) for n in last["names"])  # file names are the uploader's text
     report = last["report"]
     if last["ok"]:
         st.success(f"Loaded {names}." + (f" {len(report)} warning(s) listed above." if len(report) else ""))
@@ -145,7 +153,7 @@ def show_last_result(chosen_names: list[str]) -> None:
     st.error(f"**Not loaded:** {names} {verb} {last['errors']} error(s). Nothing was loaded; the cohort "
              "above is still the one in use. Fix every row listed below and upload again.")
     show_report(report)
-    st.download_button("Download the validation report (CSV)", report.to_csv(index=False).encode(),
+    st.download_button("Download the validation report (CSV)", neutralise_formulas(report).to_csv(index=False).encode(),
                        file_name="validation-report.csv", mime="text/csv", icon=":material/download:")
 
 

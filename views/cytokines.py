@@ -8,6 +8,7 @@ from icans_core.charts.kinetics import cytokine_chart
 from icans_core.episodes import compute_episodes
 from ui import session
 from ui.options import current
+from ui.text import plain
 from ui.figures import show_figure, show_table
 
 ALIGNMENTS = {"infusion": "Days since CAR-T infusion", "onset": "Days since severe-ICANS onset"}
@@ -65,8 +66,8 @@ if alignment == "onset":
 patient_days = store.lab_patient_days(con, choices, analysis.group_by, origins)
 medians = kinetics.select_medians(kinetics.cytokine_medians(patient_days, lloq), chosen, day_range)
 if medians.empty:
-    st.info(f"No values of {', '.join(chosen)} between day {day_range[0]} and day {day_range[1]} for these "
-            "patients.")
+    st.info(f"No values of {', '.join(plain(a) for a in chosen)} between day {day_range[0]} and day "
+            f"{day_range[1]} for these patients.")
     st.stop()
 marks = kinetics.significance_marks(medians, on=mark_on)
 lines = kinetics.intervention_days(store.interventions_frame(con), patients, origins, classes)
@@ -74,14 +75,14 @@ lines = kinetics.intervention_days(store.interventions_frame(con), patients, ori
 sizes = kinetics.count_patients(medians)
 small = sizes[sizes["small"]]
 if len(small):
-    named = dict.fromkeys(f"{r.group} (n={r.n_patients})" for r in small.itertuples())
+    named = dict.fromkeys(f"{plain(r.group)} (n={r.n_patients})" for r in small.itertuples())
     st.warning(f"Small groups, fewer than {kinetics.SMALL_GROUP} patients with values: {'; '.join(named)}. "
                "Read their medians and tests with care.")
 
 for analyte in chosen:
     analyte_medians = medians[medians["analyte"] == analyte]
     if analyte_medians.empty:
-        st.info(f"No {analyte} values in this day range.")
+        st.info(f"No {plain(analyte)} values in this day range.")
         continue
     chart = cytokine_chart(medians, marks, lines, analyte, log_scale, ALIGNMENTS[alignment], groups,
                            MARK_SYMBOL[mark_on])
@@ -99,7 +100,7 @@ st.markdown(
     "Quartiles: linear interpolation (numpy default, R type 7). One value per patient and day (the patient's "
     "median that day).")
 st.markdown(f"**Below the LLOQ** (read {'as recorded' if lloq == kinetics.LLOQ_AS_RECORDED else 'as LLOQ/2'}): "
-            + "; ".join(f"{r.analyte} {r.n_below_lloq} of {r.n_values} patient-day values"
+            + "; ".join(f"{plain(r.analyte)} {r.n_below_lloq} of {r.n_values} patient-day values"
                         for r in lloq_counts.itertuples()) + ".")
 show_table(medians, "cytokine medians", key="cytokines_medians", column_config={
     "day": st.column_config.NumberColumn("day", help=ALIGNMENTS[alignment]),

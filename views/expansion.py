@@ -8,6 +8,7 @@ from icans_core.charts.expansion import expansion_chart, metric_strip_chart
 from ui import session
 from ui.options import current
 from ui.figures import show_figure, show_table
+from ui.text import plain
 
 METRIC_CHOICES = {"cmax": "Cmax (highest count)", "auc_0_28": "AUC0-28 (area, days 0-28)",
                   "tmax_day": "Tmax (day of Cmax)"}
@@ -41,16 +42,16 @@ shown_curves = curves[curves["analyte"] == analyte]
 show_figure(expansion_chart(curves, analyte, log_scale, groups), shown_curves, f"expansion {analyte}",
             key="expansion_curves")
 sizes = kinetics.count_patients(shown_curves)
-small = [f"{r.group} (n={r.n_patients})" for r in sizes[sizes["small"]].itertuples()]
+small = [f"{plain(r.group)} (n={r.n_patients})" for r in sizes[sizes["small"]].itertuples()]
 if small:
-    st.warning(f"Small groups, fewer than {kinetics.SMALL_GROUP} patients with {analyte}: {'; '.join(small)}. "
+    st.warning(f"Small groups, fewer than {kinetics.SMALL_GROUP} patients with {plain(analyte)}: {'; '.join(small)}. "
                "Read their medians and tests with care.")
 
 st.subheader("Cmax, Tmax and AUC0-28 per patient")
 metric = st.radio("Metric", list(METRIC_CHOICES), format_func=METRIC_CHOICES.get, horizontal=True,
                   key="expansion_metric", bind="query-params")
 if points[(points["analyte"] == analyte) & (points["metric"] == metric)].empty:
-    st.info(f"No patient has a {expansion.METRIC_LABELS[metric]} for {analyte}"
+    st.info(f"No patient has a {expansion.METRIC_LABELS[metric]} for {plain(analyte)}"
             + (" (the area needs at least 2 counts between day 0 and day 28)." if metric == "auc_0_28" else "."))
 else:
     # Tmax is a day (day 0 is possible): never on a log scale.

@@ -8,6 +8,7 @@ from icans_core.episodes import compute_episodes
 from ui import session
 from ui.options import current
 from ui.figures import show_figure, show_table
+from ui.text import plain
 
 con = session.connection()
 st.title("Overview")
@@ -31,7 +32,7 @@ st.caption(f"Severe ICANS: ASTCT grade {options.severe_grade} or higher; resolve
 
 small = summary.small_groups(patients)
 if len(small):
-    listed = ", ".join(f"{g} ({n})" for g, n in small.itertuples(index=False))
+    listed = ", ".join(f"{plain(g)} ({n})" for g, n in small.itertuples(index=False))
     st.warning(f"Small groups (fewer than {summary.SMALL_GROUP} patients): {listed}. Percentages and "
                "p-values for them are fragile; read the counts.")
 

@@ -10,6 +10,7 @@ from icans_core.episodes import compute_episodes
 from ui import session
 from ui.figures import show_figure, show_table
 from ui.options import current
+from ui.text import plain
 
 PATIENT = "patient_id"  # shared with the swimlanes page, which opens a patient here
 REMEMBERED = "patient_remembered"  # the patient shown last, kept when the user visits other pages
@@ -37,8 +38,9 @@ group_of = dict(zip(patients["patient_id"], patients["group"].astype(str)))
 requested = (st.session_state.get(PATIENT) or st.query_params.get(PATIENT)
              or st.session_state.get(REMEMBERED))
 if requested is not None and requested not in group_of:
-    st.info(f"Patient {requested} is not in the selected cohort (check the cohort filters or the identifier); "
-            f"showing {order[0]}, the first patient, instead.")
+    # `requested` may come from the link: shown as text, never as markdown
+    st.info(f"Patient {plain(requested)} is not in the selected cohort (check the cohort filters or the "
+            f"identifier); showing {plain(order[0])}, the first patient, instead.")
     requested = None
 st.session_state[PATIENT] = requested if requested is not None else order[0]
 
@@ -72,14 +74,14 @@ episodes = compute_episodes(toxicity, patients, interventions, episode_options)
 course = patient.patient_course(chosen, patients, toxicity, interventions, labs, episodes)
 key = course.key
 
-st.subheader(f"{chosen} · {key.group}")
+st.subheader(f"{plain(chosen)} · {plain(key.group)}")
 facts = [key.product, key.disease, None if key.age_years is None else f"{key.age_years:g} years", key.sex,
          None if key.ecog is None else f"ECOG {key.ecog}"]
 if key.death_day is not None:
     facts.append(f"died day {key.death_day:g}" + (f" ({key.death_cause})" if key.death_cause else ""))
 else:
     facts.append(f"alive at last follow-up, {fmt_day(key.last_followup_day)}")
-st.markdown(" · ".join(f for f in facts if f))
+st.markdown(plain(" · ".join(f for f in facts if f)))  # product, disease, cause of death: as given
 
 severe = f"grade {episode_options.severe_grade}+"
 first, second, third, fourth = st.columns(4)
@@ -116,7 +118,7 @@ if course.has_timeline:
     show_figure(patient_timeline_chart(course, days), patient.tabulate_timeline(course),
                 f"patient {chosen} clinical course", key="patient_timeline")
 else:
-    st.info(f"Nothing is recorded over time for {chosen}: no assessments, treatments or lab values.")
+    st.info(f"Nothing is recorded over time for {plain(chosen)}: no assessments, treatments or lab values.")
 
 st.subheader("Interventions")
 if len(course.treatments):
@@ -124,4 +126,4 @@ if len(course.treatments):
                column_config={"agent_class": "class", "daily_dose": "daily dose", "dose_unit": "unit",
                               "days": "days (since infusion)"})
 else:
-    st.info(f"No interventions are recorded for {chosen}.")
+    st.info(f"No interventions are recorded for {plain(chosen)}.")

@@ -8,6 +8,7 @@ import streamlit as st
 from icans_core import report, store
 from ui import session
 from ui.options import current
+from ui.text import plain
 
 con = session.connection()
 st.title("Report")
@@ -26,10 +27,10 @@ options = current()
 info = store.cohort_info(con)
 
 left, right = st.columns(2)
-left.markdown("**Cohort filters**\n" + "\n".join(f"- {line}" for line in report.describe_filters(filter_lines)))
+left.markdown("**Cohort filters**\n" + "\n".join(f"- {plain(line)}" for line in report.describe_filters(filter_lines)))
 right.markdown("**Analysis options**\n" + "\n".join(
     f"- {name}: {value}" for name, value in report.describe_options(options)))
-st.caption(f"Cohort: {info['label']}. Change the options in the sidebar.")
+st.caption(f"Cohort: {plain(info['label'])}. Change the options in the sidebar.")
 
 
 def build() -> str:

@@ -11,6 +11,7 @@ from icans_core.episodes import ONSET, EpisodeOptions, compute_episodes
 from ui import session
 from ui.options import current
 from ui.figures import show_figure, show_table
+from ui.text import plain
 
 ORIGINS = [ONSET, S.CORTICOSTEROID, S.IVIG_CLASS, S.IL1_BLOCKADE, S.INTRATHECAL, S.IL6_BLOCKADE]
 ORIENTATION_LABELS = {survival_charts.RESOLVED: "Proportion resolved (1 - S)",
@@ -44,7 +45,7 @@ def read_options() -> tuple[EpisodeOptions, str, str, str]:
 def show_left_out(left_out, options: EpisodeOptions) -> None:
     missing = left_out[left_out["left_out"] > 0]
     if len(missing):
-        detail = "; ".join(f"{r.group}: {r.left_out} of {r.episodes}" for r in missing.itertuples())
+        detail = "; ".join(f"{plain(r.group)}: {r.left_out} of {r.episodes}" for r in missing.itertuples())
         st.info(f"{int(missing['left_out'].sum())} of {int(left_out['episodes'].sum())} episode(s) had no "
                 f"{options.origin} dose between onset and the end of the episode and are left out ({detail}).")
 
@@ -56,8 +57,8 @@ def show_results(episodes, options: EpisodeOptions, ci: str, group_by: str, orie
     at_risk = survival.number_at_risk(km)
     small = survival.small_groups(episodes)
     if small:
-        st.warning(f"Fewer than {survival.SMALL_GROUP} patients in: {', '.join(small)}. Curves, medians and "
-                   "tests for such groups are very uncertain; read the number at risk.")
+        st.warning(f"Fewer than {survival.SMALL_GROUP} patients in: {', '.join(plain(g) for g in small)}. Curves, "
+                   "medians and tests for such groups are very uncertain; read the number at risk.")
 
     st.subheader("Kaplan-Meier: time to resolution")
     figure = survival_charts.km_figure(km, medians, at_risk, options.origin_label, ci, orientation, all_groups)

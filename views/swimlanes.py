@@ -12,6 +12,7 @@ from icans_core.schema import IVIG_CLASS
 from ui import session
 from ui.options import current
 from ui.figures import show_figure, show_table
+from ui.text import plain
 
 SEVERE_ONLY, EVERYONE = "Severe ICANS only", "All patients"
 AFTER_ONSET, ANY_TIME = "First dose at or after severe-ICANS onset", "First dose at any time"
@@ -79,7 +80,7 @@ def show_patient_link(order: list[str], patient_groups: dict[str, str]) -> None:
         try:
             st.switch_page(PATIENT_PAGE)
         except StreamlitPageNotFoundError:  # this page run on its own, outside the dashboard
-            st.warning(f"The patient view is not part of this app; {chosen} is remembered for it.")
+            st.warning(f"The patient view is not part of this app; {plain(chosen)} is remembered for it.")
 
 
 def show_grade_change() -> None:
@@ -111,7 +112,7 @@ def show_grade_change() -> None:
         st.info(f"No patient in the chosen groups has an ICANS assessment around a {day0}.")
         return
     sizes = grade_change.patients_per_group(daily)
-    small = [f"{g} ({n})" for g, n in sizes.items() if n < SMALL_GROUP]
+    small = [f"{plain(g)} ({n})" for g, n in sizes.items() if n < SMALL_GROUP]
     if small:
         st.warning("Fewer than 10 patients in: " + ", ".join(small) + ". Medians of so few patients move a "
                    "whole grade with one patient; read them with the individual lines.")

