@@ -168,6 +168,16 @@ WAIT_IDLE_JS = """
   timer = setInterval(() => { if (idle()) finish('idle'); }, 250);
 })
 """
+# Whether the sidebar dropdown labelled `label` now holds `choice` (a multiselect's tag, a selectbox's value).
+CHOSEN_JS = """
+([label, choice]) => {
+  const input = document.querySelector(`[data-testid="stSidebar"] input[aria-label="${CSS.escape(label)}"]`);
+  const widget = input && input.closest('[data-testid="stMultiSelect"], [data-testid="stSelectbox"]');
+  if (!widget) return false;
+  if (widget.dataset.testid === 'stSelectbox') return input.value === choice;
+  return Array.from(widget.querySelectorAll('[data-tag]')).some(tag => tag.getAttribute('aria-label') === choice);
+}
+"""
 DIAGNOSE_JS = """
 () => {
   const app = document.querySelector('[data-testid="stApp"]');
@@ -216,6 +226,7 @@ class Identity:
     file_name: str
     data: bytes = field(repr=False, default=b"")
     user: str | None = None
+    path: Path | None = None  # the .zip on disk: uploading by path spares a starved renderer the bytes
 
 
 def cohort_zip(n_patients: int, seed: int, prefix: str) -> bytes:
@@ -257,7 +268,7 @@ def make_identities(sessions: int, seed: int, out_dir: Path, password: bool) -> 
         file_name = f"{name.lower()}-cohort.zip"
         (out_dir / file_name).write_bytes(data)
         identities.append(Identity(name, f"{name}-", n, file_name, data,
-                                   user=f"load {name}" if password else None))
+                                   user=f"load {name}" if password else None, path=out_dir / file_name))
     return identities[0], identities[1:]
 
 
@@ -301,13 +312,15 @@ def check_view(view: dict, me: Identity) -> list[str]:
     else:
         total = _number(selected.group(1) or selected.group(3))
         if total != me.patients:
-            problems.append(f"sidebar selection line {selected.group(0)!r}: total {total}, own cohort has {me.patients}")
+            problems.append(f"sidebar selection line {selected.group(0)!r}: total {total}, "
+                            f"own cohort has {me.patients}")
         if selected.group(2) and _number(selected.group(2)) > total:
             problems.append(f"sidebar selection line {selected.group(0)!r} selects more than the total")
     if me.user is not None:
         signed = _SIGNED_IN.search(sidebar)
         if signed is None or signed.group(1).strip() != me.user:
-            problems.append(f"sidebar says {signed.group(0) if signed else 'no Signed in as'!r}, own user is {me.user!r}")
+            seen = signed.group(0) if signed else "no 'Signed in as'"
+            problems.append(f"sidebar says {seen!r}, own user is {me.user!r}")
     if view.get("patient") and not view["patient"].startswith(me.prefix):
         problems.append(f"Patient page selector shows {view['patient']!r}, not an id with prefix {me.prefix}")
     if view.get("loaded") and me.file_name not in view["loaded"]:
@@ -596,6 +609,10 @@ class InteractionFailed(Exception):
     pass
 
 
+class NotChosen(Exception):
+    """A click on an option did not select it (the list closed or changed under the pointer)."""
+
+
 class NotSettled(Exception):
     """The app did not become idle in time after an action; `delivered` says whether the action's
     rerun request had left the browser (a slow app) or not (the browser never acted on it)."""
@@ -618,7 +635,8 @@ class Stats:
     latencies: dict = field(default_factory=dict)  # phase -> kind -> [seconds, click to idle]
     server: dict = field(default_factory=dict)  # phase -> kind -> [seconds, rerun request to script finished]
     uploads: dict = field(default_factory=dict)  # phase -> step -> [seconds]
-    opens: dict = field(default_factory=dict)  # phase -> [seconds] (first page until idle)
+    opens: dict = field(default_factory=dict)  # phase -> [seconds] (first page, or sign-in form, until idle)
+    signins: dict = field(default_factory=dict)  # phase -> [seconds] (Sign in clicked until the app is idle)
     errors: list = field(default_factory=list)
     leaks: list = field(default_factory=list)
     ignored_console: dict = field(default_factory=dict)
@@ -782,7 +800,18 @@ class Session:
         start = time.monotonic()
         await trigger()
         await self.settle(before, need_sidebar)
-        return time.monotonic() - start, self.server_seconds(start)
+        seconds, server = time.monotonic() - start, self.server_seconds(start)
+        self.over_limit(seconds, server)
+        return seconds, server
+
+    def over_limit(self, seconds: float, server: float | None) -> None:
+        """A step the user waited on for longer than the timeout is an error, even if it finished;
+        put down to the app if the server had the larger share of the wait, else to the browser."""
+        if seconds <= self.timeout:
+            return
+        share = "server share unknown" if server is None else f"server share {server:.1f} s"
+        cause = APP_TIMEOUT if server is not None and server >= seconds / 2 else DRIVER
+        self.error(f"took {seconds:.1f} s, over the {self.timeout:.0f} s limit ({share})", cause)
 
     async def view(self) -> dict:
         return await self.page.evaluate(SNAPSHOT_JS)
@@ -822,14 +851,18 @@ class Session:
         self.page.on("crash", self._on_crash)
         self.page.on("websocket", self._on_websocket)
         start = time.monotonic()
+        self.doing = "open: first page"
         await self.page.goto(self.url, wait_until="domcontentloaded")
+        await self.settle([0, 0], need_sidebar=False)
+        seconds = time.monotonic() - start
+        self.over_limit(seconds, self.server_seconds(start))
+        self.stats.opens.setdefault(self.phase, []).append(seconds)
         if self.password is not None:
             await self.sign_in()
+        elif await self.page.locator('input[aria-label="Team password"]').count():
+            raise InteractionFailed("the app asks for a password; run with --password")
         else:
-            await self.settle([0, 0])
-            if await self.page.locator('input[aria-label="Team password"]').count():
-                raise InteractionFailed("the app asks for a password; run with --password")
-        self.stats.opens.setdefault(self.phase, []).append(time.monotonic() - start)
+            await self.page.get_by_test_id("stSidebar").wait_for(state="visible")
 
     async def sign_in(self) -> None:
         self.doing = "sign-in"
@@ -839,14 +872,14 @@ class Session:
         if not await form.count():
             raise InteractionFailed("password mode, but the app showed no sign-in form (is the gate in ui/access.py?)")
         self.stats.sign_in_forms += 1
-        await self.settle([0, 0], need_sidebar=False)
         if await self.page.get_by_test_id("stSidebar").count():
             self.error("sign-in gate: the sidebar is there before signing in")
         if self.me.user is None:
             raise InteractionFailed("password mode needs a user name")
         await self.page.locator('input[aria-label="Your name"]').fill(self.me.user)
         await form.fill(self.password)
-        await self.act(self.page.get_by_role("button", name="Sign in").click)
+        seconds, _ = await self.act(self.page.get_by_role("button", name="Sign in").click)
+        self.stats.signins.setdefault(self.phase, []).append(seconds)
 
     async def upload(self) -> None:
         self.doing = "upload: open the Cohort page"
@@ -856,8 +889,9 @@ class Session:
         uploader = self.page.get_by_test_id("stFileUploader")
 
         async def choose() -> None:
-            await uploader.locator("input[type=file]").set_input_files(
-                [{"name": self.me.file_name, "mimeType": "application/zip", "buffer": self.me.data}])
+            files = str(self.me.path) if self.me.path else \
+                [{"name": self.me.file_name, "mimeType": "application/zip", "buffer": self.me.data}]
+            await uploader.locator("input[type=file]").set_input_files(files)
 
         _, choose_server = await self.act(choose)
         await uploader.get_by_test_id("stFileChip").wait_for(state="visible")
@@ -920,13 +954,18 @@ class Session:
                 await option.click(timeout=None if attempt == 2 else 5_000)
                 await self.page.keyboard.press("Escape")
                 await field_.evaluate("element => element.blur()")
+                try:  # a click can land on a list that is closing: then nothing was chosen
+                    await self.page.wait_for_function(CHOSEN_JS, arg=[label, choice], polling=200,
+                                                      timeout=(self.timeout if attempt == 2 else 10) * 1000)
+                except Exception:
+                    raise NotChosen(f"clicked {choice!r} in {label!r}, but it was not chosen") from None
 
             try:
                 result = await self.act(click)
             except Exception as exc:
                 from playwright.async_api import TimeoutError as ActionTimeout
 
-                if attempt < 2 and isinstance(exc, ActionTimeout):
+                if attempt < 2 and isinstance(exc, (ActionTimeout, NotChosen)):
                     continue  # the option click did not land: nothing changed, try again
                 raise
             self.doing = kind
@@ -1092,6 +1131,7 @@ class Options:
     json_path: Path | None = None
     artifacts: Path | None = None
     nice_browser: int = 0  # keep Chromium's threads at this niceness, so the app server gets the CPU first
+    linger: float = 5.0  # seconds to watch the server's RSS after the sessions closed
     quiet: bool = False
 
 
@@ -1206,7 +1246,7 @@ def run(options: Options) -> dict:
             sampler.start()
             asyncio.run(_drive(options, server.url, baseline, identities, stats, marks, sampler, say))
             end_sample = sampler.sample()
-            time.sleep(5)  # sessions closed: what the server keeps afterwards
+            time.sleep(options.linger)  # sessions closed: what the server keeps afterwards
             after_close = sampler.sample()
         finally:
             try:
@@ -1300,6 +1340,7 @@ def _report(options, stats, marks, sampler, first, end_sample, after_close, conc
             if identities else None,
         },
         "first_open_s": {phase: _summary(v) for phase, v in stats.opens.items()},
+        "sign_in_s": {phase: _summary(v) for phase, v in stats.signins.items()},
         "server_rss_mib": {
             "start": mib(first[1]),
             "before_concurrent": mib(min((s for s in samples if s[0] >= marks.get("concurrent_start", 0)),
@@ -1307,7 +1348,8 @@ def _report(options, stats, marks, sampler, first, end_sample, after_close, conc
             "peak": mib(max(s[1] for s in samples)),
             "peak_concurrent": mib(max((s[1] for s in concurrent), default=0)),
             "end": mib(min(samples, key=lambda x: abs(x[0] - marks.get("deadline", end_sample[0])))[1]),
-            "after_sessions_closed": mib(end_sample[1]), "after_sessions_closed_5s": mib(after_close[1]),
+            "after_sessions_closed": mib(end_sample[1]), "after_linger": mib(after_close[1]),
+            "linger_s": options.linger,
             "samples": len(samples),
         },
         "phases_s": {"baseline": _round(marks.get("baseline_end", 0) - marks.get("baseline_start", 0), 1),
@@ -1376,9 +1418,12 @@ def format_report(r: dict) -> str:
         f"(server share p50 {s(conc_steps.get('validate_and_load_server', {}).get('p50_s'))})",
         "  first page, open to idle  " + "; ".join(
             f"{phase} p50 {s(v['p50_s'])} max {s(v['max_s'])}" for phase, v in r["first_open_s"].items()),
+        *(["  sign-in, click to idle    " + "; ".join(
+            f"{phase} p50 {s(v['p50_s'])} max {s(v['max_s'])}" for phase, v in r["sign_in_s"].items())]
+          if r.get("sign_in_s") else []),
         f"  server RSS (MiB)          start {rss['start']}, before concurrent {rss['before_concurrent']}, "
-        f"peak {rss['peak']}, end (at the deadline) {rss['end']}, 5 s after the sessions closed "
-        f"{rss['after_sessions_closed_5s']}",
+        f"peak {rss['peak']}, end (at the deadline) {rss['end']}, {rss['linger_s']:g} s after the sessions closed "
+        f"{rss['after_linger']}",
     ]
     if r["cpu"]:
         c = r["cpu"]
@@ -1424,9 +1469,13 @@ def parse_args(argv: list[str] | None) -> Options:
     parser.add_argument("--nice-browser", type=int, default=0, metavar="N",
                         help="keep every Chromium thread at niceness N (e.g. 19) so the app server gets the "
                              "CPU first: on one machine the browsers otherwise take most of it (default 0: off)")
+    parser.add_argument("--linger", type=float, default=5.0, metavar="SECONDS",
+                        help="watch the server's RSS this long after the sessions closed (default 5; Streamlit "
+                             "keeps a disconnected session 120 s, so 150 shows whether their memory returns)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", dest="json_path", type=Path, help="write the report as JSON here")
-    parser.add_argument("--artifacts", type=Path, help="folder for the server log and screenshots (default: a temp dir)")
+    parser.add_argument("--artifacts", type=Path,
+                        help="folder for the server log and screenshots (default: a temp dir)")
     args = parser.parse_args(argv)
     if args.sessions < 1 or args.duration <= 0 or args.timeout <= 0 or args.think[0] > args.think[1]:
         parser.error("--sessions, --duration and --timeout must be positive and --think MIN <= MAX")
@@ -1438,7 +1487,7 @@ def parse_args(argv: list[str] | None) -> Options:
     return Options(sessions=args.sessions, duration=args.duration, baseline_interactions=args.baseline_interactions,
                    ramp=args.ramp, think=tuple(args.think), timeout=args.timeout, password=password,
                    host=args.host, seed=args.seed, json_path=args.json_path, artifacts=args.artifacts,
-                   nice_browser=args.nice_browser)
+                   nice_browser=args.nice_browser, linger=args.linger)
 
 
 def main(argv: list[str] | None = None) -> int:

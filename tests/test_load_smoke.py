@@ -25,8 +25,8 @@ ME = load.Identity("S01", "S01-", 33, "s01-cohort.zip", user="load S01")
 OTHER = load.Identity("S02", "S02-", 36, "s02-cohort.zip", user="load S02")
 
 
-def sidebar(label="s01-cohort.zip", patients="33", kind=load.UPLOAD_KIND, selection="All 33 patients selected (no filter).",
-            user="load S01") -> str:
+def sidebar(label="s01-cohort.zip", patients="33", kind=load.UPLOAD_KIND,
+            selection="All 33 patients selected (no filter).", user="load S01") -> str:
     return (f"Overview\nSwimlanes\nCohort\n{label}\n{patients} patients · {kind}\nSigned in as {user}\nCompare by\n"
             f"Cohort filters\n{selection}\nLink to this view: filters and options travel with it.")
 
@@ -47,7 +47,8 @@ def test_own_view_passes():
 
 def test_another_sessions_view_is_a_leak():
     assert load.check_view(view(), OTHER)  # the detector self-test in every run relies on this
-    problems = load.check_view(view(sidebar=sidebar(patients="36", selection="All 36 patients selected (no filter).")), ME)
+    other_count = sidebar(patients="36", selection="All 36 patients selected (no filter).")
+    problems = load.check_view(view(sidebar=other_count), ME)
     assert any("36 patients" in p for p in problems), problems
     assert any("total 36" in p for p in problems), problems
 
@@ -111,7 +112,7 @@ def test_two_sessions_run_without_errors_or_leaks(tmp_path):
         pytest.skip(f"no chromium at {load.CHROMIUM}")
     out = tmp_path / "load.json"
     report = load.run(load.Options(sessions=2, duration=20, baseline_interactions=2, ramp=1, think=(0.5, 1.5),
-                                   json_path=out, artifacts=tmp_path / "artifacts", quiet=True))
+                                   linger=1, json_path=out, artifacts=tmp_path / "artifacts", quiet=True))
     where = f"server log and screenshots in {report['artifacts']}"
     assert report["errors"]["count"] == 0, (report["errors"]["first"], where)
     assert report["leaks"]["count"] == 0, (report["leaks"]["first"], where)
