@@ -10,11 +10,18 @@
   "censored" at the last ICANS assessment. Kaplan-Meier treats "died" as censored; the
   cumulative incidence treats death as a competing event.
 Only a patient's first severe episode counts; patients without one have no row.
+
+Times are differences of days as the user wrote them: each day is read as its shortest decimal
+representation (what the file held) and subtracted in decimal arithmetic, so 4.35 - 2.1 is 2.25,
+the same time as 7 - 4.75 (binary floating point would give 2.2499999999999996 and 2.25, two
+different times to a survival analysis). R's survival package reaches the same result with its
+`timefix` rule (aeqSurv); survival.py applies that rule as well.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
@@ -81,7 +88,7 @@ def compute_episodes(toxicity: pd.DataFrame, patients: pd.DataFrame, interventio
                                     [episodes["resolution_day"], episodes["death_day"]],
                                     episodes["last_assessment_day"])
     episodes["origin_day"] = _origins(episodes, interventions, options)
-    episodes["time_to_resolution"] = episodes["end_day"] - episodes["origin_day"]
+    episodes["time_to_resolution"] = decimal_difference(episodes["end_day"], episodes["origin_day"])
     episodes["peak_grade"] = episodes["peak_grade"].astype(int)
     return episodes[EPISODE_COLUMNS].sort_values(["group", "patient_id"], kind="stable").reset_index(drop=True)
 
@@ -96,3 +103,13 @@ def _origins(episodes: pd.DataFrame, interventions: pd.DataFrame | None, options
     doses = doses[(doses["start_day"] >= doses["onset_day"]) & (doses["start_day"] <= doses["end_day"])]
     first = doses.groupby("patient_id")["start_day"].min()
     return episodes["patient_id"].map(first).astype(float)
+
+
+def decimal_difference(end: pd.Series, start: pd.Series) -> pd.Series:
+    """end - start computed in decimal arithmetic on the shortest representation of each day (NaN stays NaN)."""
+    def exact(a: float, b: float) -> float:
+        if np.isnan(a) or np.isnan(b):
+            return np.nan
+        return float(Decimal(repr(float(a))) - Decimal(repr(float(b))))
+    values = [exact(a, b) for a, b in zip(end.to_numpy(dtype=float), start.to_numpy(dtype=float))]
+    return pd.Series(values, index=end.index, dtype=float)

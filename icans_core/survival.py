@@ -15,9 +15,8 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from lifelines import AalenJohansenFitter, KaplanMeierFitter
-from lifelines.statistics import logrank_test, multivariate_logrank_test
-from scipy.stats import norm
+from lifelines import KaplanMeierFitter
+from scipy.stats import chi2, norm
 
 from icans_core.episodes import DIED, RESOLVED
 
@@ -37,7 +36,7 @@ KM_COLUMNS = ["group", "time", "n_at_risk", "n_events", "n_censored", "survival"
 MEDIAN_COLUMNS = ["group", "n", "resolved", "median_days", "median_ci_lower", "median_ci_upper"]
 TEST_COLUMNS = ["test", "statistic", "df", "p_value", "p_holm"]
 AT_RISK_COLUMNS = ["group", "time", "n_at_risk"]
-CIF_COLUMNS = ["group", "event", "time", "n_at_risk", "cumulative_incidence", "ci_lower", "ci_upper"]
+CIF_COLUMNS = ["group", "event", "time", "n_at_risk", "cumulative_incidence", "ci_lower", "ci_upper", "variance"]
 LEFT_OUT_COLUMNS = ["group", "episodes", "analysed", "left_out"]
 RESOLUTION_EVENT, DEATH_EVENT = "resolution", "death"
 
@@ -52,7 +51,7 @@ def _analysable(episodes: pd.DataFrame) -> pd.DataFrame:
     timed = episodes[episodes["time_to_resolution"].notna()]
     return pd.DataFrame({
         "group": timed["group"].astype(str).to_numpy(),
-        "time": timed["time_to_resolution"].astype(float).to_numpy(),
+        "time": timefix(timed["time_to_resolution"].astype(float).to_numpy()),
         "resolved": (timed["outcome"] == RESOLVED).to_numpy(),
         "died": (timed["outcome"] == DIED).to_numpy(),
     })
@@ -95,7 +94,8 @@ def _km_group(group: str, rows: pd.DataFrame, ci: str) -> pd.DataFrame:
         lower, upper = _log_band(steps)
     else:
         band = fitter.confidence_interval_survival_function_.reindex(table.index)
-        gone = steps["survival"].to_numpy() <= 0  # lifelines gives 0-0 there, R gives NA: follow R
+        # lifelines gives 0-0 where S = 0 and 1-1 before the first event; R gives NA there: follow R
+        gone = (steps["survival"].to_numpy() <= 0) | (steps["survival"].to_numpy() >= 1)
         lower = np.where(gone, np.nan, band.filter(like="_lower_").iloc[:, 0].to_numpy())
         upper = np.where(gone, np.nan, band.filter(like="_upper_").iloc[:, 0].to_numpy())
     steps["ci_lower"], steps["ci_upper"] = lower, upper
@@ -164,6 +164,28 @@ def _r_median(times: np.ndarray, survival: np.ndarray) -> float:
     return np.nan
 
 
+def print_median(episodes: pd.DataFrame, km: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The median as R's print(survfit) gives it (survmean), which differs from quantile() in one case.
+
+    When S(t) reaches exactly 0.5 and never drops below it (flat at 0.5 to the end of follow-up),
+    print(survfit) gives the time it reached 0.5, quantile() (median_times, the project's
+    rule) the midpoint of that time and the last follow-up. Elsewhere the two agree.
+    Columns: group, median_days.
+    """
+    km = kaplan_meier(episodes) if km is None else km
+    rows = []
+    for group, curve in km.groupby("group", sort=True):
+        times, surv = curve["time"].to_numpy(), curve["survival"].to_numpy()
+        keep = surv < 0.5 + _TOLERANCE
+        median = np.nan
+        if keep.any():
+            x, y = times[keep], surv[keep]
+            lower = np.flatnonzero(y < y[0])
+            median = float((x[0] + x[lower[0]]) / 2) if abs(y[0] - 0.5) < _TOLERANCE and lower.size else float(x[0])
+        rows.append({"group": group, "median_days": median})
+    return pd.DataFrame(rows, columns=["group", "median_days"])
+
+
 def number_at_risk(km: pd.DataFrame, times: Sequence[float] | None = None) -> pd.DataFrame:
     """Patients still at risk (time >= t) per group at the chosen times, for the table under the plot.
 
@@ -195,27 +217,99 @@ def risk_table_times(km: pd.DataFrame, most: int = 8) -> list[float]:
 
 # --- Log-rank ---------------------------------------------------------------------------------------
 
-def logrank(episodes: pd.DataFrame) -> pd.DataFrame:
-    """Log-rank tests of time to resolution ("died" censored), as R's survdiff.
+# Pairwise tests grow as k(k - 1) / 2: 150 groups would be 11,175 tests (issue 10). Beyond this many
+# groups only the overall test is given, and the page and the export say so.
+MAX_PAIRWISE_GROUPS = 10
+PAIRWISE_SKIPPED = "pairwise tests not computed: more than {limit} groups ({k})"
 
-    Rows: "log-rank" over all groups (k - 1 df); with more than two groups also one row per
-    pair, "log-rank: A vs B" (1 df), whose Holm-adjusted p is in p_holm (empty on the overall row).
-    Columns: test, statistic, df, p_value, p_holm. Empty with fewer than two groups.
+
+def timefix(times: np.ndarray) -> np.ndarray:
+    """Times within sqrt(machine epsilon) (absolute, or relative to the mean |time|) made equal, as R's aeqSurv.
+
+    R's survfit, survdiff and coxph apply this by default (timefix = TRUE): sorted distinct
+    times closer than the tolerance to their predecessor are replaced by the first of their run.
+    """
+    times = np.asarray(times, dtype=float)
+    finite = np.unique(times[np.isfinite(times)])
+    if finite.size < 2:
+        return times
+    gaps = np.diff(finite)
+    tied = (gaps <= _TOLERANCE) | (gaps / np.mean(np.abs(finite)) <= _TOLERANCE)
+    if not tied.any():
+        return times
+    cuts = finite[np.concatenate([[True], ~tied])]
+    fixed = times.copy()
+    ok = np.isfinite(times)
+    fixed[ok] = cuts[np.searchsorted(cuts, times[ok], side="right") - 1]
+    return fixed
+
+
+def survdiff(time: np.ndarray, event: np.ndarray, group: np.ndarray) -> dict:
+    """R's survdiff (rho = 0) on one data set: observed, expected, variance, chi-square, df and p.
+
+    As R: only groups with expected events > 0 enter the statistic, df = their number - 1; with
+    fewer than two such groups there is no test (R prints chi-square 0 with p NaN or 0; here NaN).
+    Keys: groups, observed, expected, chisq, df, p_value.
+    """
+    time = np.asarray(time, dtype=float)
+    event = np.asarray(event, dtype=bool)
+    groups, codes = np.unique(np.asarray(group, dtype=object).astype(str), return_inverse=True)
+    k = groups.size
+    event_times = np.unique(time[event])
+    # at risk per event time and group: those with time >= t
+    at_risk = np.empty((event_times.size, k))
+    deaths = np.zeros((event_times.size, k))
+    for j in range(k):
+        own = np.sort(time[codes == j])
+        at_risk[:, j] = own.size - np.searchsorted(own, event_times, side="left")
+        own_events = time[(codes == j) & event]
+        deaths[:, j] = np.bincount(np.searchsorted(event_times, own_events), minlength=event_times.size)
+    n = at_risk.sum(axis=1)
+    d = deaths.sum(axis=1)
+    expected = (d / n) @ at_risk if event_times.size else np.zeros(k)
+    observed = deaths.sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        weight = np.where(n > 1, d * (n - d) / (n * n * (n - 1)), 0.0)
+    # var = sum_t w_t (n_t diag(r_t) - r_t r_t'), r_t the at-risk vector
+    variance = np.diag((weight * n) @ at_risk) - (at_risk * weight[:, None]).T @ at_risk
+    keep = expected > 0
+    df = int(keep.sum()) - 1
+    if keep.sum() < 2:
+        chisq, p_value = np.nan, np.nan
+    else:
+        diff = (observed - expected)[keep][1:]
+        vv = variance[np.ix_(keep, keep)][1:, 1:]
+        chisq = float(diff @ np.linalg.solve(vv, diff))
+        p_value = float(chi2.sf(chisq, df))
+    return {"groups": list(groups), "observed": observed, "expected": expected, "chisq": chisq,
+            "df": max(df, 0), "p_value": p_value}
+
+
+def logrank(episodes: pd.DataFrame, max_pairwise_groups: int = MAX_PAIRWISE_GROUPS) -> pd.DataFrame:
+    """Log-rank tests of time to resolution ("died" censored), exactly as R's survdiff.
+
+    Rows: "log-rank" over all groups (df = groups with expected resolutions > 0, minus 1; no
+    statistic and no p when fewer than two such groups: empty, R's NA); with 3 to
+    `max_pairwise_groups` groups also one row per pair, "log-rank: A vs B" (survdiff on the
+    two groups alone), whose Holm-adjusted p is in p_holm (Holm over the pairs with a p-value,
+    as R's p.adjust with NAs; empty on the overall row). With more groups, no pairwise rows
+    (see pairwise_note). Columns: test, statistic, df, p_value, p_holm. Empty with fewer than two groups.
     """
     data = _analysable(episodes)
     groups = sorted(data["group"].unique())
     if len(groups) < 2:
         return pd.DataFrame({c: pd.Series(dtype=object if c == "test" else float) for c in TEST_COLUMNS})
-    overall = multivariate_logrank_test(data["time"], data["group"], data["resolved"])
-    rows = [{"test": "log-rank", "statistic": overall.test_statistic, "df": overall.degrees_of_freedom,
-             "p_value": overall.p_value, "p_holm": np.nan}]
-    if len(groups) > 2:
+    time, event, group = data["time"].to_numpy(), data["resolved"].to_numpy(), data["group"].to_numpy()
+    overall = survdiff(time, event, group)
+    rows = [{"test": "log-rank", "statistic": overall["chisq"], "df": overall["df"],
+             "p_value": overall["p_value"], "p_holm": np.nan}]
+    if 2 < len(groups) <= max_pairwise_groups:
         pairs = []
         for a, b in combinations(groups, 2):
-            one, two = data[data["group"] == a], data[data["group"] == b]
-            result = logrank_test(one["time"], two["time"], one["resolved"], two["resolved"])
-            pairs.append({"test": f"log-rank: {a} vs {b}", "statistic": result.test_statistic, "df": 1,
-                          "p_value": result.p_value})
+            pair = (group == a) | (group == b)
+            result = survdiff(time[pair], event[pair], group[pair])
+            pairs.append({"test": f"log-rank: {a} vs {b}", "statistic": result["chisq"], "df": result["df"],
+                          "p_value": result["p_value"]})
         pairs = pd.DataFrame(pairs)
         pairs["p_holm"] = holm(pairs["p_value"].to_numpy())
         rows += pairs.to_dict("records")
@@ -223,78 +317,34 @@ def logrank(episodes: pd.DataFrame) -> pd.DataFrame:
     return tests.astype({"statistic": float, "df": int, "p_value": float, "p_holm": float})
 
 
+def pairwise_note(episodes: pd.DataFrame, max_pairwise_groups: int = MAX_PAIRWISE_GROUPS) -> str | None:
+    """Why there are no pairwise rows when the groups are too many; None when they are computed."""
+    k = _analysable(episodes)["group"].nunique()
+    return PAIRWISE_SKIPPED.format(limit=max_pairwise_groups, k=k) if k > max_pairwise_groups else None
+
+
 def holm(p_values: np.ndarray) -> np.ndarray:
-    """Holm's step-down adjustment of p-values (as R's p.adjust(method = "holm"))."""
+    """Holm's step-down adjustment of p-values (as R's p.adjust(method = "holm")): NaN stays NaN, out of the family."""
     p = np.asarray(p_values, dtype=float)
-    order = np.argsort(p, kind="stable")
-    m = len(p)
-    stepped = np.minimum(np.maximum.accumulate((m - np.arange(m)) * p[order]), 1.0)
-    adjusted = np.empty(m)
-    adjusted[order] = stepped
+    adjusted = np.full(p.shape, np.nan)
+    present = np.flatnonzero(~np.isnan(p))
+    order = present[np.argsort(p[present], kind="stable")]
+    m = order.size
+    adjusted[order] = np.minimum(np.maximum.accumulate((m - np.arange(m)) * p[order]), 1.0)
     return adjusted
 
 
 # --- Cumulative incidence (Aalen-Johansen) ---------------------------------------------------------
 
 def cumulative_incidence(episodes: pd.DataFrame) -> pd.DataFrame:
-    """Aalen-Johansen cumulative incidence of resolution and of death (the competing event) per group.
+    """Cumulative incidence of resolution and of death per group, with cmprsk's variance and band.
 
-    Long format: `event` is "resolution" or "death", each with its own curve. One row per group
-    and event at time 0 (0) and at every time with a resolution, a death or a censoring; the value
-    is the estimate after everything at that time. CI: lifelines' 95% band (delta method on
-    log(-log F), Collett), 0-0 where the incidence is still 0.
-    Columns: group, event, time, n_at_risk, cumulative_incidence, ci_lower, ci_upper.
+    See competing_risks.cumulative_incidence (kept here for the pages and the report).
+    Columns: group, event, time, n_at_risk, cumulative_incidence, ci_lower, ci_upper, variance.
     """
-    data = _analysable(episodes)
-    parts = [_aj_group(group, rows) for group, rows in data.groupby("group", sort=True)]
-    if not parts:
-        return pd.DataFrame({c: pd.Series(dtype=object if c in ("group", "event") else float)
-                             for c in CIF_COLUMNS})
-    return pd.concat(parts, ignore_index=True)[CIF_COLUMNS]
+    from icans_core import competing_risks  # it builds on this module
 
-
-def _aj_group(group: str, rows: pd.DataFrame) -> pd.DataFrame:
-    codes = np.select([rows["resolved"], rows["died"]], [1, 2], 0)
-    original = rows["time"].to_numpy()
-    # lifelines jitters tied times of different events at random (and reseeds numpy's global
-    # generator). Instead, ties are broken deterministically: resolutions, then deaths, then
-    # censorings (R's convention: those censored at t were at risk at t), a quarter of the
-    # smallest gap apart. The estimate after all of a tied time does not depend on this order;
-    # rows are reported at the original times. Everything also moves one gap later, because
-    # lifelines sets the estimate at its first time to 0 and would drop events at time 0.
-    distinct = np.unique(original)
-    gap = np.diff(distinct).min() if distinct.size > 1 else 1.0
-    offset = gap + np.select([codes == 1, codes == 2], [0.0, 1.0], 2.0) * gap / 4
-    shifted = original + offset
-    back = pd.Series(original, index=shifted).groupby(level=0).first()
-    parts = []
-    for event, code in ((RESOLUTION_EVENT, 1), (DEATH_EVENT, 2)):
-        fitter = AalenJohansenFitter(alpha=1 - CONFIDENCE, calculate_variance=True)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            fitter.fit(shifted, codes, event_of_interest=code)
-        estimate = fitter.cumulative_density_.iloc[:, 0]
-        band = fitter.confidence_interval_cumulative_density_.reindex(estimate.index)
-        curve = pd.DataFrame({
-            "shifted": estimate.index.to_numpy(dtype=float),
-            "n_at_risk": fitter.event_table["at_risk"].reindex(estimate.index).to_numpy(),
-            "cumulative_incidence": estimate.to_numpy(),
-            # lifelines' column labels for this band are swapped (its "upper" holds the lower bound)
-            "ci_lower": band.min(axis=1).to_numpy(), "ci_upper": band.max(axis=1).to_numpy(),
-        })
-        curve = curve[curve["shifted"] > 0]
-        curve["time"] = curve["shifted"].map(back)
-        curve = curve.groupby("time", sort=True).agg(
-            n_at_risk=("n_at_risk", "first"), cumulative_incidence=("cumulative_incidence", "last"),
-            ci_lower=("ci_lower", "last"), ci_upper=("ci_upper", "last")).reset_index()
-        zero = curve["cumulative_incidence"] <= 0
-        curve.loc[zero, ["ci_lower", "ci_upper"]] = 0.0
-        start = pd.DataFrame({"time": [0.0], "n_at_risk": [len(rows)], "cumulative_incidence": [0.0],
-                              "ci_lower": [0.0], "ci_upper": [0.0]})
-        curve = pd.concat([start, curve], ignore_index=True)
-        curve.insert(0, "event", event)
-        curve.insert(0, "group", group)
-        parts.append(curve)
-    return pd.concat(parts, ignore_index=True).astype({"n_at_risk": int})
+    return competing_risks.cumulative_incidence(episodes)
 
 
 # --- What the page warns about -------------------------------------------------------------------
