@@ -101,6 +101,7 @@ def expansion_summary(metrics: pd.DataFrame, patients: pd.DataFrame) -> pd.DataF
     points = melt_metrics(metrics, patients)
     if points.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
+    _refuse_mixed_units(points)
     summary = median_iqr(points, ["group", "analyte", "metric"])
     tests = compare_groups(points, ["analyte", "metric"])
     tests["q_value"] = adjust_bh(tests["p_value"])
@@ -109,6 +110,14 @@ def expansion_summary(metrics: pd.DataFrame, patients: pd.DataFrame) -> pd.DataF
     summary = summary.sort_values(["analyte", "metric", "group"], key=lambda c: c.map(order) if c.name == "metric"
                                   else c, kind="stable")
     return summary[SUMMARY_COLUMNS].reset_index(drop=True)
+
+
+def _refuse_mixed_units(points: pd.DataFrame) -> None:
+    # cells/uL and copies/ug DNA (or any two units) are different measures: never one median or test
+    units = points.groupby(["analyte", "metric"])["unit"].nunique().groupby("analyte").max()
+    if (units > 1).any():
+        raise ValueError("an analyte measured in more than one unit cannot be summarised: "
+                         + ", ".join(units[units > 1].index))
 
 
 def expansion_curves(patient_days: pd.DataFrame) -> pd.DataFrame:
