@@ -63,13 +63,19 @@ def _analysis_inputs(args: argparse.Namespace):
 
 
 def _export(args: argparse.Namespace) -> int:
+    from icans_core.nca import NcaOptions
     from icans_core.results import compute_results, write_results
 
     prepared = _analysis_inputs(args)
     if isinstance(prepared, int):
         return prepared
     con, options, _ = prepared
-    written = write_results(compute_results(con, options), args.out)
+    try:
+        nca_options = NcaOptions(args.auc_method, args.auc_window, args.blq)
+    except ValueError as exc:
+        print(f"REFUSED: {exc}")
+        return EXIT_REFUSED
+    written = write_results(compute_results(con, options, tuple(args.cox_covariate), nca_options), args.out)
     print(f"Wrote {len(written)} files to {args.out}: " + ", ".join(p.name for p in written))
     return EXIT_OK
 
@@ -145,6 +151,16 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export", parents=[analysis],
                                  help="write the results tables (episodes, resolution, ...) as CSV")
     export.add_argument("--out", required=True, help="folder for the result CSV files")
+    more = export.add_argument_group("added result files (cox.csv, expansion_nca.csv)")
+    more.add_argument("--cox-covariate", action="append", default=[],
+                      choices=["peak_grade", "ecog", "age_years", "product", "costimulatory_domain"],
+                      help="a covariate of the Cox model besides the group (repeat for several)")
+    more.add_argument("--auc-method", default="linear", choices=["linear", "lin up/log down"],
+                      help="AUC integration of expansion_nca.csv (PKNCA's names)")
+    more.add_argument("--auc-window", default="observed", choices=["observed", "interpolated"],
+                      help="observed: counts inside the window only; interpolated: PKNCA aucint ends")
+    more.add_argument("--blq", default="as recorded", choices=["as recorded", "zero", "PKNCA"],
+                      help="how counts below the LLOQ enter expansion_nca.csv")
     export.set_defaults(run=_export)
 
     report = commands.add_parser("report", parents=[analysis],

@@ -26,6 +26,9 @@ _Z = norm.ppf(1 - (1 - CONFIDENCE) / 2)
 CI_METHOD = ("cmprsk::cuminc variance (Gray's cinc), log(-log) transform: "
              "F^exp(+-1.96 sqrt(var) / (F log F))")
 GRAY_TEST = "Gray's test"
+GRAY_RULE = ("Gray's test = cmprsk::cuminc's test (rho = 0, no strata) of the cumulative incidence of each cause "
+             "(resolution; death) between groups, chi-square on groups - 1 df; empty where cmprsk reports a "
+             "singular variance (statistic -1).")
 CIF_COLUMNS = ["group", "event", "time", "n_at_risk", "cumulative_incidence", "ci_lower", "ci_upper", "variance"]
 GRAY_COLUMNS = ["test", "event", "statistic", "df", "p_value"]
 CAUSES = ((RESOLUTION_EVENT, 1), (DEATH_EVENT, 2))

@@ -42,6 +42,9 @@ COEF_COLUMNS = ["term", "variable", "level", "reference", "coef", "hr", "hr_ci_l
 TEST_COLUMNS = ["test", "statistic", "df", "p_value"]
 LIKELIHOOD_RATIO, WALD, SCORE = "likelihood ratio", "Wald", "score (log-rank)"
 PH_PREFIX = "proportional hazards (cox.zph): "
+METHOD = ("Cox proportional hazards as R's coxph (ties = 'efron'), deaths censored; factors against their first "
+          "level (sorted); HR 95% CI exp(coef +- 1.96 se); likelihood-ratio, Wald and score tests; "
+          "proportional-hazards check cox.zph of survival >= 3.0 (transform 'km', score test per term and GLOBAL).")
 
 
 @dataclass
@@ -54,6 +57,7 @@ class CoxResult:
     events: int = 0
     left_out: int = 0
     warnings: list[str] = field(default_factory=list)
+    covariates: list[str] = field(default_factory=list)
 
 
 def model_data(episodes: pd.DataFrame, patients: pd.DataFrame, covariates: list[str]) -> pd.DataFrame:
@@ -209,7 +213,8 @@ def fit_cox(episodes: pd.DataFrame, patients: pd.DataFrame, covariates: list[str
     data = model_data(episodes, patients, covariates)
     complete = data.dropna(subset=covariates)
     result = CoxResult(pd.DataFrame(columns=COEF_COLUMNS), pd.DataFrame(columns=TEST_COLUMNS),
-                       n=len(complete), events=int(complete["resolved"].sum()), left_out=len(data) - len(complete))
+                       n=len(complete), events=int(complete["resolved"].sum()), left_out=len(data) - len(complete),
+                       covariates=covariates)
     if result.left_out:
         result.warnings.append(f"{result.left_out} episode(s) left out for a missing covariate "
                                f"({', '.join(c for c in covariates if data[c].isna().any())}).")
@@ -231,6 +236,11 @@ def fit_cox(episodes: pd.DataFrame, patients: pd.DataFrame, covariates: list[str
     if x.shape[1] == 0 or result.events == 0:
         result.warnings.append("No model: " + ("no resolutions." if result.events == 0 else
                                                 "nothing to estimate (one group and no varying covariate)."))
+        return result
+    if x.shape[1] >= result.events:
+        # also bounds the work: 150 groups of one patient would be 149 coefficients and no information
+        result.warnings.append(f"No model: {x.shape[1]} coefficient(s) but only {result.events} resolution(s); "
+                               "a Cox model needs many more resolutions than coefficients.")
         return result
     time, event = complete["time"].to_numpy(dtype=float), complete["resolved"].to_numpy(dtype=bool)
     beta, loglik0, loglik, info, converged = _fit(time, event, x)

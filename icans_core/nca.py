@@ -38,6 +38,10 @@ WINDOWS = (OBSERVED, INTERPOLATED)
 BLQ_AS_RECORDED, BLQ_ZERO, BLQ_PKNCA = "as recorded", "zero", "PKNCA"
 BLQ_RULES = (BLQ_AS_RECORDED, BLQ_ZERO, BLQ_PKNCA)
 INTERVALS = {"auc_0_28": (0.0, 28.0), "auc_0_90": (0.0, 90.0)}
+RULES = ("PKNCA conventions: lin up/log down integrates a fall to a value above 0 log-linearly; the interpolated "
+         "window adds a missing end (0 before the first count, interpolated up to Tlast, 0 after Tlast, nothing "
+         "integrated after Tlast into it); the observed window uses the counts inside it only; Tlast/Clast = the "
+         "last count above 0; PKNCA BLQ rule = first kept as 0, middle dropped, last kept as 0.")
 NCA_COLUMNS = ["patient_id", "analyte", "unit", "cmax", "tmax_day", "clast", "tlast_day", "auc_0_28", "auc_0_90",
                "n_points", "auc_method", "auc_window", "blq_rule"]
 
@@ -166,10 +170,16 @@ def nca_metrics(lab_values: pd.DataFrame, options: NcaOptions = NcaOptions()) ->
     n_points (counts with 0 <= day <= 28), auc_method, auc_window, blq_rule.
     """
     cells = lab_values[lab_values["analyte"].isin(CELL_COUNT_ANALYTES) & lab_values["value"].notna()]
+    cells = cells.sort_values(["patient_id", "analyte", "unit", "day"], kind="stable")
+    keys = cells[["patient_id", "analyte", "unit"]].astype(str)
+    starts = np.flatnonzero(keys.ne(keys.shift()).any(axis=1).to_numpy())
+    bounds = np.append(starts, len(cells))
+    day, value = cells["day"].to_numpy(float), cells["value"].to_numpy(float)
+    below = cells["below_lloq"].astype("boolean").fillna(False).to_numpy(dtype=bool)
     rows = []
-    for (patient, analyte, unit), series in cells.groupby(["patient_id", "analyte", "unit"], sort=True):
-        below = series["below_lloq"].astype("boolean").fillna(False).to_numpy(dtype=bool)
-        metrics = series_metrics(series["day"].to_numpy(float), series["value"].to_numpy(float), below, options)
+    for first, stop in zip(bounds[:-1], bounds[1:]):  # one series at a time, as numpy slices
+        metrics = series_metrics(day[first:stop], value[first:stop], below[first:stop], options)
+        patient, analyte, unit = keys.iloc[first]
         rows.append({"patient_id": patient, "analyte": analyte, "unit": unit, **metrics})
     frame = pd.DataFrame(rows, columns=NCA_COLUMNS[:-3])
     frame["auc_method"], frame["auc_window"], frame["blq_rule"] = options.method, options.window, options.blq

@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from icans_core import expansion, kinetics, schema, steroids, store, survival, swimlanes
+from icans_core import competing_risks, cox, expansion, kinetics, nca, schema, steroids, store, summary, survival, swimlanes
 from icans_core.episodes import compute_episodes
 from icans_core.options import AnalysisOptions
 from icans_core.spreadsheet_safe import neutralise_formulas
@@ -28,6 +28,18 @@ RESULT_COLUMNS: dict[str, list[str]] = {
     "cytokine_medians": ["group", "analyte", "day", "n", "median", "q1", "q3", "p_value", "q_value"],
     "swimlanes": ["patient_id", "lane", "start_day", "end_day", "grade"],
 }
+# Files added to the contract's ("more files may be added"); documented in docs/data-format.md.
+MORE_RESULT_COLUMNS: dict[str, list[str]] = {
+    "km_curve": [*survival.KM_COLUMNS, "ci_transform"],
+    "number_at_risk": survival.AT_RISK_COLUMNS,
+    "cumulative_incidence": [*competing_risks.CIF_COLUMNS, "ci_method"],
+    "resolution_tests": ["test", "event", "statistic", "df", "p_value", "p_holm"],
+    "cox": [*cox.COEF_COLUMNS, "n", "events"],
+    "cox_tests": cox.TEST_COLUMNS,
+    "table1": [*summary.SUMMARY_COLUMNS, "test_explanation"],
+    "expansion_nca": nca.NCA_COLUMNS,
+    "analysis_notes": ["analysis", "note"],
+}
 
 
 def serum_analytes(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -35,9 +47,10 @@ def serum_analytes(con: duckdb.DuckDBPyConnection) -> list[str]:
     return [a for a in store.lab_analytes(con)["analyte"] if a not in schema.CELL_COUNT_ANALYTES]
 
 
-def compute_results(con: duckdb.DuckDBPyConnection, options: AnalysisOptions = AnalysisOptions()
+def compute_results(con: duckdb.DuckDBPyConnection, options: AnalysisOptions = AnalysisOptions(),
+                    cox_covariates: tuple[str, ...] = (), nca_options: nca.NcaOptions = nca.NcaOptions()
                     ) -> dict[str, pd.DataFrame]:
-    """Every result table of the export for the selected patients, keyed by file stem."""
+    """Every result table of the export for the selected patients, keyed by file stem (the contract's, then more)."""
     patients = store.patients_frame(con, options.group_by)
     toxicity = store.toxicity_frame(con)
     interventions = store.interventions_frame(con)
@@ -52,7 +65,62 @@ def compute_results(con: duckdb.DuckDBPyConnection, options: AnalysisOptions = A
         "cytokine_medians": kinetics.cytokine_medians(patient_days),
         "swimlanes": swimlanes.grade_intervals(toxicity),
     }
-    return {name: tables[name].reindex(columns=columns) for name, columns in RESULT_COLUMNS.items()}
+    contract = {name: tables[name].reindex(columns=columns) for name, columns in RESULT_COLUMNS.items()}
+    return {**contract, **compute_more_results(con, options, episodes=episodes, patients=patients,
+                                               toxicity=toxicity, interventions=interventions,
+                                               cox_covariates=cox_covariates, nca_options=nca_options)}
+
+
+def compute_more_results(con: duckdb.DuckDBPyConnection, options: AnalysisOptions = AnalysisOptions(), *,
+                         episodes: pd.DataFrame | None = None, patients: pd.DataFrame | None = None,
+                         toxicity: pd.DataFrame | None = None, interventions: pd.DataFrame | None = None,
+                         cox_covariates: tuple[str, ...] = (), nca_options: nca.NcaOptions = nca.NcaOptions()
+                         ) -> dict[str, pd.DataFrame]:
+    """The files added to the contract's (docs/data-format.md, "More result files"), keyed by file stem.
+
+    km_curve, number_at_risk, cumulative_incidence, resolution_tests (log-rank with p_holm and
+    Gray's test), cox, cox_tests, table1, expansion_nca and analysis_notes (the rules and options
+    the numbers follow), each with the columns in MORE_RESULT_COLUMNS.
+    """
+    patients = store.patients_frame(con, options.group_by) if patients is None else patients
+    toxicity = store.toxicity_frame(con) if toxicity is None else toxicity
+    interventions = store.interventions_frame(con) if interventions is None else interventions
+    if episodes is None:
+        episodes = compute_episodes(toxicity, patients, interventions, options.episodes)
+    km = survival.kaplan_meier(episodes, options.ci)
+    km_curve = km.assign(ci_transform=options.ci)
+    cif = competing_risks.cumulative_incidence(episodes).assign(ci_method=competing_risks.CI_METHOD)
+    logrank = survival.logrank(episodes).assign(event="resolution")
+    gray = competing_risks.gray_test(episodes).assign(p_holm=float("nan"))
+    tests = pd.concat([frame for frame in (logrank, gray) if len(frame)], ignore_index=True) \
+        if len(logrank) or len(gray) else pd.DataFrame()
+    model = cox.fit_cox(episodes, patients, list(cox_covariates))
+    exposure = steroids.steroid_exposure(interventions, patients)
+    table1 = summary.cohort_summary(patients, toxicity, interventions, exposure, episodes)
+    table1["test_explanation"] = table1["test"].map(summary.TEST_EXPLANATIONS).fillna("")
+    kinetics_rows = nca.nca_metrics(store.lab_values(con, list(schema.CELL_COUNT_ANALYTES)), nca_options)
+    notes = [("median", survival.MEDIAN_RULE), ("km_curve", f"95% band: {survival.CI_TRANSFORMS[options.ci]}"),
+             ("cumulative_incidence", competing_risks.CI_METHOD), ("resolution_tests", survival.LOGRANK_RULE),
+             ("resolution_tests", competing_risks.GRAY_RULE),
+             ("cox", f"resolution ~ group{''.join(' + ' + c for c in model.covariates)}; " + cox.METHOD),
+             *(("cox", warning) for warning in model.warnings),
+             ("expansion_nca", f"AUC method {nca_options.method}; window {nca_options.window}; "
+                               f"below-LLOQ counts {nca_options.blq}. " + nca.RULES)]
+    pairwise = survival.pairwise_note(episodes)
+    if pairwise:
+        notes.append(("resolution_tests", pairwise))
+    more = {
+        "km_curve": km_curve,
+        "number_at_risk": survival.number_at_risk(km),
+        "cumulative_incidence": cif,
+        "resolution_tests": tests,
+        "cox": model.coefficients.assign(n=model.n, events=model.events),
+        "cox_tests": model.tests,
+        "table1": table1,
+        "expansion_nca": kinetics_rows,
+        "analysis_notes": pd.DataFrame(notes, columns=["analysis", "note"]),
+    }
+    return {name: more[name].reindex(columns=columns) for name, columns in MORE_RESULT_COLUMNS.items()}
 
 
 def write_results(tables: dict[str, pd.DataFrame], out_dir: str | Path) -> list[Path]:

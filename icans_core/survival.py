@@ -29,6 +29,15 @@ CONFIDENCE = 0.95
 _Z = norm.ppf(1 - (1 - CONFIDENCE) / 2)
 # R's quantile.survfit treats survival values within sqrt(machine epsilon) of 0.5 as equal to it.
 _TOLERANCE = float(np.sqrt(np.finfo(float).eps))
+# How the median and the log-rank tests are computed, in words for the page and the export's notes.
+MEDIAN_RULE = ("median = R's quantile(survfit) rule: the first time S(t) <= 0.5, or the midpoint of the interval "
+               "where S(t) equals 0.5 exactly (to sqrt(machine eps)), that interval ending at the last follow-up "
+               "when the curve stays at 0.5; R's print(survfit) differs only there, giving the time S first "
+               "reached 0.5. CI bounds: the same rule on the band. Times within sqrt(machine eps) are one time "
+               "(R's timefix).")
+LOGRANK_RULE = ("log-rank = R's survdiff (rho = 0), deaths censored: df = groups with expected resolutions > 0, "
+                "minus 1; no statistic or p when fewer than two such groups (R: chi-square 0, p NA). Pairwise: "
+                "survdiff on each pair alone, Holm-adjusted over the pairs with a p-value (p.adjust 'holm').")
 SMALL_GROUP = 10  # the seed IVIG study had 9 vs 10 patients: warn below 10 (clinical reference)
 
 KM_COLUMNS = ["group", "time", "n_at_risk", "n_events", "n_censored", "survival", "ci_lower", "ci_upper",
