@@ -257,7 +257,8 @@ def survdiff(time: np.ndarray, event: np.ndarray, group: np.ndarray) -> dict:
     """R's survdiff (rho = 0) on one data set: observed, expected, variance, chi-square, df and p.
 
     As R: only groups with expected events > 0 enter the statistic, df = their number - 1; with
-    fewer than two such groups there is no test (R prints chi-square 0 with p NaN or 0; here NaN).
+    fewer than two such groups there is no test (R prints chi-square 0 with p NaN or 0; here NaN);
+    nor with a singular variance (R stops with an error).
     Keys: groups, observed, expected, chisq, df, p_value.
     """
     time = np.asarray(time, dtype=float)
@@ -288,8 +289,13 @@ def survdiff(time: np.ndarray, event: np.ndarray, group: np.ndarray) -> dict:
     else:
         diff = (observed - expected)[keep][1:]
         vv = variance[np.ix_(keep, keep)][1:, 1:]
-        chisq = float(diff @ np.linalg.solve(vv, diff))
-        p_value = float(chi2.sf(chisq, df))
+        try:
+            chisq = float(diff @ np.linalg.solve(vv, diff))
+            p_value = float(chi2.sf(chisq, df))
+        except np.linalg.LinAlgError:
+            # variance 0, e.g. everyone at risk resolved at the only resolution time: R's solve() stops
+            # with "exactly singular"; here there is no test
+            chisq, p_value = np.nan, np.nan
     return {"groups": list(groups), "observed": observed, "expected": expected, "chisq": chisq,
             "df": max(df, 0), "p_value": p_value}
 

@@ -324,3 +324,26 @@ def test_cumulative_incidences_never_exceed_one_and_never_fall(rows):
     assert (wide.sum(axis=1) <= 1 + 1e-9).all()
     for _, curve in cif.groupby(["group", "event"]):
         assert (np.diff(curve["cumulative_incidence"].to_numpy()) >= -1e-12).all()
+
+
+def test_logrank_without_variance_has_no_test_instead_of_failing():
+    # A censored at 6, resolved at 9; B resolved at 9: the only resolution time has everyone at risk
+    # resolving, so the variance is 0 (R's survdiff stops: "exactly singular"). No test, no crash.
+    rows = [("A", 6, "censored"), ("A", 9, "resolved"), ("B", 9, "resolved")]
+    row = survival.logrank(episodes(rows)).iloc[0]
+    assert math.isnan(row.statistic) and math.isnan(row.p_value) and row.df == 1
+
+
+def test_no_resolutions_give_no_test_as_r():
+    # R: survdiff with no events: chi-square 0 on -1 df, p NaN; here empty statistic and p, df 0
+    rows = [("A", 3, "censored"), ("A", 5, "died"), ("B", 4, "censored")]
+    row = survival.logrank(episodes(rows)).iloc[0]
+    assert math.isnan(row.statistic) and math.isnan(row.p_value) and row.df == 0
+
+
+def test_near_tied_times_are_one_time():
+    # 4.35 - 2.1 in floating point is 2.2499999999999996; R's timefix makes it 2.25's tie
+    rows = [("A", 4.35 - 2.1, "resolved"), ("A", 7 - 4.75, "resolved"), ("A", 5, "censored"), ("A", 1, "resolved")]
+    km = survival.kaplan_meier(episodes(rows))
+    assert (km["n_events"] == 2).sum() == 1  # both resolutions at one time
+    assert list(survival.timefix(np.array([4.35 - 2.1, 7 - 4.75, 3.0]))) == [4.35 - 2.1, 4.35 - 2.1, 3.0]

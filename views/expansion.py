@@ -5,7 +5,7 @@ import streamlit as st
 from icans_core import expansion, kinetics, store
 from icans_core import schema as S
 from icans_core.charts.expansion import expansion_chart, metric_strip_chart
-from ui import session
+from ui import session, stats_sections
 from ui.options import current
 from ui.figures import show_figure, show_table
 from ui.text import plain
@@ -81,3 +81,4 @@ show_table(summary, "expansion per group", key="expansion_summary", column_confi
     "q3": st.column_config.NumberColumn("q3", format="%.4g"),
     "p_value": st.column_config.NumberColumn("p", format="%.3g"),
     "q_value": st.column_config.NumberColumn("q (BH)", format="%.3g")})
+stats_sections.show_nca_section(store.lab_values(con, cell_analytes), analyte)

@@ -8,7 +8,7 @@ from icans_core.charts import survival as survival_charts
 from dataclasses import replace
 
 from icans_core.episodes import ONSET, EpisodeOptions, compute_episodes
-from ui import session
+from ui import session, stats_sections
 from ui.options import current
 from ui.figures import show_figure, show_table
 from ui.text import plain
@@ -69,6 +69,7 @@ def show_results(episodes, options: EpisodeOptions, ci: str, group_by: str, orie
                f"95% CI from the {survival.CI_TRANSFORMS[ci]} band; blank = not reached. "
                "n = episodes analysed, resolved = episodes that resolved.")
     show_table(medians, "resolution-medians", key="resolution_medians")
+    stats_sections.median_rule_caption()
 
     st.subheader("Log-rank test")
     tests = survival.logrank(episodes)
@@ -79,11 +80,14 @@ def show_results(episodes, options: EpisodeOptions, ci: str, group_by: str, orie
         st.caption("Deaths counted as censored, as in R's survdiff. With more than two groups, each pair is "
                    "also tested; p_holm is the Holm-adjusted p of the pairwise tests.")
         show_table(tests, "resolution-log-rank", key="resolution_logrank")
+        stats_sections.show_pairwise_note(episodes)
+        stats_sections.show_gray_test(episodes)
 
     st.subheader("Cumulative incidence of resolution (death as a competing event)")
     cif = survival.cumulative_incidence(episodes)
     show_figure(survival_charts.cif_chart(cif, medians, options.origin_label, all_groups), cif,
                 "resolution-cumulative-incidence", key="resolution_cif")
+    stats_sections.cif_caption()
     st.markdown(
         "**What \"died\" means here.** An episode that ended in death before resolution is *censored* at the "
         "day of death in the Kaplan-Meier curve, the medians and the log-rank test: they estimate resolution "
@@ -113,6 +117,7 @@ else:
     show_left_out(left_out, options)
     if left_out["analysed"].sum() > 0:
         show_results(episodes, options, ci, group_by, orientation, all_groups)
+        stats_sections.show_cox_section(episodes, patients)
     else:
         st.info(f"No episode had a {options.origin} dose between onset and the end of the episode, so no "
                 "time to resolution can be measured from it. Choose another time origin.")
