@@ -1,7 +1,8 @@
 # `make run` starts the dashboard on the sample cohort; `make test` runs every test.
 # Both install what is missing first: a virtual environment with requirements-test.txt (the app's
 # requirements.txt plus the test tools),
-# and (for tests) Debian's chromium, which the browser tests drive through playwright.
+# and (for tests) Debian's chromium, which the browser tests drive through playwright, and Debian's R with
+# survival and cmprsk, the oracle of the survival tests.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -9,7 +10,7 @@ INSTALLED := $(VENV)/.installed-requirements
 PORT ?= 8501
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test chromium bench sample clean
+.PHONY: run test chromium r-oracle bench sample clean
 
 $(INSTALLED): requirements.txt requirements-test.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +27,13 @@ chromium:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }
 
-test: $(INSTALLED) chromium
+# R is the tests' oracle for the survival statistics (tests/test_*_r.py): Debian's R with survival and cmprsk.
+r-oracle:
+	@Rscript -e 'library(survival); library(cmprsk)' >/dev/null 2>&1 || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq r-base-core r-cran-survival r-cran-cmprsk; }
+
+test: $(INSTALLED) chromium r-oracle
 	$(BIN)/python -m pytest
 
 bench: $(INSTALLED)

@@ -182,6 +182,8 @@ def _fit(time, event, x, max_iter: int = 50) -> tuple[np.ndarray, float, float, 
 
 def _aliased(x: np.ndarray) -> list[int]:
     """Columns that add nothing to the ones before them (and a constant): R's coxph gives them NA."""
+    if x.shape[0] and np.linalg.matrix_rank(np.column_stack([np.ones(x.shape[0]), x])) == x.shape[1] + 1:
+        return []  # the usual case, in one decomposition
     dropped, kept = [], [np.ones(x.shape[0])]
     for j in range(x.shape[1]):
         trial = np.column_stack([*kept, x[:, j]])
@@ -221,6 +223,11 @@ def fit_cox(episodes: pd.DataFrame, patients: pd.DataFrame, covariates: list[str
     order = np.argsort(complete["time"].to_numpy(), kind="stable")
     complete = complete.iloc[order].reset_index(drop=True)
     x, described, assign, terms = _design(complete, covariates)
+    if x.shape[1] >= max(result.events, 1):
+        # also bounds the work: 150 groups of one patient would be 149 coefficients and no information
+        result.warnings.append(f"No model: {x.shape[1]} coefficient(s) but only {result.events} resolution(s); "
+                               "a Cox model needs many more resolutions than coefficients.")
+        return result
     # a column that does not vary (a level nobody has, one product only) cannot be estimated
     constant = _aliased(x)
     if constant:

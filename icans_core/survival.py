@@ -1,6 +1,6 @@
 """Time to resolution of severe ICANS: Kaplan-Meier, log-rank and cumulative incidence.
 
-Wraps lifelines and returns tidy frames. The event is RESOLUTION, so the Kaplan-Meier S(t)
+Computed in numpy, checked against R (tests/test_survival_r.py); returns tidy frames. The event is RESOLUTION, so the Kaplan-Meier S(t)
 is the proportion still with severe ICANS and 1 - S(t) the proportion resolved. Per the
 data contract, "died" is censored for Kaplan-Meier and the log-rank test, and a competing
 event for the cumulative incidence. Episodes without a time (no origin: the chosen
@@ -15,7 +15,6 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from lifelines import KaplanMeierFitter
 from scipy.stats import chi2, norm
 
 from icans_core.episodes import DIED, RESOLVED
@@ -78,10 +77,9 @@ def kaplan_meier(episodes: pd.DataFrame, ci: str = CI_LOG) -> pd.DataFrame:
     """
     _check_ci(ci)
     data = _analysable(episodes)
-    parts = [_km_group(group, rows, ci) for group, rows in data.groupby("group", sort=True)]
-    if not parts:
+    if data.empty:
         return pd.DataFrame({c: pd.Series(dtype=object if c == "group" else float) for c in KM_COLUMNS})
-    km = pd.concat(parts, ignore_index=True)
+    km = _km_steps(data, ci)
     km["resolved"] = 1 - km["survival"]
     # 1 - S turns the band over: the upper bound of S gives the lower bound of the proportion resolved.
     km["resolved_ci_lower"] = 1 - km["ci_upper"]
@@ -89,40 +87,49 @@ def kaplan_meier(episodes: pd.DataFrame, ci: str = CI_LOG) -> pd.DataFrame:
     return km[KM_COLUMNS]
 
 
-def _km_group(group: str, rows: pd.DataFrame, ci: str) -> pd.DataFrame:
-    fitter = KaplanMeierFitter(alpha=1 - CONFIDENCE).fit(rows["time"], rows["resolved"], label="survival")
-    table = fitter.event_table
-    steps = pd.DataFrame({
-        "time": table.index.to_numpy(dtype=float),
-        "n_at_risk": table["at_risk"].to_numpy(),
-        "n_events": table["observed"].to_numpy(),
-        "n_censored": table["censored"].to_numpy(),
-        "survival": fitter.survival_function_["survival"].reindex(table.index).to_numpy(),
-    })
-    if ci == CI_LOG:
-        lower, upper = _log_band(steps)
-    else:
-        band = fitter.confidence_interval_survival_function_.reindex(table.index)
-        # lifelines gives 0-0 where S = 0 and 1-1 before the first event; R gives NA there: follow R
-        gone = (steps["survival"].to_numpy() <= 0) | (steps["survival"].to_numpy() >= 1)
-        lower = np.where(gone, np.nan, band.filter(like="_lower_").iloc[:, 0].to_numpy())
-        upper = np.where(gone, np.nan, band.filter(like="_upper_").iloc[:, 0].to_numpy())
-    steps["ci_lower"], steps["ci_upper"] = lower, upper
-    steps = steps[steps["n_events"].add(steps["n_censored"]).gt(0)]
-    start = pd.DataFrame({"time": [0.0], "n_at_risk": [len(rows)], "n_events": [0], "n_censored": [0],
-                          "survival": [1.0], "ci_lower": [1.0], "ci_upper": [1.0]})
-    steps = pd.concat([start, steps], ignore_index=True)
-    steps.insert(0, "group", group)
+def _km_steps(data: pd.DataFrame, ci: str) -> pd.DataFrame:
+    # Computed here, every group at once, rather than by lifelines (0.1 s a fit: 150 groups took 15 s):
+    # R's survfit rows at every distinct time of a group, Greenwood variance, and the chosen band.
+    cells = (data.assign(event=data["resolved"].astype(int))
+             .groupby(["group", "time"], sort=True).agg(n=("event", "size"), n_events=("event", "sum")).reset_index())
+    by_group = cells.groupby("group", sort=False)
+    size = by_group["n"].transform("sum")
+    cells["n_at_risk"] = size - by_group["n"].cumsum() + cells["n"]
+    cells["n_censored"] = cells["n"] - cells["n_events"]
+    cells["survival"] = (1 - cells["n_events"] / cells["n_at_risk"]).groupby(cells["group"], sort=False).cumprod()
+    n, d = cells["n_at_risk"].to_numpy(float), cells["n_events"].to_numpy(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        increment = pd.Series(np.where(d > 0, d / (n * (n - d)), 0.0), index=cells.index)
+    cells["se"] = np.sqrt(increment.groupby(cells["group"], sort=False).cumsum())
+    lower, upper = _log_band(cells) if ci == CI_LOG else _log_log_band(cells)
+    cells["ci_lower"], cells["ci_upper"] = lower, upper
+    start = pd.DataFrame({"group": cells["group"].unique()}).merge(
+        cells.groupby("group", sort=True)["n"].sum().rename("n_at_risk").reset_index(), on="group")
+    start = start.assign(time=0.0, n_events=0, n_censored=0, survival=1.0, ci_lower=1.0, ci_upper=1.0, order=0)
+    columns = ["group", "time", "n_at_risk", "n_events", "n_censored", "survival", "ci_lower", "ci_upper"]
+    steps = pd.concat([start[columns + ["order"]], cells[columns].assign(order=1)], ignore_index=True)
+    steps = steps.sort_values(["group", "order", "time"], kind="stable").drop(columns="order").reset_index(drop=True)
     return steps.astype({"n_at_risk": int, "n_events": int, "n_censored": int})
+
+
+def _log_log_band(steps: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    # R's conf.type = "log-log" (lifelines' "exponential Greenwood"): exp(-exp(log(-log S) +- z se / log S));
+    # NA where S is 0 or 1, as R
+    s = steps["survival"].to_numpy(dtype=float)
+    se = steps["se"].to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        one = np.exp(-np.exp(np.log(-np.log(s)) + _Z * se / np.log(s)))
+        two = np.exp(-np.exp(np.log(-np.log(s)) - _Z * se / np.log(s)))
+    gone = (s <= 0) | (s >= 1)
+    return np.where(gone, np.nan, np.minimum(one, two)), np.where(gone, np.nan, np.maximum(one, two))
 
 
 def _log_band(steps: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     # lifelines offers only the log-log band, so R's conf.type = "log" is computed here (Greenwood):
     # S * exp(+-z * sqrt(sum d / (n (n - d)))), the upper bound capped at 1; R gives NA where S = 0.
-    n, d, s = (steps[c].to_numpy(dtype=float) for c in ("n_at_risk", "n_events", "survival"))
+    s = steps["survival"].to_numpy(dtype=float)
+    se = steps["se"].to_numpy(dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
-        greenwood = np.cumsum(np.where(d > 0, d / (n * (n - d)), 0.0))
-        se = np.sqrt(greenwood)
         lower = s * np.exp(-_Z * se)
         upper = np.minimum(s * np.exp(_Z * se), 1.0)
     gone = s <= 0
