@@ -8,7 +8,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 CORE = ROOT / "icans_core"
 ANALYSES = ["episodes", "survival", "swimlanes", "grade_change", "kinetics", "expansion", "steroids",
-            "summary", "published", "results"]
+            "summary", "published", "results", "competing_risks", "cox", "nca"]
 
 
 def imports(path: Path) -> set[str]:
