@@ -70,3 +70,35 @@ def test_nca_options_change_the_areas(monkeypatch):
     merged = default.merge(changed, on="patient_id", suffixes=("", "_new"))
     assert (merged["auc_0_28_new"] != merged["auc_0_28"]).any()
     assert any("NCA conventions" in m.value for m in at.markdown)
+
+
+def many_groups_connection(groups: int):
+    """The sample cohort with its severe-ICANS patients spread over `groups` arms (and the rest in one more)."""
+    from icans_core import store
+    from icans_core.episodes import compute_episodes
+    from icans_core.ingest import load_paths
+
+    result = load_paths([ROOT / "data" / "sample"])
+    assert result.ok
+    patients = result.cohort.tables["patients"]
+    episodes = compute_episodes(result.cohort.tables["toxicity"], patients.assign(death_day=patients["death_day"]))
+    arm = {pid: f"arm {i % groups:02d}" for i, pid in enumerate(episodes["patient_id"])}
+    patients["group"] = [arm.get(pid, "no episode") for pid in patients["patient_id"]]
+    con = store.connect()
+    store.load_cohort(con, result.cohort)
+    return con
+
+
+def test_more_groups_than_the_pairwise_bound_give_the_overall_test_and_say_so(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    at = AppTest.from_file(str(ROOT / "views" / "resolution.py"), default_timeout=90)
+    at.session_state["duckdb_connection"] = many_groups_connection(12)
+    at.session_state["cohort_kind"] = "upload"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    (tests,) = [d.value for d in at.dataframe if list(d.value.columns[:4]) == ["test", "statistic", "df", "p_value"]
+                and "p_holm" in d.value.columns]
+    assert list(tests["test"]) == ["log-rank"] and tests["df"].iloc[0] == 11
+    assert any("up to 10 groups" in i.value and "12" in i.value for i in at.info)
+    (gray,) = tables(at, competing_risks.GRAY_COLUMNS)
+    assert (gray["df"] == 11).all()
