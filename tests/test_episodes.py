@@ -76,3 +76,13 @@ def test_no_severe_episode_gives_an_empty_frame_with_the_columns():
 def test_impossible_options_are_refused(bad):
     with pytest.raises(ValueError):
         EpisodeOptions(**bad)
+
+
+def test_times_are_exact_decimal_differences():
+    # 4.35 - 2.1 is 2.2499999999999996 in binary floating point; as written it is 2.25, the same time as
+    # 7 - 4.75 (issue 12: R's timefix treats them as one time, and so must the project)
+    patients = pd.DataFrame({"patient_id": ["A", "B"], "group": ["g", "g"], "death_day": [None, None]})
+    tox = toxicity([("A", 2.1, 3), ("A", 4.35, 1), ("B", 4.75, 4), ("B", 7, 0)])
+    times = compute_episodes(tox, patients).set_index("patient_id")["time_to_resolution"]
+    assert times["A"] == times["B"] == 2.25
+    assert 4.35 - 2.1 != 2.25  # what plain subtraction gives
