@@ -150,9 +150,11 @@ def gray_test(episodes: pd.DataFrame) -> pd.DataFrame:
             continue
         # crstm's coding: 1 the cause of interest, 2 any other cause, 0 censored
         coded = np.where(codes == cause, 1, np.where(codes == 0, 0, 2))
-        score, variance = _crst(time, coded, group, len(groups))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            score, variance = _crst(time, coded, group, len(groups))
         statistic = np.nan
-        if np.linalg.matrix_rank(variance) == variance.shape[0]:
+        finite = np.all(np.isfinite(variance)) and np.all(np.isfinite(score))
+        if finite and np.linalg.matrix_rank(variance) == variance.shape[0]:
             statistic = float(score @ np.linalg.solve(variance, score))
         rows.append({"test": GRAY_TEST, "event": event, "statistic": statistic, "df": len(groups) - 1,
                      "p_value": float(chi2.sf(statistic, len(groups) - 1)) if np.isfinite(statistic) else np.nan})
