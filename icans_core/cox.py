@@ -126,10 +126,15 @@ def efron(beta: np.ndarray, time: np.ndarray, event: np.ndarray, x: np.ndarray,
     s2 = np.cumsum(ws[:, None, None] * xs[:, :, None] * xs[:, None, :], axis=0)
     last_at = len(ts) - 1 - np.searchsorted(ts[::-1], distinct, side="left")  # last index with time >= t
     shift = eta.max() if eta.size else 0.0
+    # the events of each distinct event time, found once (rows are sorted by time)
+    event_rows = np.flatnonzero(event)
+    event_rows = event_rows[np.argsort(time[event_rows], kind="stable")]
+    lo = np.searchsorted(time[event_rows], distinct, side="left")
+    hi = np.searchsorted(time[event_rows], distinct, side="right")
     for k, t in enumerate(distinct):
         i = last_at[k]
-        dead = (time == t) & event
-        d = int(dead.sum())
+        dead = event_rows[lo[k]:hi[k]]
+        d = dead.size
         wd, xd = w[dead], x[dead]
         d0, d1 = wd.sum(), wd @ xd
         d2 = (wd[:, None, None] * xd[:, :, None] * xd[:, None, :]).sum(axis=0)
