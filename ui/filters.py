@@ -10,7 +10,7 @@ import streamlit as st
 
 from icans_core import schema, store
 from icans_core.filters import MODES, CohortFilter, InterventionFilter, describe
-from ui import options, session
+from ui import links, options, session
 from ui.text import plain
 
 # URL parameter (= widget key) -> what it filters
@@ -27,7 +27,7 @@ LABELS = {
 }
 # Every URL parameter the app understands; anything else is reported, then ignored.
 KNOWN_PARAMETERS = {*KEYS, AGE, RX, RX_MODE, RX_WINDOW, options.GROUP_BY, options.SEVERE, options.RESOLVED,
-                    "patient_id", "cohort"}
+                    "patient_id", links.COHORT, links.FINGERPRINT}
 _APPLIED = "cohort_filter_applied"
 
 
@@ -50,6 +50,28 @@ def _drop_stale(key: str, allowed: list) -> None:
         st.session_state[key] = [v for v in st.session_state[key] if v in allowed]
 
 
+def clamp_range(value, low, high) -> tuple | None:
+    """A remembered (from, to) range moved inside [low, high]; None when it cannot be read as one."""
+    try:
+        start, end = (float(v) for v in value)
+    except (TypeError, ValueError):
+        return None
+    start, end = min(max(start, low), high), min(max(end, low), high)
+    return (start, end) if start <= end else (end, start)
+
+
+def _clamp_stale_range(key: str, low, high) -> None:
+    # After another cohort is loaded the remembered age range may lie outside the new cohort's
+    # ages; Streamlit would then refuse the slider (StreamlitValueBelowMinError) and break the sidebar.
+    if key not in st.session_state:
+        return
+    clamped = clamp_range(st.session_state[key], low, high)
+    if clamped is None:
+        del st.session_state[key]
+    elif clamped != tuple(st.session_state[key]):
+        st.session_state[key] = clamped
+
+
 def show_filter_panel() -> CohortFilter:
     """The filter controls; applies the filter to this session's database and returns it."""
     con = session.connection()
@@ -63,6 +85,7 @@ def show_filter_panel() -> CohortFilter:
         age_range = None
         if choices[AGE] is not None and choices[AGE][0] < choices[AGE][1]:
             low, high = choices[AGE]
+            _clamp_stale_range(AGE, low, high)
             picked = st.slider("Age (years)", low, high, (low, high), key=AGE, bind="query-params")
             age_range = None if tuple(picked) == (low, high) else (float(picked[0]), float(picked[1]))
         _drop_stale(RX, choices[RX])
@@ -97,16 +120,31 @@ def _note_link_problems(choices: dict[str, list]) -> None:
     if _LINK_NOTES in st.session_state:
         return
     notes = []
-    unknown = sorted(set(st.query_params) - KNOWN_PARAMETERS)
-    if unknown:
-        # the link is anyone's text: shown as text, never as markdown (a link or remote image)
-        notes.append(f"Ignored link parameter(s) the app does not know: {', '.join(map(plain, unknown))}.")
     invalid = [f"{key}={plain(value)}" for key in KEYS for value in st.query_params.get_all(key)
                if value not in {str(c) for c in choices[key]}]
     if invalid:
         notes.append(f"Ignored link value(s) not found in this cohort: {', '.join(invalid)}; "
                      "those filters were left open.")
     st.session_state[_LINK_NOTES] = notes
+
+
+def unknown_parameters(opened_with: list[str], known: set[str]) -> list[str]:
+    """The parameters of the opened link that neither the app nor the page's widgets use."""
+    return sorted(set(opened_with) - KNOWN_PARAMETERS - known)
+
+
+def note_unknown_parameters() -> None:
+    """After the page ran: name the opened link's parameters nothing used (Streamlit drops them silently).
+
+    A page's own options (resolution_ci, ...) are widgets keyed by their parameter, so they are in
+    the session state once the page has drawn them: they were applied, not ignored."""
+    if "link_unknown_noted" not in st.session_state:
+        st.session_state["link_unknown_noted"] = unknown_parameters(
+            list(links.initial_parameters()), {key for key in st.session_state if isinstance(key, str)})
+    unknown = st.session_state["link_unknown_noted"]
+    if unknown:
+        # the link is anyone's text: shown as text, never as markdown (a link or remote image)
+        st.sidebar.caption(f"Ignored link parameter(s) the app does not know: {', '.join(map(plain, unknown))}.")
 
 
 def show_selection_size(cohort_filter: CohortFilter) -> None:

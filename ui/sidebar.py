@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 import streamlit as st
 
 from icans_core import store
-from ui import session
+from ui import links, session
 from ui.text import plain
 
 
@@ -21,11 +19,16 @@ def show_cohort_badge() -> None:
 
 
 def show_share_link() -> None:
-    """The address of exactly this view (page, filters, options), with a copy button."""
+    """The address of exactly this view (cohort, page, filters, options), with a copy button.
+
+    On a private upload it says first that the link cannot show the data to anyone else."""
     base = st.context.url
     if not base:  # no browser (e.g. a test run): nothing to link to
         return
-    params = [(key, value) for key in st.query_params for value in st.query_params.get_all(key)]
-    link = base + ("?" + urlencode(params) if params else "")
-    st.sidebar.caption("Link to this view: filters and options travel with it (copy with the icon).")
-    st.sidebar.code(link, language=None, wrap_lines=True)
+    if session.cohort_ref() == session.REF_UPLOAD:
+        st.sidebar.warning("**This link cannot show this cohort to anyone else**: it is your private upload, "
+                           "kept for this browser tab only. Whoever opens the link is told so and sees no "
+                           "numbers. To share the data, publish it first.", icon=":material/lock:")
+        st.sidebar.page_link("views/cohort.py", label="Publish this cohort (Cohort page)", icon=":material/share:")
+    st.sidebar.caption("Link to this view: the cohort, filters and options travel with it (copy with the icon).")
+    st.sidebar.code(f"{base}?{links.link_query()}", language=None, wrap_lines=True)
