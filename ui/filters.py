@@ -90,8 +90,9 @@ def show_filter_panel() -> CohortFilter:
             age_range = None if tuple(picked) == (low, high) else (float(picked[0]), float(picked[1]))
         _drop_stale(RX, choices[RX])
         names = st.multiselect("Interventions (class or agent)", choices[RX], key=RX, bind="query-params")
-        mode = st.radio("Patients who", list(MODES), format_func=MODES.get, key=RX_MODE, horizontal=True,
-                        bind="query-params")
+        # bound to the URL: the shown option is the link value (any / all / none)
+        mode = st.radio("Patients who received", list(MODES), key=RX_MODE, horizontal=True,
+                        bind="query-params", help="any: at least one of them; all: every one; none: none of them.")
         window = st.number_input("…started within N days after severe-ICANS onset", min_value=0, max_value=365,
                                  value=None, step=1, key=RX_WINDOW, bind="query-params",
                                  help="Leave empty for any time. Onset uses the sidebar's severe ICANS grade.")

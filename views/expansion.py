@@ -48,7 +48,8 @@ if small:
                "Read their medians and tests with care.")
 
 st.subheader("Cmax, Tmax and AUC0-28 per patient")
-metric = st.radio("Metric", list(METRIC_CHOICES), format_func=METRIC_CHOICES.get, horizontal=True,
+# bound to the URL: the shown option is its link value, the label its caption
+metric = st.radio("Metric", list(METRIC_CHOICES), captions=list(METRIC_CHOICES.values()), horizontal=True,
                   key="expansion_metric", bind="query-params")
 if points[(points["analyte"] == analyte) & (points["metric"] == metric)].empty:
     st.info(f"No patient has a {expansion.METRIC_LABELS[metric]} for {plain(analyte)}"

@@ -7,14 +7,14 @@ from icans_core import patient, store
 from icans_core import schema as S
 from icans_core.charts.patient import patient_timeline_chart
 from icans_core.episodes import compute_episodes
-from ui import session
+from ui import links, session
 from ui.figures import show_figure, show_table
 from ui.options import current
 from ui.text import plain
 
 PATIENT = "patient_id"  # shared with the swimlanes page, which opens a patient here
 REMEMBERED = "patient_remembered"  # the patient shown last, kept when the user visits other pages
-ACUTE, WHOLE = "Acute phase", "Whole course"
+ACUTE, WHOLE = "acute", "whole"  # link values; the labels are the radio's captions
 OUTCOME_WORDS = {"resolved": "Resolved", "died": "Died before resolution", "censored": "Not resolved (censored)"}
 
 con = session.connection()
@@ -54,15 +54,18 @@ def fmt_day(day: float | None) -> str:
 
 
 choose, back, forward, window = st.columns([3, 1, 1, 2], vertical_alignment="bottom")
+# Bound to the URL, the shown option is the link's value: the bare id (the group is in the heading).
+# No default (index=None), so even the first patient stays in the address and the link.
 chosen = choose.selectbox(f"Patient ({len(order)} in the selected cohort)", order, key=PATIENT,
-                          bind="query-params",
-                          format_func=lambda p: f"{p} · {group_of.get(p, '')}")
+                          bind="query-params", index=None)
+links.carry(PATIENT, chosen)  # the link names the patient shown, whatever the address holds
 previous, following = patient.neighbours(order, chosen)
 back.button("Previous", key="patient_previous", icon=":material/arrow_back:", on_click=go_to, args=(previous,),
             disabled=previous is None, width="stretch")
 forward.button("Next", key="patient_next", icon=":material/arrow_forward:", on_click=go_to, args=(following,),
                disabled=following is None, width="stretch")
 shown_days = window.radio("Days shown", [ACUTE, WHOLE], key="patient_days", bind="query-params", horizontal=True,
+                          captions=["acute phase", "whole course"],
                           help="Acute phase: up to day 30, or longer while treatment or the severe episode "
                                "runs on. Whole course: every recorded day.")
 st.session_state[REMEMBERED] = chosen
