@@ -21,6 +21,11 @@ st.title("Cytokine kinetics")
 st.caption("Median serum levels per group and whole day, with the day's group comparison and the median day "
            "each treatment class was first given.")
 
+# An empty selection is the filters' doing, not the cohort's: say so before looking for measurements.
+if store.patients_frame(con).empty:
+    st.info("No patients are selected, so there are no cytokine values to show. Widen the cohort filters in "
+            "the sidebar (remove a choice with its ×, or widen the age range).")
+    st.stop()
 analytes_measured = store.lab_analytes(con)
 choices = kinetics.list_serum_analytes(list(analytes_measured["analyte"]))
 if not choices:
