@@ -51,13 +51,15 @@ def _drop_stale(key: str, allowed: list) -> None:
 
 
 def clamp_range(value, low, high) -> tuple | None:
-    """A remembered (from, to) range moved inside [low, high]; None when it cannot be read as one."""
+    """A remembered (from, to) range cut to [low, high]; the whole [low, high] (no restriction) when
+    it does not overlap it; None when it cannot be read as a range."""
     try:
-        start, end = (float(v) for v in value)
+        start, end = sorted(float(v) for v in value)
     except (TypeError, ValueError):
         return None
-    start, end = min(max(start, low), high), min(max(end, low), high)
-    return (start, end) if start <= end else (end, start)
+    if end < low or start > high:  # nobody of the new cohort is in the old range: do not restrict
+        return (low, high)
+    return (max(start, low), min(end, high))
 
 
 def _clamp_stale_range(key: str, low, high) -> None:

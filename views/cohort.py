@@ -96,7 +96,7 @@ def show_share() -> None:
                      "shared. Please tell the server's administrator.")
             return
         st.session_state["published_cohort"] = {"id": cohort_id, "loaded_at": loaded_at}
-        show_link(cohort_id)
+        st.rerun()  # the session now shows the published copy: the sidebar and its link name it
 
 
 def show_link(cohort_id: str) -> None:
