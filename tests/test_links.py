@@ -208,3 +208,11 @@ def test_the_sidebar_survives_every_cohort_switch_with_an_age_range_set():
     assert not at.exception, [e.value for e in at.exception]
     assert at.query_params["cohort"] == "sample"
     assert at.sidebar.markdown and "Sample cohort (synthetic)" in as_shown(at.sidebar.markdown[0].value)
+
+
+def test_a_value_a_page_does_not_offer_is_named_not_dropped_silently():
+    at = open_app("views/resolution.py", resolution_ci="loglog", resolution_orientation="resolved")
+    assert at.radio(key="resolution_ci").value == "log"  # the default
+    shown = as_shown(sidebar_captions(at))
+    assert "Ignored link value(s) this page does not offer: resolution_ci=loglog;" in shown, shown
+    assert "resolution_orientation" not in shown

@@ -144,10 +144,42 @@ def note_unknown_parameters() -> None:
     if "link_unknown_noted" not in st.session_state:
         st.session_state["link_unknown_noted"] = unknown_parameters(
             list(links.initial_parameters()), {key for key in st.session_state if isinstance(key, str)})
+        st.session_state["link_unapplied_noted"] = unapplied_values(links.initial_parameters(), st.session_state)
     unknown = st.session_state["link_unknown_noted"]
     if unknown:
         # the link is anyone's text: shown as text, never as markdown (a link or remote image)
         st.sidebar.caption(f"Ignored link parameter(s) the app does not know: {', '.join(map(plain, unknown))}.")
+    unapplied = st.session_state["link_unapplied_noted"]
+    if unapplied:
+        st.sidebar.caption(f"Ignored link value(s) this page does not offer: {', '.join(map(plain, unapplied))}; "
+                           "those options kept their defaults.")
+
+
+def _same(link_value: str, value) -> bool:
+    if isinstance(value, bool):
+        return link_value.lower() == str(value).lower()
+    if isinstance(value, (int, float)):
+        try:
+            return float(link_value) == float(value)
+        except ValueError:
+            return False
+    return link_value == str(value)
+
+
+def unapplied_values(opened_with: dict[str, list[str]], state) -> list[str]:
+    """`key=value` of the opened link's single-valued page options whose value the widget did not take
+    (Streamlit drops a value that is not an option silently). Filters are checked by _note_link_problems."""
+    found = []
+    for key, values in opened_with.items():
+        if key in KEYS or key in {RX, AGE, "patient_id"} or len(values) != 1 or key not in state:
+            continue
+        value = state[key]
+        if value is None or isinstance(value, (list, tuple, dict, set)):
+            continue
+        mapped = links.old_label_value(key, values[0])
+        if not (_same(values[0], value) or (mapped is not None and _same(mapped, value))):
+            found.append(f"{key}={values[0]}")
+    return found
 
 
 def show_selection_size(cohort_filter: CohortFilter) -> None:

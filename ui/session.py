@@ -159,13 +159,25 @@ def connection() -> duckdb.DuckDBPyConnection:
 def _remember_identity(cohort: Cohort, kind: str, ref: str | None) -> None:
     """Record how a link names this cohort and its content fingerprint (once, at load)."""
     st.session_state[_REF] = ref or {"sample": REF_SAMPLE, "deployment": REF_DEPLOYMENT}.get(kind, REF_UPLOAD)
-    st.session_state[_FINGERPRINT] = (_sample_fingerprint() if kind == "sample"
-                                      else library.fingerprint(cohort.tables))
+    if kind == "sample":
+        found = _sample_fingerprint()
+    elif kind == "deployment":
+        configured = os.environ.get(COHORT_ENV, "").strip()
+        found = _deployment_fingerprint(configured, _file_stamps(Path(configured)))
+    else:
+        found = library.fingerprint(cohort.tables)
+    st.session_state[_FINGERPRINT] = found
 
 
+# Both shared like the cohorts they describe (same keys), so they are computed once per server.
 @st.cache_data(show_spinner=False)
 def _sample_fingerprint() -> str:
     return library.fingerprint(sample_cohort().tables)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _deployment_fingerprint(path: str, stamps: tuple) -> str:
+    return library.fingerprint(_deployment_cohort(path, stamps).cohort.tables)
 
 
 def _set_link_problem(ref: str, text: str | None = None) -> None:
