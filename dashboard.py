@@ -39,17 +39,17 @@ with errors.reported("the link"):
     links.check_opened_link()
     if links.show_link_problem():  # the link's cohort cannot be opened: show nothing in its place
         st.stop()
+link_slot = None
 with errors.reported("the sidebar"):
     sidebar.show_cohort_badge()
     access.show_account()
     options.show_analysis_options()
     filters.show_selection_size(filters.show_filter_panel())
     links.keep_cohort_in_address()
+    link_slot = sidebar.show_share_link()  # now, in case the page stops early (st.stop): nothing runs after
 links.show_mismatch()
-try:
-    with errors.reported("this page"):
-        navigation.run()
-finally:  # also after a page that stops early (st.stop), e.g. on an empty selection
-    with errors.reported("the link to this view"):
-        filters.note_unknown_parameters()  # after the page: its own options are known then
-        sidebar.show_share_link()  # after the page, so its own options are in the address too
+with errors.reported("this page"):
+    navigation.run()
+with errors.reported("the link to this view"):
+    sidebar.show_share_link(link_slot)  # again after the page, with its own options in the address too
+    filters.note_unknown_parameters()  # after the page: its own options are known then
