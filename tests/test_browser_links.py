@@ -104,7 +104,7 @@ def km_data(page) -> bytes:
 
 def medians_text(page) -> str:
     """The medians table as the (visually hidden) table the data grid keeps for screen readers."""
-    table = page.get_by_test_id("stDataFrame").filter(has=page.locator("th:text-is('median')")).first
+    table = page.get_by_test_id("stDataFrame").filter(has=page.locator("th:text-is('median_days')")).first
     expect(table).to_be_visible()
     return table.locator("tbody").inner_text()
 

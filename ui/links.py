@@ -3,8 +3,8 @@
     ?cohort=<published id>&fp=<10 hex>&product=axi-cel&resolution_ci=log-log
 
 `cohort` is a published id, or `sample`, `deployment` (this server's $ICANS_COHORT) or `upload` (a
-private upload: it can open for nobody, so the link says so instead of showing other data). `fp`
-is icans_core.library.fingerprint of the cohort the link was made on: opened on a cohort whose
+private upload: it can open for nobody, so the link says so instead of showing other data, and
+carries no fingerprint). `fp` is icans_core.library.fingerprint of the cohort the link was made on: opened on a cohort whose
 content differs (the deployment's file was replaced, the sample regenerated) the app names the
 mismatch on every page. Values in links are stable machine values (ids, `log-log`, `onset`), never
 labels; links from before that (with labels) are read through OLD_LABELS.
@@ -143,9 +143,20 @@ def keep_cohort_in_address() -> None:
     """The browser's address names the current cohort too, so a copied address or a reload keeps it."""
     if session.link_problem():
         return  # keep the link as it came while its problem is on screen
-    for key, value in ((COHORT, session.cohort_ref()), (FINGERPRINT, session.fingerprint())):
-        if st.query_params.get(key) != value:
-            st.query_params[key] = value
+    ref = session.cohort_ref()
+    if st.query_params.get(COHORT) != ref:
+        st.query_params[COHORT] = ref
+    fp = _shareable_fingerprint(ref, session.fingerprint())
+    if fp is None and FINGERPRINT in st.query_params:
+        del st.query_params[FINGERPRINT]
+    elif fp is not None and st.query_params.get(FINGERPRINT) != fp:
+        st.query_params[FINGERPRINT] = fp
+
+
+def _shareable_fingerprint(ref: str, fp: str) -> str | None:
+    # A private upload's link opens for nobody, so its fingerprint would only tell whoever holds the
+    # link something about the data (whether it is a dataset they have): it is left out.
+    return None if ref == session.REF_UPLOAD else fp
 
 
 def build_link_query(parameters: list[tuple[str, str]], carried: dict[str, str], ref: str, fp: str) -> str:
@@ -153,7 +164,8 @@ def build_link_query(parameters: list[tuple[str, str]], carried: dict[str, str],
     carried value replacing the address's value of the same name."""
     own = {COHORT, FINGERPRINT, *carried}
     kept = [(key, value) for key, value in parameters if key not in own]
-    return urlencode([(COHORT, ref), (FINGERPRINT, fp), *kept, *carried.items()])
+    fp = _shareable_fingerprint(ref, fp)
+    return urlencode([(COHORT, ref), *([(FINGERPRINT, fp)] if fp else []), *kept, *carried.items()])
 
 
 def link_query() -> str:
