@@ -135,6 +135,7 @@ def test_a_link_from_a_published_cohort_opens_that_cohort_with_the_same_numbers(
     open_filters(page)
     choose_in_multiselect(page, "Product", "axi-cel")
     page.get_by_test_id("stRadio").filter(has_text="95% confidence band").get_by_text("log-log", exact=True).click()
+    expect(page.get_by_text("95% CI from the log-log (lifelines' default")).to_be_visible()  # the new run drew
     wait_until_idle(page)
     expect(page).to_have_url(re.compile(r"resolution_ci=log-log"))
     link = copied_link(page)
