@@ -187,13 +187,13 @@ def _set_link_problem(ref: str, text: str | None = None) -> None:
 def cohort_ref() -> str:
     """The current cohort as a link names it: "sample", "deployment", "upload" or a published id."""
     connection()
-    return st.session_state[_REF]
+    return st.session_state.get(_REF, REF_UPLOAD)  # a database handed in from outside (tests): unnamed
 
 
 def fingerprint() -> str:
     """The current cohort's content fingerprint (icans_core.library.fingerprint)."""
     connection()
-    return st.session_state[_FINGERPRINT]
+    return st.session_state.get(_FINGERPRINT, "")
 
 
 def link_problem() -> dict | None:
