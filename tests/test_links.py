@@ -79,6 +79,11 @@ def test_a_link_names_its_cohort_first_and_carried_values_replace_the_address():
                      ("resolution_ci", "log-log"), ("patient_id", "P0035")]
 
 
+def test_a_private_uploads_link_carries_no_fingerprint():
+    built = parse_qsl(links.build_link_query([("product", "axi-cel")], {}, "upload", "0123456789"))
+    assert built == [("cohort", "upload"), ("product", "axi-cel")]
+
+
 @pytest.mark.parametrize("key, label, value", [
     ("resolution_ci", "log-log (lifelines default)", "log-log"),
     ("resolution_origin", "first IVIG dose after onset", "IVIG"),
@@ -88,11 +93,6 @@ def test_a_link_names_its_cohort_first_and_carried_values_replace_the_address():
     ("swimlanes_patients", "All patients", "all"),
     ("group_by", "Costimulatory domain", "costimulatory_domain"),
 ])
-def test_a_private_uploads_link_carries_no_fingerprint():
-    built = parse_qsl(links.build_link_query([("product", "axi-cel")], {}, "upload", "0123456789"))
-    assert built == [("cohort", "upload"), ("product", "axi-cel")]
-
-
 def test_old_links_with_labels_read_as_todays_values(key, label, value):
     assert links.old_label_value(key, label) == value
 
@@ -221,3 +221,22 @@ def test_a_value_a_page_does_not_offer_is_named_not_dropped_silently():
     shown = as_shown(sidebar_captions(at))
     assert "Ignored link value(s) this page does not offer: resolution_ci=loglog;" in shown, shown
     assert "resolution_orientation" not in shown
+
+
+def test_a_link_to_the_deployment_cohort_names_a_replaced_file(tmp_path, monkeypatch):
+    folder = tmp_path / "centre-a"
+    folder.mkdir()
+    for name, rows in cohorts.VALID.items():
+        (folder / f"{name}.csv").write_text(cohorts.csv_text(rows))
+    monkeypatch.setenv("ICANS_COHORT", str(folder))
+    before = open_app()
+    assert before.query_params["cohort"] == "deployment"
+    link_fp = before.query_params["fp"]
+    assert not open_app(cohort="deployment", fp=link_fp).error  # the same file: no notice
+
+    changed = cohorts.with_cell("toxicity", 3, "icans_grade", "2")  # the administrator replaces the file
+    (folder / "toxicity.csv").write_text(cohorts.csv_text(changed["toxicity"]))
+    after = open_app(cohort="deployment", fp=link_fp)
+    shown = "\n".join(e.value for e in after.error)
+    assert "not the one the link was made on" in shown and link_fp in shown, shown
+    assert after.query_params["fp"] != link_fp
