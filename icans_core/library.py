@@ -13,11 +13,14 @@ the server administrator's job (delete the file).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import secrets
 from datetime import datetime, timezone
 from pathlib import Path
+
+import pandas as pd
 
 from icans_core import store
 from icans_core.ingest import Cohort
@@ -27,6 +30,7 @@ ID_LENGTH = len(secrets.token_urlsafe(ID_BYTES))  # 43 characters
 _ID = re.compile(rf"[A-Za-z0-9_-]{{{ID_LENGTH}}}")
 SUFFIX = ".duckdb"
 DEFAULT_LIBRARY_DIR = Path(__file__).resolve().parent.parent / ".library-data"
+FINGERPRINT_LENGTH = 10  # hex digits: 40 bits, so two versions of a cohort practically never share one
 
 
 def library_dir() -> Path:
@@ -94,3 +98,20 @@ def published_with_metadata(cohort_id: str, library_dir: str | Path) -> tuple[Co
 def published_metadata(cohort_id: str, library_dir: str | Path) -> dict:
     """Label, loaded_at, published_at (UTC, ISO) and publisher of a published cohort."""
     return published_with_metadata(cohort_id, library_dir)[1]
+
+
+def fingerprint(tables: dict[str, pd.DataFrame]) -> str:
+    """A short content fingerprint (first 10 hex digits of a SHA-256) of a cohort's tables.
+
+    Covers every table's name, columns, row count and values in row order, so any changed cell,
+    row or column changes it; the same tables always give the same fingerprint (pandas' row
+    hashes use a fixed key). A link carries it so that a link opened on different data says so.
+    """
+    digest = hashlib.sha256()
+    for name in sorted(tables):
+        frame = tables[name]
+        header = "\x1f".join([name, str(len(frame)), *map(str, frame.columns)])
+        digest.update(header.encode("utf-8") + b"\x1e")
+        if len(frame):
+            digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()[:FINGERPRINT_LENGTH]

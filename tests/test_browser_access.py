@@ -127,6 +127,9 @@ def test_two_signed_in_users_each_see_only_their_own_upload(chromium, app_url):
         alice.reload()  # a reload is a new session: the upload was the old session's alone
         expect(alice.get_by_role("button", name="Sign in")).to_be_visible(timeout=FIRST_LOAD_TIMEOUT)
         sign_in(alice, "Alice")
+        # the address still names her upload: the app says it is gone, and shows no other cohort for it
+        expect(alice.get_by_text("The cohort of this link cannot be shown")).to_be_visible(timeout=FIRST_LOAD_TIMEOUT)
+        alice.get_by_role("button", name=re.compile("instead")).click()
         expect(alice.get_by_test_id("stSidebar").get_by_text("Sample cohort (synthetic)")).to_be_visible(
             timeout=FIRST_LOAD_TIMEOUT)
         upload(alice, {"patients.csv": PATIENTS_CSV, "toxicity.csv": TOXICITY_CSV}, 2)

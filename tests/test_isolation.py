@@ -20,7 +20,8 @@ from tests.test_page_cohort import upload as upload_files
 ROOT = Path(__file__).resolve().parent.parent
 UI_FILES = [ROOT / "dashboard.py", *sorted((ROOT / "ui").glob("*.py")), *sorted((ROOT / "views").glob("*.py"))]
 # The only globally cached data: identical for every user of a deployment, never an upload.
-SHARED_CACHES = {"sample_cohort", "_deployment_cohort"}
+SHARED_CACHES = {"sample_cohort", "_deployment_cohort",
+                 "_sample_fingerprint", "_deployment_fingerprint"}  # the fingerprints of those two (links)
 
 
 def cohort_of(prefix: str) -> list[tuple[str, bytes, str]]:

@@ -102,7 +102,9 @@ def button(at: AppTest, label: str):
 
 
 def upload(at: AppTest, *files: tuple[str, bytes, str]) -> AppTest:
-    at.file_uploader(key="upload_files").set_value(list(files))
+    # the uploader gets a new key (and so is emptied) after each successful load
+    generation = at.session_state["upload_generation"] if "upload_generation" in at.session_state else 0
+    at.file_uploader(key="upload_files" if generation == 0 else f"upload_files_{generation}").set_value(list(files))
     at.run()
     load = at.button(key="upload_load")
     assert not load.disabled, "'Validate and load' stays disabled after choosing files"

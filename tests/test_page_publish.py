@@ -99,14 +99,17 @@ def test_the_sample_is_not_publishable(server):
 
 
 @pytest.mark.parametrize("bad_id", ["A" * library.ID_LENGTH, "../etc/passwd", "x"])
-def test_an_unknown_or_malformed_link_warns_and_opens_the_default(server, bad_id):
+def test_an_unknown_or_malformed_link_says_so_and_shows_no_other_cohort(server, bad_id):
     at = open_app(cohort=bad_id)
-    assert at.warning and "instead" in at.warning[0].value, [w.value for w in at.warning]
+    shown = [e.value for e in at.error]
+    assert shown and "The cohort of this link cannot be shown" in shown[0], shown
+    assert not at.sidebar.markdown and not at.metric  # no badge, no numbers in its place
+    at.button(key="link_problem_dismiss").click().run()  # going on with the default is the user's choice
+    assert not at.exception, [e.value for e in at.exception]
     assert "Sample cohort (synthetic)" in badge(at)
     assert "Ignored link parameter" not in "\n".join(c.value for c in at.sidebar.caption)
     cohort_page(at)
     assert "Sample cohort (synthetic)" in loaded_line(at)
-    assert any("instead" in w.value for w in at.warning)
 
 
 def write_cohort(folder: Path, tables: dict) -> Path:

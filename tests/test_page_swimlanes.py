@@ -99,7 +99,7 @@ def test_sort_option_reorders_the_lanes(app):
 
 def test_all_patients_fills_the_lane_limit_and_says_how_many_were_left_out(app):
     total = len(sample_rows("patients"))
-    app.radio(key="swimlanes_patients").set_value("All patients").run()
+    app.radio(key="swimlanes_patients").set_value("all").run()
     assert_no_exception(app)
     assert len(lane_order(app)) == 60
     assert [i for i in infos(app) if f"of {total} patients" in i and f"{total - 60} left out" in i], infos(app)

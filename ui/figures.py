@@ -27,19 +27,24 @@ def _sized(chart: alt.TopLevelMixin) -> bool:
     return "width" in spec or any(k in spec for k in ("hconcat", "vconcat", "concat", "facet"))
 
 
-def show_figure(chart: alt.TopLevelMixin, data: pd.DataFrame, name: str, key: str) -> None:
+def show_figure(chart: alt.TopLevelMixin, data: pd.DataFrame, name: str, key: str, *,
+                on_select="ignore", selection_mode=None):
     """Render the chart, then offer PNG, SVG and the chart's data as CSV.
 
     The images are made only when a download is clicked (deferred data), so a page
-    rerun does not pay for rendering them.
+    rerun does not pay for rendering them. `on_select` and `selection_mode` go to
+    st.altair_chart (the chart's selection parameters, e.g. a click on a lane); the chart's
+    widget key is f"{key}_chart". Returns st.altair_chart's result (the selection event when
+    `on_select` is set).
     """
+    selection = {"on_select": on_select, "selection_mode": selection_mode}
     if _sized(chart):
         # Streamlit's default autosize "fit" squeezes titles, axes and legends into the declared
         # size, flattening the plot; "pad" keeps the plot at its size and adds room around it.
         chart = chart.properties(autosize=alt.AutoSizeParams(type="pad", contains="padding"))
-        st.altair_chart(chart, key=f"{key}_chart", width="content")
+        event = st.altair_chart(chart, key=f"{key}_chart", width="content", **selection)
     else:
-        st.altair_chart(chart, key=f"{key}_chart", width="stretch")
+        event = st.altair_chart(chart, key=f"{key}_chart", width="stretch", **selection)
     slug = _slug(name)
     spec = chart.to_json()
     png, svg, csv = st.columns([1, 1, 1])
@@ -49,6 +54,7 @@ def show_figure(chart: alt.TopLevelMixin, data: pd.DataFrame, name: str, key: st
                         mime="image/svg+xml", icon=":material/draw:", key=f"{key}_svg", on_click="ignore")
     csv.download_button("Data (CSV)", lambda: neutralise_formulas(data).to_csv(index=False), file_name=f"{slug}.csv",
                         mime="text/csv", icon=":material/table:", key=f"{key}_csv", on_click="ignore")
+    return event
 
 
 def show_table(frame: pd.DataFrame, name: str, key: str, **dataframe_options) -> None:

@@ -10,7 +10,7 @@ import streamlit as st
 
 from icans_core import schema, store
 from icans_core.filters import MODES, CohortFilter, InterventionFilter, describe
-from ui import options, session
+from ui import links, options, session
 from ui.text import plain
 
 # URL parameter (= widget key) -> what it filters
@@ -27,7 +27,7 @@ LABELS = {
 }
 # Every URL parameter the app understands; anything else is reported, then ignored.
 KNOWN_PARAMETERS = {*KEYS, AGE, RX, RX_MODE, RX_WINDOW, options.GROUP_BY, options.SEVERE, options.RESOLVED,
-                    "patient_id", "cohort"}
+                    "patient_id", links.COHORT, links.FINGERPRINT}
 _APPLIED = "cohort_filter_applied"
 
 
@@ -50,6 +50,30 @@ def _drop_stale(key: str, allowed: list) -> None:
         st.session_state[key] = [v for v in st.session_state[key] if v in allowed]
 
 
+def clamp_range(value, low, high) -> tuple | None:
+    """A remembered (from, to) range cut to [low, high]; the whole [low, high] (no restriction) when
+    it does not overlap it; None when it cannot be read as a range."""
+    try:
+        start, end = sorted(float(v) for v in value)
+    except (TypeError, ValueError):
+        return None
+    if end < low or start > high:  # nobody of the new cohort is in the old range: do not restrict
+        return (low, high)
+    return (max(start, low), min(end, high))
+
+
+def _clamp_stale_range(key: str, low, high) -> None:
+    # After another cohort is loaded the remembered age range may lie outside the new cohort's
+    # ages; Streamlit would then refuse the slider (StreamlitValueBelowMinError) and break the sidebar.
+    if key not in st.session_state:
+        return
+    clamped = clamp_range(st.session_state[key], low, high)
+    if clamped is None:
+        del st.session_state[key]
+    elif clamped != tuple(st.session_state[key]):
+        st.session_state[key] = clamped
+
+
 def show_filter_panel() -> CohortFilter:
     """The filter controls; applies the filter to this session's database and returns it."""
     con = session.connection()
@@ -63,12 +87,14 @@ def show_filter_panel() -> CohortFilter:
         age_range = None
         if choices[AGE] is not None and choices[AGE][0] < choices[AGE][1]:
             low, high = choices[AGE]
+            _clamp_stale_range(AGE, low, high)
             picked = st.slider("Age (years)", low, high, (low, high), key=AGE, bind="query-params")
             age_range = None if tuple(picked) == (low, high) else (float(picked[0]), float(picked[1]))
         _drop_stale(RX, choices[RX])
         names = st.multiselect("Interventions (class or agent)", choices[RX], key=RX, bind="query-params")
-        mode = st.radio("Patients who", list(MODES), format_func=MODES.get, key=RX_MODE, horizontal=True,
-                        bind="query-params")
+        # bound to the URL: the shown option is the link value (any / all / none)
+        mode = st.radio("Patients who received", list(MODES), key=RX_MODE, horizontal=True,
+                        bind="query-params", help="any: at least one of them; all: every one; none: none of them.")
         window = st.number_input("…started within N days after severe-ICANS onset", min_value=0, max_value=365,
                                  value=None, step=1, key=RX_WINDOW, bind="query-params",
                                  help="Leave empty for any time. Onset uses the sidebar's severe ICANS grade.")
@@ -97,16 +123,63 @@ def _note_link_problems(choices: dict[str, list]) -> None:
     if _LINK_NOTES in st.session_state:
         return
     notes = []
-    unknown = sorted(set(st.query_params) - KNOWN_PARAMETERS)
-    if unknown:
-        # the link is anyone's text: shown as text, never as markdown (a link or remote image)
-        notes.append(f"Ignored link parameter(s) the app does not know: {', '.join(map(plain, unknown))}.")
     invalid = [f"{key}={plain(value)}" for key in KEYS for value in st.query_params.get_all(key)
                if value not in {str(c) for c in choices[key]}]
     if invalid:
         notes.append(f"Ignored link value(s) not found in this cohort: {', '.join(invalid)}; "
                      "those filters were left open.")
     st.session_state[_LINK_NOTES] = notes
+
+
+def unknown_parameters(opened_with: list[str], known: set[str]) -> list[str]:
+    """The parameters of the opened link that neither the app nor the page's widgets use."""
+    return sorted(set(opened_with) - KNOWN_PARAMETERS - known)
+
+
+def note_unknown_parameters() -> None:
+    """After the page ran: name the opened link's parameters nothing used (Streamlit drops them silently).
+
+    A page's own options (resolution_ci, ...) are widgets keyed by their parameter, so they are in
+    the session state once the page has drawn them: they were applied, not ignored."""
+    if "link_unknown_noted" not in st.session_state:
+        st.session_state["link_unknown_noted"] = unknown_parameters(
+            list(links.initial_parameters()), {key for key in st.session_state if isinstance(key, str)})
+        st.session_state["link_unapplied_noted"] = unapplied_values(links.initial_parameters(), st.session_state)
+    unknown = st.session_state["link_unknown_noted"]
+    if unknown:
+        # the link is anyone's text: shown as text, never as markdown (a link or remote image)
+        st.sidebar.caption(f"Ignored link parameter(s) the app does not know: {', '.join(map(plain, unknown))}.")
+    unapplied = st.session_state["link_unapplied_noted"]
+    if unapplied:
+        st.sidebar.caption(f"Ignored link value(s) this page does not offer: {', '.join(map(plain, unapplied))}; "
+                           "those options kept their defaults.")
+
+
+def _same(link_value: str, value) -> bool:
+    if isinstance(value, bool):
+        return link_value.lower() == str(value).lower()
+    if isinstance(value, (int, float)):
+        try:
+            return float(link_value) == float(value)
+        except ValueError:
+            return False
+    return link_value == str(value)
+
+
+def unapplied_values(opened_with: dict[str, list[str]], state) -> list[str]:
+    """`key=value` of the opened link's single-valued page options whose value the widget did not take
+    (Streamlit drops a value that is not an option silently). Filters are checked by _note_link_problems."""
+    found = []
+    for key, values in opened_with.items():
+        if key in KEYS or key in {RX, AGE, "patient_id"} or len(values) != 1 or key not in state:
+            continue
+        value = state[key]
+        if value is None or isinstance(value, (list, tuple, dict, set)):
+            continue
+        mapped = links.old_label_value(key, values[0])
+        if not (_same(values[0], value) or (mapped is not None and _same(mapped, value))):
+            found.append(f"{key}={values[0]}")
+    return found
 
 
 def show_selection_size(cohort_filter: CohortFilter) -> None:

@@ -14,10 +14,11 @@ DEFAULTS = AnalysisOptions()
 
 def show_analysis_options() -> None:
     """The sidebar controls; their values hold on every page and in the results export."""
-    st.sidebar.selectbox("Compare by", list(GROUPINGS), format_func=GROUPING_LABELS.get, key=GROUP_BY,
-                         bind="query-params",
-                         help="How patients are grouped on every page. 'Group' is the patient's study arm "
-                              "where the cohort gives one, else the product.")
+    # Bound to the URL, a choice's shown text is its link value: the machine value, explained in help.
+    st.sidebar.selectbox("Compare by", list(GROUPINGS), key=GROUP_BY, bind="query-params",
+                         help="How patients are grouped on every page: "
+                              + "; ".join(f"{key} = {label}" for key, label in GROUPING_LABELS.items())
+                              + ". 'group' is the patient's study arm where the cohort gives one, else the product.")
     left, right = st.sidebar.columns(2)
     left.selectbox("Severe ICANS ≥", [1, 2, 3, 4, 5], index=DEFAULTS.episodes.severe_grade - 1, key=SEVERE,
                    bind="query-params",

@@ -39,6 +39,11 @@ _KIND = "cohort_kind"  # "sample", "deployment", "published" or "upload"
 _NOTICE = "cohort_notice"  # how the session's first cohort was chosen, for the Cohort page
 COHORT_ENV = "ICANS_COHORT"
 COHORT_PARAMETER = "cohort"
+# What a link's `cohort=` holds besides a published id: stable machine values, never labels.
+REF_SAMPLE, REF_DEPLOYMENT, REF_UPLOAD = "sample", "deployment", "upload"
+_REF = "cohort_ref"  # the current cohort as a link names it: a REF_* value or a published id
+_FINGERPRINT = "cohort_fingerprint"  # library.fingerprint of the current cohort, computed once at load
+_LINK_PROBLEM = "cohort_link_problem"  # the opened link's cohort could not be opened: {"ref", "text"}
 KIND_TEXT = {"sample": "the bundled synthetic sample", "deployment": "this deployment's cohort",
              "published": "a published cohort (shared by link)",
              "upload": "your upload (private to this session)"}
@@ -89,18 +94,29 @@ def _default_cohort() -> tuple[Cohort, str, dict | None]:
 
 
 def _first_cohort() -> tuple[Cohort, str, dict | None]:
-    """The cohort a new session opens on: the link's published cohort, else the default."""
+    """The cohort a new session opens on: the one the link names (`?cohort=`), else the default.
+
+    A link that names a cohort this session cannot open (a private upload, a deployment cohort this
+    server does not have, an unknown published id) opens the default underneath, but records a
+    blocking problem (link_problem) so that no page shows that cohort's numbers as the link's.
+    """
     cohort_id = st.query_params.get(COHORT_PARAMETER)
     if cohort_id is None:
         return _default_cohort()
+    if cohort_id == REF_SAMPLE:
+        return sample_cohort(), "sample", None
+    if cohort_id in (REF_DEPLOYMENT, REF_UPLOAD):
+        cohort, kind, notice = _default_cohort()
+        if cohort_id == REF_UPLOAD or kind != "deployment":
+            _set_link_problem(cohort_id)
+        return cohort, kind, notice
     try:
         cohort, metadata = library.published_with_metadata(cohort_id, library.library_dir())
     except LookupError as problem:
-        cohort, kind, notice = _default_cohort()
-        text = f"{problem} Showing {KIND_TEXT[kind]} instead."
-        st.warning(text, icon=":material/link_off:")  # on the page the link opened; kept for the Cohort page
-        return cohort, kind, notice or {"level": "warning", "text": text, "report": None}
+        _set_link_problem("published", str(problem))
+        return _default_cohort()
     log.info("session opened a published cohort")
+    st.session_state[_REF] = cohort_id
     return cohort, "published", {
         "level": "info", "report": None,
         # shown as markdown: the label (file names) and the publisher's name are shown as typed
@@ -115,8 +131,9 @@ def _when(iso: str | None) -> str:
         return "at an unknown time"
 
 
-def _set_current(cohort: Cohort, kind: str) -> None:
+def _set_current(cohort: Cohort, kind: str, ref: str | None = None) -> None:
     store.load_cohort(connection(), cohort)
+    _remember_identity(cohort, kind, ref)
     st.session_state[_WARNINGS] = [] if kind == "sample" else cohort.warnings
     st.session_state[_KIND] = kind
     st.session_state[_IS_SAMPLE] = kind == "sample"
@@ -133,7 +150,61 @@ def connection() -> duckdb.DuckDBPyConnection:
         st.session_state[_KIND] = kind
         st.session_state[_IS_SAMPLE] = kind == "sample"
         st.session_state[_NOTICE] = None if notice is None else {**notice, "kind": kind}
+        _remember_identity(cohort, kind, st.session_state.get(_REF) if kind == "published" else None)
     return st.session_state[_CONNECTION]
+
+
+# --- how a link names the current cohort (ui/links.py builds and checks links from these) ----------
+
+def _remember_identity(cohort: Cohort, kind: str, ref: str | None) -> None:
+    """Record how a link names this cohort and its content fingerprint (once, at load)."""
+    st.session_state[_REF] = ref or {"sample": REF_SAMPLE, "deployment": REF_DEPLOYMENT}.get(kind, REF_UPLOAD)
+    if kind == "sample":
+        found = _sample_fingerprint()
+    elif kind == "deployment":
+        configured = os.environ.get(COHORT_ENV, "").strip()
+        found = _deployment_fingerprint(configured, _file_stamps(Path(configured)))
+    else:
+        found = library.fingerprint(cohort.tables)
+    st.session_state[_FINGERPRINT] = found
+
+
+# Both shared like the cohorts they describe (same keys), so they are computed once per server.
+@st.cache_data(show_spinner=False)
+def _sample_fingerprint() -> str:
+    return library.fingerprint(sample_cohort().tables)
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _deployment_fingerprint(path: str, stamps: tuple) -> str:
+    return library.fingerprint(_deployment_cohort(path, stamps).cohort.tables)
+
+
+def _set_link_problem(ref: str, text: str | None = None) -> None:
+    st.session_state[_LINK_PROBLEM] = {"ref": ref, "text": text}
+
+
+def cohort_ref() -> str:
+    """The current cohort as a link names it: "sample", "deployment", "upload" or a published id."""
+    connection()
+    return st.session_state.get(_REF, REF_UPLOAD)  # a database handed in from outside (tests): unnamed
+
+
+def fingerprint() -> str:
+    """The current cohort's content fingerprint (icans_core.library.fingerprint)."""
+    connection()
+    return st.session_state.get(_FINGERPRINT, "")
+
+
+def link_problem() -> dict | None:
+    """The cohort the opened link names, if this session could not open it: {"ref", "text"}."""
+    connection()
+    return st.session_state.get(_LINK_PROBLEM)
+
+
+def dismiss_link_problem() -> None:
+    """The user chose to go on with the cohort that is open instead of the link's."""
+    st.session_state.pop(_LINK_PROBLEM, None)
 
 
 def is_sample() -> bool:
@@ -173,7 +244,15 @@ def publish_current(publisher: str | None = None) -> str:
         loaded_at=info["loaded_at"], label=info["label"])
     cohort_id = library.publish(cohort, library.library_dir(), publisher=publisher)
     log.info("session published its cohort (%d source file(s))", len(cohort.sources))
+    _open_published_copy(cohort_id)
     return cohort_id
+
+
+def _open_published_copy(cohort_id: str) -> None:
+    # The publisher goes on with the published copy, so their links name it and its fingerprint,
+    # exactly as a colleague opening the link gets it.
+    published = library.open_published(cohort_id, library.library_dir())
+    _set_current(published, "published", cohort_id)
 
 
 def cohort_warnings() -> list[Problem]:

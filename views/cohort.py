@@ -8,11 +8,19 @@ import streamlit as st
 from icans_core import limits, store, template
 from icans_core.problems import report_frame
 from icans_core.spreadsheet_safe import neutralise_formulas
-from ui import access, session
+from ui import access, links, session
 from ui.text import plain
 
 log = logging.getLogger("icans")
 UPLOAD_TYPES = ["xlsx", "zip", "csv", "parquet"]
+UPLOADER, UPLOADER_GENERATION = "upload_files", "upload_generation"
+
+
+def uploader_key() -> str:
+    """The uploader's key now: a new one after each successful load, which empties the uploader (a
+    file uploader cannot be cleared by code), so the next upload does not send the loaded files again."""
+    generation = st.session_state.get(UPLOADER_GENERATION, 0)
+    return UPLOADER if generation == 0 else f"{UPLOADER}_{generation}"
 
 con = session.connection()
 st.title("Cohort")
@@ -88,7 +96,7 @@ def show_share() -> None:
                      "shared. Please tell the server's administrator.")
             return
         st.session_state["published_cohort"] = {"id": cohort_id, "loaded_at": loaded_at}
-        show_link(cohort_id)
+        st.rerun()  # the session now shows the published copy: the sidebar and its link name it
 
 
 def show_link(cohort_id: str) -> None:
@@ -96,7 +104,7 @@ def show_link(cohort_id: str) -> None:
     st.code(f"?cohort={cohort_id}", language=None)
     if st.context.url:
         st.caption("The full link from this page:")
-        st.code(f"{st.context.url}?cohort={cohort_id}", language=None)
+        st.code(f"{st.context.url}?{links.build_link_query([], {}, cohort_id, session.fingerprint())}", language=None)
     st.caption(f"Cohort id: `{cohort_id}`. Keep it as you would the data: whoever has it can open the cohort.")
 
 
@@ -106,11 +114,15 @@ def show_upload() -> None:
         "One **.xlsx** workbook with a sheet per table, a **.zip** of CSV files, or **.csv / .parquet** "
         "files named after the tables (`patients`, `toxicity`, and optionally `interventions`, `labs`). "
         "Time is **days since CAR-T infusion**, never calendar dates. Nothing loads unless every check "
-        "passes; the current cohort stays in place until then. Uploads stay private to this browser session.")
+        "passes; the current cohort stays in place until then.")
+    st.info("**An upload is private and lasts for this browser tab only.** Nobody else can see it, a link to it "
+            "opens for nobody, and closing or reloading the tab drops it (the app then says so). To keep it and "
+            "share it, publish it under **Share this cohort** above; otherwise keep your files to upload again.",
+            icon=":material/lock_clock:")
     # The uploader refuses a file over the deployment's limit before sending it ($ICANS_MAX_UPLOAD_MB,
     # capped by server.maxUploadSize); the reader checks the total of all files again.
     limit_mb = limits.Limits.from_environment().max_upload_bytes // limits.MIB
-    chosen = st.file_uploader("Cohort files", type=UPLOAD_TYPES, accept_multiple_files=True, key="upload_files",
+    chosen = st.file_uploader("Cohort files", type=UPLOAD_TYPES, accept_multiple_files=True, key=uploader_key(),
                               max_upload_size=limit_mb,
                               help="To replace a file, add the corrected one: the newest file of a name is used. "
                                    f"Up to {limit_mb} MB in all.")
@@ -131,6 +143,7 @@ def show_upload() -> None:
             "report": result.report,
         }
         if result.ok:
+            st.session_state[UPLOADER_GENERATION] = st.session_state.get(UPLOADER_GENERATION, 0) + 1
             st.rerun()
     show_last_result([f.name for f in files])
 
@@ -142,8 +155,8 @@ def latest_by_name(files: list) -> list:
 
 def show_last_result(chosen_names: list[str]) -> None:
     last = st.session_state.get("upload_result")
-    if not last or last["names"] != chosen_names:
-        return  # the result belongs to files that are no longer chosen
+    if not last or (last["names"] != chosen_names and not (last["ok"] and not chosen_names)):
+        return  # the result belongs to files that are no longer chosen (a loaded upload empties the uploader)
     names = ", ".join(plain(n) for n in last["names"])  # file names are the uploader's text
     report = last["report"]
     if last["ok"]:

@@ -21,6 +21,11 @@ st.title("Cytokine kinetics")
 st.caption("Median serum levels per group and whole day, with the day's group comparison and the median day "
            "each treatment class was first given.")
 
+# An empty selection is the filters' doing, not the cohort's: say so before looking for measurements.
+if store.patients_frame(con).empty:
+    st.info("No patients are selected, so there are no cytokine values to show. Widen the cohort filters in "
+            "the sidebar (remove a choice with its ×, or widen the age range).")
+    st.stop()
 analytes_measured = store.lab_analytes(con)
 choices = kinetics.list_serum_analytes(list(analytes_measured["analyte"]))
 if not choices:
@@ -33,18 +38,21 @@ top = st.columns([3, 1.6])
 chosen = top[0].multiselect(
     "Analytes", choices, default=[a for a in kinetics.DEFAULT_ANALYTES if a in choices] or choices[:1],
     key="cytokines_analytes", bind="query-params", help="Cytokines (pg/mL), CRP (mg/L) and ferritin (ng/mL); one chart each.")
-alignment = top[1].radio("Day 0 is", list(ALIGNMENTS), format_func=lambda a: {
-    "infusion": "CAR-T infusion", "onset": f"Severe-ICANS onset (grade {analysis.episodes.severe_grade}+)"}[a], key="cytokines_alignment", bind="query-params",
-    horizontal=True)
+# Bound to the URL, an option's shown text is its link value: machine values, the labels as captions.
+alignment = top[1].radio("Day 0 is", list(ALIGNMENTS), captions=[
+    "CAR-T infusion", f"severe-ICANS onset (grade {analysis.episodes.severe_grade}+)"], key="cytokines_alignment",
+    bind="query-params", horizontal=True)
 row = st.columns([2.2, 1, 1.4, 2.6, 1.1])
 day_range = row[0].slider("Days", -30, 90, kinetics.DEFAULT_DAYS, key="cytokines_days", bind="query-params")
 log_scale = row[1].toggle("Log scale", value=True, key="cytokines_log", bind="query-params")
-lloq = row[2].radio("Below LLOQ", kinetics.LLOQ_OPTIONS, format_func=LLOQ_LABELS.get, key="cytokines_lloq", bind="query-params",
+lloq = row[2].radio("Below LLOQ", kinetics.LLOQ_OPTIONS, captions=[LLOQ_LABELS[o] for o in kinetics.LLOQ_OPTIONS],
+                    key="cytokines_lloq", bind="query-params",
                     help="Values below the lower limit of quantification are stored at the LLOQ. Either "
                          "reading keeps their rank, so p-values do not change; medians may.")
 classes = row[3].multiselect("Intervention lines", list(S.AGENT_CLASSES), default=list(kinetics.DEFAULT_LINES),
                              key="cytokines_classes", bind="query-params")
-mark_on = row[4].radio("Mark days by", list(MARK_ON), format_func=MARK_ON.get, key="cytokines_mark_on", bind="query-params")
+mark_on = row[4].radio("Mark days by", list(MARK_ON), captions=list(MARK_ON.values()), key="cytokines_mark_on",
+                       bind="query-params")
 
 if not chosen:
     st.info("Choose at least one analyte.")

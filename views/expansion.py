@@ -18,6 +18,11 @@ st.title("CAR-T expansion")
 st.caption("CAR-T cells in blood after infusion: the median curve per group, and each patient's peak (Cmax), "
            "its day (Tmax) and the area under the curve over days 0-28 (AUC0-28).")
 
+# An empty selection is the filters' doing, not the cohort's: say so before looking for counts.
+if store.patients_frame(con).empty:
+    st.info("No patients are selected, so there are no CAR-T cell counts to show. Widen the cohort filters in "
+            "the sidebar (remove a choice with its ×, or widen the age range).")
+    st.stop()
 measured = set(store.lab_analytes(con)["analyte"])
 cell_analytes = [a for a in S.CELL_COUNT_ANALYTES if a in measured]
 if not cell_analytes:
@@ -48,7 +53,8 @@ if small:
                "Read their medians and tests with care.")
 
 st.subheader("Cmax, Tmax and AUC0-28 per patient")
-metric = st.radio("Metric", list(METRIC_CHOICES), format_func=METRIC_CHOICES.get, horizontal=True,
+# bound to the URL: the shown option is its link value, the label its caption
+metric = st.radio("Metric", list(METRIC_CHOICES), captions=list(METRIC_CHOICES.values()), horizontal=True,
                   key="expansion_metric", bind="query-params")
 if points[(points["analyte"] == analyte) & (points["metric"] == metric)].empty:
     st.info(f"No patient has a {expansion.METRIC_LABELS[metric]} for {plain(analyte)}"

@@ -7,14 +7,14 @@ from icans_core import patient, store
 from icans_core import schema as S
 from icans_core.charts.patient import patient_timeline_chart
 from icans_core.episodes import compute_episodes
-from ui import session
+from ui import links, session
 from ui.figures import show_figure, show_table
 from ui.options import current
 from ui.text import plain
 
 PATIENT = "patient_id"  # shared with the swimlanes page, which opens a patient here
 REMEMBERED = "patient_remembered"  # the patient shown last, kept when the user visits other pages
-ACUTE, WHOLE = "Acute phase", "Whole course"
+ACUTE, WHOLE = "acute", "whole"  # link values; the labels are the radio's captions
 OUTCOME_WORDS = {"resolved": "Resolved", "died": "Died before resolution", "censored": "Not resolved (censored)"}
 
 con = session.connection()
@@ -54,15 +54,18 @@ def fmt_day(day: float | None) -> str:
 
 
 choose, back, forward, window = st.columns([3, 1, 1, 2], vertical_alignment="bottom")
+# Bound to the URL, the shown option is the link's value: the bare id (the group is in the heading).
+# No default (index=None), so even the first patient stays in the address and the link.
 chosen = choose.selectbox(f"Patient ({len(order)} in the selected cohort)", order, key=PATIENT,
-                          bind="query-params",
-                          format_func=lambda p: f"{p} · {group_of.get(p, '')}")
+                          bind="query-params", index=None)
+links.carry(PATIENT, chosen)  # the link names the patient shown, whatever the address holds
 previous, following = patient.neighbours(order, chosen)
 back.button("Previous", key="patient_previous", icon=":material/arrow_back:", on_click=go_to, args=(previous,),
             disabled=previous is None, width="stretch")
 forward.button("Next", key="patient_next", icon=":material/arrow_forward:", on_click=go_to, args=(following,),
                disabled=following is None, width="stretch")
 shown_days = window.radio("Days shown", [ACUTE, WHOLE], key="patient_days", bind="query-params", horizontal=True,
+                          captions=["acute phase", "whole course"],
                           help="Acute phase: up to day 30, or longer while treatment or the severe episode "
                                "runs on. Whole course: every recorded day.")
 st.session_state[REMEMBERED] = chosen
@@ -74,17 +77,22 @@ episodes = compute_episodes(toxicity, patients, interventions, episode_options)
 course = patient.patient_course(chosen, patients, toxicity, interventions, labs, episodes)
 key = course.key
 
-st.subheader(f"{plain(chosen)} · {plain(key.group)}")
+# The tumour board reads this on a shared 1920x1080 screen: the course (grades, drugs, cytokines,
+# CAR-T cells of the acute phase) and the patient's key numbers side by side, all without scrolling.
+st.html('<style>[data-testid="stMainBlockContainer"]{padding-top:2.5rem}</style>')
+course_column, numbers = st.columns([2.6, 1], gap="medium")
+numbers.subheader(f"{plain(chosen)} · {plain(key.group)}")
 facts = [key.product, key.disease, None if key.age_years is None else f"{key.age_years:g} years", key.sex,
          None if key.ecog is None else f"ECOG {key.ecog}"]
 if key.death_day is not None:
     facts.append(f"died day {key.death_day:g}" + (f" ({key.death_cause})" if key.death_cause else ""))
 else:
     facts.append(f"alive at last follow-up, {fmt_day(key.last_followup_day)}")
-st.markdown(plain(" · ".join(f for f in facts if f)))  # product, disease, cause of death: as given
+numbers.markdown(plain(" · ".join(f for f in facts if f)))  # product, disease, cause of death: as given
 
 severe = f"grade {episode_options.severe_grade}+"
-first, second, third, fourth = st.columns(4)
+first, second = numbers.columns(2)
+third, fourth = numbers.columns(2)
 first.metric(f"Severe ICANS onset ({severe})", fmt_day(key.onset_day) if key.severe else "None")
 second.metric("Peak ICANS grade", f"{key.peak_grade}" if key.severe else
               ("–" if key.max_icans_grade is None else f"{key.max_icans_grade}"),
@@ -100,7 +108,8 @@ else:
     third.metric("Time to resolution", f"> {key.time_to_resolution:g} days",
                  help="Not resolved: time to death or to the last ICANS assessment.")
 fourth.metric("Outcome", OUTCOME_WORDS.get(key.outcome, "No severe ICANS"))
-fifth, sixth, seventh, eighth = st.columns(4)
+fifth, sixth = numbers.columns(2)
+seventh, eighth = numbers.columns(2)
 fifth.metric("Steroid dose (mg dexamethasone)", f"{key.cumulative_dex_mg:,.1f}".removesuffix(".0"),
              help="Cumulative systemic corticosteroid dose in dexamethasone-equivalent mg (Meikle & Tyler "
                   "1977); intrathecal steroids do not count.")
@@ -109,16 +118,16 @@ seventh.metric("Max CRS grade", "–" if key.max_crs_grade is None else f"{key.m
 eighth.metric("Death" if key.death_day is not None else "Last follow-up",
               fmt_day(key.death_day if key.death_day is not None else key.last_followup_day))
 if key.steroid_rows_left_out:
-    st.caption(f"{key.steroid_rows_left_out} systemic steroid course(s) without a dose in mg are left out of "
-               "the dose (their days still count); see the table below.")
+    numbers.caption(f"{key.steroid_rows_left_out} systemic steroid course(s) without a dose in mg are left out of "
+                    "the dose (their days still count); see the table below.")
 
-st.subheader("Clinical course")
-if course.has_timeline:
-    days = course.acute_days if shown_days == ACUTE else course.days
-    show_figure(patient_timeline_chart(course, days), patient.tabulate_timeline(course),
-                f"patient {chosen} clinical course", key="patient_timeline")
-else:
-    st.info(f"Nothing is recorded over time for {plain(chosen)}: no assessments, treatments or lab values.")
+with course_column:
+    if course.has_timeline:
+        days = course.acute_days if shown_days == ACUTE else course.days
+        show_figure(patient_timeline_chart(course, days, compact=True), patient.tabulate_timeline(course),
+                    f"patient {chosen} clinical course", key="patient_timeline")
+    else:
+        st.info(f"Nothing is recorded over time for {plain(chosen)}: no assessments, treatments or lab values.")
 
 st.subheader("Interventions")
 if len(course.treatments):

@@ -26,19 +26,20 @@ st.caption("Time from severe-ICANS onset (or from the first dose of a treatment 
 def read_options() -> tuple[EpisodeOptions, str, str, str]:
     analysis = current()  # severe and resolved grades and "compare by" are set in the sidebar
     origin, ci_column, orientation_column = st.columns(3)
+    # Bound to the URL, an option's shown text is its link value: machine values, labels in help/captions.
     origin_choice = origin.selectbox(
-        "Time starts at", ORIGINS, key="resolution_origin", bind="query-params",
-        format_func=lambda o: "severe-ICANS onset" if o == ONSET else f"first {o} dose after onset",
-        help="Episodes without a dose of the chosen class between onset and the episode's end have no time "
+        "Time starts at (onset, or the first dose after onset of a class)", ORIGINS, key="resolution_origin",
+        bind="query-params",
+        help="onset = severe-ICANS onset; a class = its first dose after onset. Episodes without a dose of the chosen class between onset and the episode's end have no time "
              "and are left out.")
     ci = ci_column.radio(
         "95% confidence band", list(survival.CI_TRANSFORMS), key="resolution_ci", bind="query-params", horizontal=True,
-        format_func=lambda c: "log (R default)" if c == survival.CI_LOG else "log-log (lifelines default)",
+        captions=["R default" if c == survival.CI_LOG else "lifelines default" for c in survival.CI_TRANSFORMS],
         help="log: S·exp(±1.96·√Σd/(n(n−d))), R survival's default (conf.type = \"log\"), capped at 1. "
              "log-log: the 'exponential Greenwood' interval, lifelines' default and R's conf.type = "
              "\"log-log\"; it always stays within 0-1. The median's CI is read off the chosen band.")
     orientation = orientation_column.radio("Curve shows", list(ORIENTATION_LABELS), key="resolution_orientation", bind="query-params",
-                                           format_func=ORIENTATION_LABELS.get, horizontal=True)
+                                           captions=list(ORIENTATION_LABELS.values()), horizontal=True)
     return replace(analysis.episodes, origin=origin_choice), ci, analysis.group_by, orientation
 
 

@@ -9,13 +9,14 @@ from icans_core.charts.grade_change import grade_change_chart
 from icans_core.charts.swimlanes import swimlane_chart
 from icans_core.episodes import compute_episodes
 from icans_core.schema import IVIG_CLASS
-from ui import session
+from ui import links, session
 from ui.options import current
 from ui.figures import show_figure, show_table
 from ui.text import plain
 
-SEVERE_ONLY, EVERYONE = "Severe ICANS only", "All patients"
-AFTER_ONSET, ANY_TIME = "First dose at or after severe-ICANS onset", "First dose at any time"
+# Link values (options bound to the URL show their value: the labels are captions)
+SEVERE_ONLY, EVERYONE = "severe", "all"
+AFTER_ONSET, ANY_TIME = "onset", "any"
 SMALL_GROUP = 10  # the clinical reference: warn below 10 patients per group
 PATIENT_PAGE, PATIENT_KEY = "views/patient.py", "patient_id"  # the Patient page and its selector's key
 
@@ -44,7 +45,8 @@ def show_swimlanes() -> None:
     by = first[0].selectbox("Sort lanes by", list(swimlanes.ORDERINGS), key="swimlanes_sort", bind="query-params",
                             help="Group, then severe-ICANS onset within the group; patients without a "
                                  "severe episode come last.")
-    which = first[1].radio("Patients", [SEVERE_ONLY, EVERYONE], key="swimlanes_patients", bind="query-params", horizontal=True)
+    which = first[1].radio("Patients", [SEVERE_ONLY, EVERYONE], key="swimlanes_patients", bind="query-params", horizontal=True,
+                           captions=["severe ICANS only", "every patient"])
     limit = first[2].number_input("Maximum lanes", min_value=1, max_value=5000, value=60, step=10,
                                   key="swimlanes_max_lanes", bind="query-params")
     second = st.columns([1, 1])
@@ -58,7 +60,7 @@ def show_swimlanes() -> None:
         classes=tuple(marked)))
     if not view.order:
         st.info(f"No patient in the selected cohort has a severe ICANS episode (grade {severe_grade} or more). "
-                f"Choose '{EVERYONE}' to see every patient.")
+                f"Choose Patients: '{EVERYONE}' to see every patient.")
         return
     if view.left_out:
         st.info(f"Showing the first {len(view.order)} of {view.eligible} patients in this order; "
@@ -66,8 +68,35 @@ def show_swimlanes() -> None:
     chart = swimlane_chart(view.intervals, view.marks, view.patient_marks, view.order,
                            patient_groups=view.patient_groups, groups=view.groups, group_sizes=view.group_sizes,
                            days=view.days)
-    show_figure(chart, view.intervals, "toxicity swimlanes", key="swimlanes_lanes")
+    st.caption("Click a patient's lane or identifier to open the patient view.")
+    show_figure(with_lane_click(chart), view.intervals, "toxicity swimlanes", key="swimlanes_lanes",
+                on_select=lane_clicked, selection_mode=[LANE_CLICK])
     show_patient_link(view.order, view.patient_groups)
+
+
+# --- opening a patient from the swimlanes (a click on a lane, or the selector) ---------------------
+LANE_CLICK = "lane_click"  # the swimlane chart's selection: the clicked lane's patient_id
+_CLICKED = "swimlanes_clicked_patient"
+
+
+def with_lane_click(chart):
+    """The chart with a click selection on patient_id in every view (lanes, marks, the id strip)."""
+    import warnings
+
+    import altair as alt
+
+    click = alt.selection_point(name=LANE_CLICK, fields=["patient_id"], on="click", clear=False)
+    with warnings.catch_warnings():  # Altair notes that it shares the one parameter between the views
+        warnings.simplefilter("ignore", UserWarning)
+        return chart.add_params(click)
+
+
+def lane_clicked() -> None:
+    # Streamlit calls this before the rerun; the page opens the patient once the rerun reaches it.
+    event = st.session_state.get("swimlanes_lanes_chart")
+    points = (event or {}).get("selection", {}).get(LANE_CLICK) or []
+    if points and points[0].get("patient_id"):
+        st.session_state[_CLICKED] = str(points[0]["patient_id"])
 
 
 def show_patient_link(order: list[str], patient_groups: dict[str, str]) -> None:
@@ -75,12 +104,22 @@ def show_patient_link(order: list[str], patient_groups: dict[str, str]) -> None:
     pick, go = st.columns([3, 1], vertical_alignment="bottom")
     chosen = pick.selectbox("Open a patient in the patient view", order, key="swimlanes_open_patient",
                             format_func=lambda p: f"{p} · {patient_groups.get(p, '')}")
+    clicked = st.session_state.pop(_CLICKED, None)
     if go.button("Open patient view", key="swimlanes_open", icon=":material/person:"):
-        st.session_state[PATIENT_KEY] = chosen  # the Patient page's selector reads it before it is drawn
-        try:
-            st.switch_page(PATIENT_PAGE)
-        except StreamlitPageNotFoundError:  # this page run on its own, outside the dashboard
-            st.warning(f"The patient view is not part of this app; {plain(chosen)} is remembered for it.")
+        open_patient(chosen)
+    elif clicked in order:
+        open_patient(clicked)
+
+
+def open_patient(patient_id: str) -> None:
+    st.session_state[PATIENT_KEY] = patient_id  # the Patient page's selector reads it before it is drawn
+    try:
+        # st.switch_page without query_params clears the address, which Streamlit refuses while
+        # widgets (the sidebar's filters and options) are bound to it. Given parameters replace
+        # the address instead; the bound widgets put theirs back from their own state.
+        st.switch_page(PATIENT_PAGE, query_params={**links.switch_page_parameters(), PATIENT_KEY: patient_id})
+    except StreamlitPageNotFoundError:  # this page run on its own, outside the dashboard
+        st.warning(f"The patient view is not part of this app; {plain(patient_id)} is remembered for it.")
 
 
 def show_grade_change() -> None:
@@ -92,7 +131,8 @@ def show_grade_change() -> None:
     agent_class = first[0].selectbox("Intervention class", classes,
                                      index=classes.index(IVIG_CLASS) if IVIG_CLASS in classes else 0,
                                      key="swimlanes_change_class", bind="query-params")
-    anchor = first[1].radio("Day 0", [AFTER_ONSET, ANY_TIME], key="swimlanes_change_day0", bind="query-params", horizontal=True,
+    anchor = first[1].radio("Day 0: the first dose", [AFTER_ONSET, ANY_TIME], key="swimlanes_change_day0", bind="query-params", horizontal=True,
+                            captions=["at or after severe-ICANS onset", "at any time"],
                             help="At or after onset is the time origin of the resolution analysis (the "
                                  "data contract); 'any time' counts from the very first dose, e.g. steroids "
                                  "given for CRS before ICANS.")

@@ -16,7 +16,8 @@ st.title("Treatments")
 
 analysis = current()
 middle, right = st.columns(2)
-measure = middle.radio("Steroid measure", list(steroids.MEASURES), format_func=steroids.MEASURES.get,
+# bound to the URL: the shown option is its link value, the label its caption
+measure = middle.radio("Steroid measure", list(steroids.MEASURES), captions=list(steroids.MEASURES.values()),
                        key="treatments_measure", bind="query-params")
 log = right.checkbox("Logarithmic axis", key="treatments_log", bind="query-params")
 severe_only = right.checkbox("Only patients with a severe-ICANS episode", key="treatments_severe_only", bind="query-params")

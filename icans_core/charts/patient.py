@@ -25,6 +25,9 @@ CYTOKINE_COLOURS = ["#e41a1c", "#377eb8", "#4daf4a", "#984ea3", "#ff7f00", "#a65
                     "#1b9e77"]
 CELL_COLOURS = ["#000000", "#e7298a", "#1f78b4"]
 DEATH_COLOUR = "#000000"
+# On a shared 1920x1080 screen the whole acute phase (grades, drugs, cytokines, CAR-T cells) must fit
+# beside the key numbers without scrolling: thinner rows and panels, same type sizes.
+COMPACT_TREATMENT_ROW_HEIGHT, COMPACT_LAB_HEIGHT, COMPACT_SPACING = 22, 105, 8
 
 
 def _lab_scale(analytes: tuple[str, ...], colours: list[str]) -> alt.Scale:
@@ -72,7 +75,8 @@ def _grades_panel(course: PatientCourse, days: tuple[float, float], x_title: str
     return alt.layer(*layers).properties(width=WIDTH, height=GRADE_ROW_HEIGHT * len(LANES))
 
 
-def _treatments_panel(course: PatientCourse, days: tuple[float, float], x_title: str | None) -> alt.LayerChart:
+def _treatments_panel(course: PatientCourse, days: tuple[float, float], x_title: str | None,
+                      row_height: int = TREATMENT_ROW_HEIGHT) -> alt.LayerChart:
     rows = list(dict.fromkeys(course.treatments["row"]))  # first treatment at the top
     y = alt.Y("row:N", sort=rows, scale=alt.Scale(domain=rows, paddingInner=0.3, paddingOuter=0.2),
               axis=alt.Axis(title=None, labelLimit=220))
@@ -95,7 +99,7 @@ def _treatments_panel(course: PatientCourse, days: tuple[float, float], x_title:
     labels = base.transform_filter("datum.label_dose != ''").mark_text(
         clip=True, align="left", baseline="bottom", dx=2, dy=-9, fontSize=TEXT_SIZE).encode(
         x=_x("start_day", days, x_title), y=y, text="label_dose:N", tooltip=tooltip)
-    return alt.layer(doses, courses, labels).properties(width=WIDTH, height=TREATMENT_ROW_HEIGHT * len(rows))
+    return alt.layer(doses, courses, labels).properties(width=WIDTH, height=row_height * len(rows))
 
 
 def _unit_words(frame: pd.DataFrame) -> tuple[str, bool]:
@@ -104,7 +108,7 @@ def _unit_words(frame: pd.DataFrame) -> tuple[str, bool]:
 
 
 def _lab_panel(frame: pd.DataFrame, analytes: tuple[str, ...], colours: list[str], what: str,
-               days: tuple[float, float], x_title: str | None) -> alt.LayerChart:
+               days: tuple[float, float], x_title: str | None, height: int = LAB_HEIGHT) -> alt.LayerChart:
     unit, single = _unit_words(frame)
     present = [a for a in analytes if a in set(frame["analyte"])]
     base = alt.Chart(frame).transform_filter("datum.value > 0")  # a log axis has no place for 0
@@ -114,7 +118,9 @@ def _lab_panel(frame: pd.DataFrame, analytes: tuple[str, ...], colours: list[str
               axis=alt.Axis(format="~g", labelFontSize=LABEL_SIZE))
     colour = alt.Color("analyte:N", scale=_lab_scale(analytes, colours),
                        title=f"{what} ({unit})" if single else what,
-                       legend=alt.Legend(values=present, symbolType="circle"))
+                       # compact: the legend in columns, so it is no taller than the panel
+                       legend=alt.Legend(values=present, symbolType="circle",
+                                         columns=3 if height < LAB_HEIGHT and len(present) > 4 else 1))
     tooltip = [alt.Tooltip("analyte:N", title="Analyte"), alt.Tooltip("day:Q", title="Day"),
                alt.Tooltip("value:Q", title="Value", format=",.4~g"), alt.Tooltip("unit:N", title="Unit"),
                alt.Tooltip("below_lloq:N", title="Below LLOQ")]
@@ -124,7 +130,7 @@ def _lab_panel(frame: pd.DataFrame, analytes: tuple[str, ...], colours: list[str
     points = base.mark_point(clip=True, size=70, filled=True, strokeWidth=2).encode(
         x=_x("day", days, x_title), y=y, color=colour,
         fillOpacity=alt.condition("datum.below_lloq", alt.value(0), alt.value(1)), tooltip=tooltip)
-    return alt.layer(line, points).properties(width=WIDTH, height=LAB_HEIGHT)
+    return alt.layer(line, points).properties(width=WIDTH, height=height)
 
 
 def _subtitle(course: PatientCourse, days: tuple[float, float], missing: list[str]) -> list[str]:
@@ -142,12 +148,15 @@ def _subtitle(course: PatientCourse, days: tuple[float, float], missing: list[st
 
 
 def patient_timeline_chart(course: PatientCourse, days: tuple[float, float] | None = None,
-                           title: str | None = None) -> alt.VConcatChart:
+                           title: str | None = None, compact: bool = False) -> alt.VConcatChart:
     """Stacked panels on one shared day axis: grades, interventions, cytokines, CAR-T cells.
 
     days: the x range (default: the course's whole span); panels without data are left out
-    and the subtitle names them.
+    and the subtitle names them. compact: thinner treatment rows and lab panels, so that the
+    whole chart fits a 1080-pixel-high screen beside the key numbers (the tumour board).
     """
+    row_height = COMPACT_TREATMENT_ROW_HEIGHT if compact else TREATMENT_ROW_HEIGHT
+    lab_height = COMPACT_LAB_HEIGHT if compact else LAB_HEIGHT
     days = tuple(days) if days is not None else course.days
     present = {
         "ICANS and CRS grades": len(course.intervals) > 0,
@@ -160,18 +169,19 @@ def patient_timeline_chart(course: PatientCourse, days: tuple[float, float] | No
     if present["ICANS and CRS grades"]:
         builders.append(lambda t: _grades_panel(course, days, t))
     if present["interventions"]:
-        builders.append(lambda t: _treatments_panel(course, days, t))
+        builders.append(lambda t: _treatments_panel(course, days, t, row_height))
     if present["cytokines"]:
-        builders.append(lambda t: _lab_panel(course.cytokines, S.CYTOKINES, CYTOKINE_COLOURS, "Cytokines", days, t))
+        builders.append(lambda t: _lab_panel(course.cytokines, S.CYTOKINES, CYTOKINE_COLOURS, "Cytokines", days, t,
+                                             lab_height))
     if present["CAR-T cells"]:
         builders.append(lambda t: _lab_panel(course.cell_counts, S.CELL_COUNT_ANALYTES, CELL_COLOURS,
-                                             "CAR-T cells", days, t))
+                                             "CAR-T cells", days, t, lab_height))
     # Every panel keeps its day labels (read across a room); only the bottom one carries the title.
     panels = [build(style.DAY_AXIS_TITLE if i == len(builders) - 1 else None) for i, build in enumerate(builders)]
     if not panels:
         panels = [alt.Chart(pd.DataFrame({"text": ["Nothing recorded for this patient"]})).mark_text(
             fontSize=TITLE_SIZE).encode(text="text:N").properties(width=WIDTH, height=60)]
-    chart = alt.vconcat(*panels, spacing=18).resolve_scale(
+    chart = alt.vconcat(*panels, spacing=COMPACT_SPACING if compact else 18).resolve_scale(
         x="shared", color="independent", shape="independent", fillOpacity="independent")
     chart = style.titled(chart, title or f"Patient {course.patient_id}: clinical course",
                          _subtitle(course, days, missing))
