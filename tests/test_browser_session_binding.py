@@ -1,0 +1,121 @@
+"""A session belongs to the browser that opened it: its id alone gets nothing (team-password mode).
+
+Alice signs in with the team password in Chromium and uploads a cohort; her Streamlit session id
+leaks as anyone can learn it (it is in every upload's URL, `PUT /_stcore/upload_file/<id>/...`).
+A raw websocket client then speaks Streamlit's protocol with only that id, as the frontend does
+when it reconnects, and must get none of her data.
+
+The control shows the test can fail: the same raw client, given Alice's browser cookie as well,
+does get her session, her name and her patients. Streamlit itself hands a session to any client
+with its id and the same identity, and with a team password every client's identity is the same
+(empty), so without the app's own binding the id alone would be enough.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.request
+
+import pytest
+from playwright.sync_api import expect
+
+from icans_core import passwords
+from tests.browser import resume_session, running_app, wait_until_idle
+from tests.test_browser_access import expect_sign_in_only, patient_options, sign_in, upload
+from tests.test_browser_cohort import PATIENTS_CSV, TOXICITY_CSV
+
+pytestmark = pytest.mark.browser
+PASSWORD = "binding team password"
+FIRST_LOAD_TIMEOUT = 60_000
+ALICE = "Alice Quartermain"
+# Patient ids nothing else on the page contains, so finding them in the raw bytes means a leak.
+ALICE_IDS = (b"QZKX-A1", b"QZKX-B2")
+ALICE_PATIENTS = PATIENTS_CSV.replace(b"P1,", ALICE_IDS[0] + b",").replace(b"P2,", ALICE_IDS[1] + b",")
+ALICE_TOXICITY = TOXICITY_CSV.replace(b"P1,", ALICE_IDS[0] + b",").replace(b"P2,", ALICE_IDS[1] + b",")
+UPLOAD_URL = re.compile(r"/_stcore/upload_file/([0-9a-f-]{36})/")
+
+
+@pytest.fixture(scope="module")
+def app_server(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("binding")
+    secrets = folder / "secrets.toml"
+    secrets.write_text(f'[access]\npassword_hash = "{passwords.hash_password(PASSWORD)}"\n')
+    with running_app(folder, ("--secrets.files", str(secrets)),
+                     env={"ICANS_LIBRARY_DIR": str(folder / "library")}) as server:
+        yield server
+
+
+def alice_signed_in_with_her_upload(chromium, app_url):
+    """Alice's browser, signed in, with her cohort loaded: (context, page, session id, her XSRF cookie)."""
+    context = chromium.new_context(viewport={"width": 1400, "height": 1800})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    session_ids: list[str] = []
+    page.on("request", lambda request: session_ids.extend(UPLOAD_URL.findall(request.url)))
+    page.goto(app_url)
+    expect_sign_in_only(page)
+    sign_in(page, ALICE, PASSWORD)
+    expect(page.get_by_test_id("stSidebar").get_by_text(f"Signed in as {ALICE}")).to_be_visible(
+        timeout=FIRST_LOAD_TIMEOUT)
+    upload(page, {"patients.csv": ALICE_PATIENTS, "toxicity.csv": ALICE_TOXICITY}, 2)
+    # Her data really is there, in her own browser.
+    ids = patient_options(page)
+    assert all(i.decode() in ids for i in ALICE_IDS), ids
+    wait_until_idle(page)
+    assert len(set(session_ids)) == 1, session_ids  # every upload named the same session
+    [cookie] = [c["value"] for c in context.cookies() if c["name"] == "_streamlit_xsrf"]
+    return context, page, session_ids[0], cookie
+
+
+def leaks(received: bytes) -> list[bytes]:
+    return [s for s in (ALICE.encode(), *ALICE_IDS, b"patients.csv", b"2 patients") if s in received]
+
+
+def test_a_session_id_alone_gets_nothing_of_the_signed_in_users_session(chromium, app_url, app_server):
+    context, page, session_id, _ = alice_signed_in_with_her_upload(chromium, app_url)
+    try:
+        for page_name in ("", "patient"):  # the default page and the one that lists patient ids
+            given, received = resume_session(app_url, session_id, page_name=page_name)
+            # Streamlit did hand this client Alice's very session (the identity check passes)...
+            assert given == session_id
+            # ...and the app refused it: nothing of hers, and no sign-in form into her session.
+            assert leaks(received) == [], leaks(received)
+            assert b"belongs to another browser" in received
+            assert b"Team password" not in received
+        log = app_server[1].read_text()
+        assert "belongs to another browser; the session is ended" in log
+        assert session_id not in log  # the server log does not record the id either
+        # The session is ended for good: even Alice's own cookie cannot bring its data back.
+        _, received = resume_session(app_url, session_id, xsrf_cookie=_alice_cookie(context), page_name="patient")
+        assert leaks(received) == [] and b"belongs to another browser" in received
+    finally:
+        context.close()
+
+
+def test_control_the_same_client_with_the_browsers_cookie_does_get_the_session(chromium, app_url):
+    # Without the binding the session id alone would be enough: Streamlit's identity for a
+    # team-password session is empty for every client, so it resumes the session for anyone.
+    # What the binding checks is the browser's cookie: given it, the raw client gets everything.
+    context, page, session_id, cookie = alice_signed_in_with_her_upload(chromium, app_url)
+    try:
+        given, received = resume_session(app_url, session_id, xsrf_cookie=cookie, page_name="patient")
+        assert given == session_id
+        assert set(leaks(received)) >= {ALICE.encode(), *ALICE_IDS}, leaks(received)
+        assert b"belongs to another browser" not in received
+    finally:
+        context.close()
+
+
+def test_a_new_client_gets_a_new_session_and_signs_in_only_with_a_cookie(app_url):
+    # Streamlit's health check hands any client its own XSRF cookie, as it does the frontend.
+    with urllib.request.urlopen(f"{app_url}/_stcore/health") as response:
+        cookie = re.search(r"_streamlit_xsrf=([^;]+)", response.headers["Set-Cookie"]).group(1)
+    given, received = resume_session(app_url, "", xsrf_cookie=cookie)
+    assert given and b"Team password" in received and leaks(received) == []
+    # Without any cookie a session cannot be bound to a browser, so it cannot be signed in to.
+    given, received = resume_session(app_url, "")
+    assert given and b"Team password" not in received and b"did not send this site's session cookie" in received
+
+
+def _alice_cookie(context) -> str:
+    return next(c["value"] for c in context.cookies() if c["name"] == "_streamlit_xsrf")
