@@ -9,7 +9,7 @@ INSTALLED := $(VENV)/.installed-requirements
 PORT ?= 8501
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test chromium bench sample clean
+.PHONY: run test chromium nginx bench sample clean
 
 $(INSTALLED): requirements.txt requirements-test.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,13 @@ chromium:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }
 
-test: $(INSTALLED) chromium
+# tests/test_proxy_logs.py runs deploy/nginx.conf for real (it starts its own nginx on loopback).
+nginx:
+	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends nginx openssl; }
+
+test: $(INSTALLED) chromium nginx
 	$(BIN)/python -m pytest
 
 bench: $(INSTALLED)

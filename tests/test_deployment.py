@@ -324,3 +324,60 @@ def test_the_deployment_guide_links_to_files_that_exist():
     for link in links:
         assert (DOCS.parent / link).exists(), link
     assert "\n## Access control\n" in text
+
+
+# Variables whose value can carry a secret: the request line and query (a session id in an
+# upload's URL, a download's id, ?cohort=<id>, a sign-in code), cookies, and the headers that
+# carry Streamlit's session id and XSRF token (Sec-WebSocket-Protocol, X-Xsrftoken) or a URL (Referer).
+SECRET_BEARING = re.compile(r"\$(request|request_uri|args|query_string|is_args|arg_\w+|cookie_\w+|http_cookie"
+                            r"|http_referer|http_sec_websocket_protocol|http_x_xsrftoken|request_body"
+                            r"|sent_http_set_cookie|icans_route)\b")
+
+
+def access_logs() -> list[tuple[list, list[str]]]:
+    """Every access_log directive anywhere in the config: (its block, its words)."""
+    found = []
+
+    def walk(block):
+        for words, children in block:
+            if children is None and words[0] == "access_log":
+                found.append((block, words[1:]))
+            elif children is not None:
+                walk(children)
+    walk(nginx_blocks(NGINX.read_text()))
+    return found
+
+
+def test_the_access_log_never_records_a_secret_from_a_url_or_a_header():
+    formats = {words[0]: " ".join(words[1:]) for words in directives(http_block(), "log_format")}
+    logs = access_logs()
+    assert logs, "no access_log: nginx would write its default format, which has the whole $request"
+    for _, words in logs:
+        if words[0] == "off":
+            continue
+        assert len(words) >= 2 and words[1] in formats, f"access_log {words} uses nginx's default format"
+        fmt = formats[words[1]]
+        assert not SECRET_BEARING.search(fmt), (words[1], SECRET_BEARING.search(fmt).group(0))
+        paths = re.findall(r"\$(uri|document_uri|\w*path\w*)\b", fmt)
+        assert paths == ["icans_logged_path"], f"the path is logged only through the redacting map: {fmt}"
+
+
+def redacted(path: str) -> str:
+    """What the log records for a path, by the config's own map (its regexes, in order)."""
+    source, entries = map_values("$icans_logged_path")
+    assert source == "$uri"  # the path without its query string
+    for key, value in entries:
+        if key.startswith("~") and re.search(key[1:], path):
+            return value
+    return dict(entries)["default"].replace("$uri", path)
+
+
+@pytest.mark.parametrize("path, logged", [
+    ("/_stcore/upload_file/0f0e2a4c-54b3-4c8e-9d43-8b7d1f0c9a11/5b7d", "/_stcore/upload_file/-"),
+    ("/media/3f1c0a9e8b7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a392817.csv", "/media/-"),
+    ("/media/ab12.html", "/media/-"),
+    ("/resolution", "/resolution"),
+    ("/_stcore/stream", "/_stcore/stream"),
+])
+def test_upload_and_download_urls_are_logged_by_their_prefix_only(path, logged):
+    assert redacted(path) == logged
