@@ -267,8 +267,9 @@ def _password_sign_in(config: AccessConfig) -> None:
     wait = password_attempts.try_take()
     if wait:
         log.warning("a password sign-in was refused: too many attempts on this server")
-        st.error(f"Too many sign-in attempts on this server just now. Wait {max(1, round(wait))} seconds and "
-                 "try again.", icon=":material/timer:")
+        seconds = max(1, round(wait))
+        st.error(f"Too many sign-in attempts on this server just now. Wait {seconds} second"
+                 f"{'' if seconds == 1 else 's'} and try again.", icon=":material/timer:")
         return
     if not passwords.verify(password, config.password_hash):
         log.warning("a password sign-in failed")
