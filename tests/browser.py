@@ -85,17 +85,18 @@ def wait_until_idle(page, timeout: float = EXPECT_TIMEOUT) -> None:
 
 @contextmanager
 def running_app(log_dir: Path, extra_args: tuple[str, ...] = (), env: dict | None = None,
-                port: int | None = None):
-    """`streamlit run dashboard.py` on a free loopback port: yields (url, log path), then stops it.
+                port: int | None = None, script: str = "serve.py"):
+    """`streamlit run serve.py` (what deployments run) on a free loopback port: yields (url, log path), then stops it.
 
     `extra_args` go to streamlit (e.g. ("--secrets.files", path) for a deployment with sign-in);
     `env` adds to the server's environment (e.g. ICANS_LIBRARY_DIR); `port` is for a caller that
-    must name the address in advance (an OIDC redirect URI)."""
+    must name the address in advance (an OIDC redirect URI); `script` = "dashboard.py" runs the
+    dashboard without serve.py's browser gate."""
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = Path(log_dir) / "server.log"
     command = [
-        sys.executable, "-m", "streamlit", "run", "dashboard.py",
+        sys.executable, "-m", "streamlit", "run", script,
         "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
         "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false", *extra_args,
     ]

@@ -3,12 +3,17 @@
 Alice signs in with the team password in Chromium and uploads a cohort; her Streamlit session id
 leaks as anyone can learn it (it is in every upload's URL, `PUT /_stcore/upload_file/<id>/...`).
 A raw websocket client then speaks Streamlit's protocol with only that id, as the frontend does
-when it reconnects, and must get none of her data.
+when it reconnects, and must get none of her data, while her own browser still shows all of it.
+
+Two layers are checked apart: serve.py's gate (what deployments run) takes a foreign browser's
+session id out of the websocket handshake, so the client gets a new, empty session; without the
+gate (`streamlit run dashboard.py`) Streamlit does hand the client her very session, and the
+app's own check on the first rerun refuses it and ends the session.
 
 The control shows the test can fail: the same raw client, given Alice's browser cookie as well,
 does get her session, her name and her patients. Streamlit itself hands a session to any client
 with its id and the same identity, and with a team password every client's identity is the same
-(empty), so without the app's own binding the id alone would be enough.
+(empty), so without the binding the id alone would be enough.
 """
 
 from __future__ import annotations
@@ -35,13 +40,25 @@ ALICE_TOXICITY = TOXICITY_CSV.replace(b"P1,", ALICE_IDS[0] + b",").replace(b"P2,
 UPLOAD_URL = re.compile(r"/_stcore/upload_file/([0-9a-f-]{36})/")
 
 
-@pytest.fixture(scope="module")
-def app_server(tmp_path_factory):
+def deployment(tmp_path_factory, script: str):
     folder = tmp_path_factory.mktemp("binding")
     secrets = folder / "secrets.toml"
     secrets.write_text(f'[access]\npassword_hash = "{passwords.hash_password(PASSWORD)}"\n')
-    with running_app(folder, ("--secrets.files", str(secrets)),
-                     env={"ICANS_LIBRARY_DIR": str(folder / "library")}) as server:
+    return running_app(folder, ("--secrets.files", str(secrets)),
+                       env={"ICANS_LIBRARY_DIR": str(folder / "library")}, script=script)
+
+
+@pytest.fixture(scope="module")
+def app_server(tmp_path_factory):
+    """What deployments run: serve.py, with its gate in front of Streamlit."""
+    with deployment(tmp_path_factory, "serve.py") as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def ungated_server(tmp_path_factory):
+    """dashboard.py on its own (no gate): only the app's own check on every rerun stands in the way."""
+    with deployment(tmp_path_factory, "dashboard.py") as server:
         yield server
 
 
@@ -71,22 +88,42 @@ def leaks(received: bytes) -> list[bytes]:
     return [s for s in (ALICE.encode(), *ALICE_IDS, b"patients.csv", b"2 patients") if s in received]
 
 
-def test_a_session_id_alone_gets_nothing_of_the_signed_in_users_session(chromium, app_url, app_server):
+def test_a_session_id_alone_gets_a_new_empty_session_and_the_owner_keeps_hers(chromium, app_url, app_server):
     context, page, session_id, _ = alice_signed_in_with_her_upload(chromium, app_url)
     try:
         for page_name in ("", "patient"):  # the default page and the one that lists patient ids
             given, received = resume_session(app_url, session_id, page_name=page_name)
-            # Streamlit did hand this client Alice's very session (the identity check passes)...
+            # The gate took the id out of the handshake: Streamlit made a new session for this client.
+            assert given and given != session_id
+            assert leaks(received) == [], leaks(received)
+        log = app_server[1].read_text()
+        assert "presented the id of a session that belongs to another browser" in log
+        assert session_id not in log  # the server log does not record the id either
+        # Alice's session was never touched: her own browser still has all of it.
+        ids = patient_options(page)
+        assert all(i.decode() in ids for i in ALICE_IDS), ids
+        expect(page.get_by_test_id("stSidebar").get_by_text(f"Signed in as {ALICE}")).to_be_visible()
+    finally:
+        context.close()
+
+
+def test_without_the_gate_the_app_refuses_the_session_on_its_first_rerun(chromium, ungated_server):
+    # `streamlit run dashboard.py`: Streamlit does hand the client Alice's very session (the
+    # identity check passes, both are empty), and ui/access.py's check on the rerun refuses it.
+    app_url, log_path = ungated_server
+    context, page, session_id, cookie = alice_signed_in_with_her_upload(chromium, app_url)
+    try:
+        for page_name in ("", "patient"):
+            given, received = resume_session(app_url, session_id, page_name=page_name)
             assert given == session_id
-            # ...and the app refused it: nothing of hers, and no sign-in form into her session.
             assert leaks(received) == [], leaks(received)
             assert b"belongs to another browser" in received
-            assert b"Team password" not in received
-        log = app_server[1].read_text()
+            assert b"Team password" not in received  # no sign-in into her session either
+        log = log_path.read_text()
         assert "belongs to another browser; the session is ended" in log
-        assert session_id not in log  # the server log does not record the id either
+        assert session_id not in log
         # The session is ended for good: even Alice's own cookie cannot bring its data back.
-        _, received = resume_session(app_url, session_id, xsrf_cookie=_alice_cookie(context), page_name="patient")
+        _, received = resume_session(app_url, session_id, xsrf_cookie=cookie, page_name="patient")
         assert leaks(received) == [] and b"belongs to another browser" in received
     finally:
         context.close()
@@ -115,7 +152,3 @@ def test_a_new_client_gets_a_new_session_and_signs_in_only_with_a_cookie(app_url
     # Without any cookie a session cannot be bound to a browser, so it cannot be signed in to.
     given, received = resume_session(app_url, "")
     assert given and b"Team password" not in received and b"did not send this site's session cookie" in received
-
-
-def _alice_cookie(context) -> str:
-    return next(c["value"] for c in context.cookies() if c["name"] == "_streamlit_xsrf")

@@ -25,7 +25,6 @@ data cannot be reached through that id again (docs/deployment.md, "Sessions boun
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import logging
 import re
@@ -41,6 +40,7 @@ from streamlit.web.server.starlette.starlette_app_utils import decode_xsrf_token
 from streamlit.web.server.starlette.starlette_server_config import XSRF_COOKIE_NAME
 
 from icans_core import passwords
+from ui import browser_gate
 from ui.sign_in_limit import password_attempts
 from ui.text import plain
 
@@ -156,10 +156,6 @@ def browser_secret() -> bytes | None:
     return token or None
 
 
-def _fingerprint(secret: bytes) -> str:
-    return hashlib.sha256(b"icans-session-browser\0" + secret).hexdigest()
-
-
 def _served_to_a_browser() -> tuple[bool, bool]:
     """(this run belongs to a server session, that session has a connected client right now)."""
     ctx = get_script_run_ctx()
@@ -192,15 +188,23 @@ def session_check() -> str:
     if bound is None:
         if secret is None:
             return NO_SECRET
-        st.session_state[_BROWSER] = _fingerprint(secret)
+        bound = st.session_state[_BROWSER] = browser_gate.fingerprint(secret)
+        browser_gate.remember_session(get_script_run_ctx().session_id, bound)
         return BOUND
-    if secret is not None and hmac.compare_digest(bound, _fingerprint(secret)):
+    if secret is not None and hmac.compare_digest(bound, browser_gate.fingerprint(secret)):
+        # serve.py's gate refuses other browsers this session's id and downloads before Streamlit sees them
+        browser_gate.remember_session(get_script_run_ctx().session_id, bound)
         return BOUND
     log.warning("a client presented the id of a session that belongs to another browser; the session is ended")
     for key in list(st.session_state.keys()):
         del st.session_state[key]
     st.session_state[_ENDED] = True
     return FOREIGN
+
+
+def this_browser() -> str | None:
+    """The fingerprint of the browser this session is bound to (None before binding, or in AppTest)."""
+    return st.session_state.get(_BROWSER)
 
 
 def is_allowed() -> bool:

@@ -1,0 +1,107 @@
+"""A signed-in session's downloads are served to its own browser only (serve.py's gate, ui/browser_gate.py).
+
+Alice signs in with the team password and uploads a cohort, then downloads the report and the
+upload template in Chromium. Their URLs (/media/<id>.html, /media/<id>.xlsx) then go to clients
+without her cookie, a cookie-less HTTP client and Bob's signed-in browser, while she is still
+signed in: they get 404. With her browser's cookie the same request gets the file, with her
+patients in it (so the refusals are not a file that was gone anyway). The control runs the same
+requests against the dashboard without the gate (`streamlit run dashboard.py`): there the
+cookie-less client gets her report, which is what the gate prevents.
+"""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+
+import pytest
+from playwright.sync_api import expect
+
+from icans_core import passwords
+from tests.browser import running_app
+from tests.test_browser_access import sign_in, upload
+from tests.test_browser_session_binding import ALICE, ALICE_IDS, ALICE_PATIENTS, ALICE_TOXICITY
+
+pytestmark = pytest.mark.browser
+PASSWORD = "download team password"
+FIRST_LOAD_TIMEOUT = 60_000
+
+
+def deployment(tmp_path_factory, script: str):
+    folder = tmp_path_factory.mktemp("downloads")
+    secrets = folder / "secrets.toml"
+    secrets.write_text(f'[access]\npassword_hash = "{passwords.hash_password(PASSWORD)}"\n')
+    return running_app(folder, ("--secrets.files", str(secrets)),
+                       env={"ICANS_LIBRARY_DIR": str(folder / "library")}, script=script)
+
+
+@pytest.fixture(scope="module")
+def app_server(tmp_path_factory):
+    with deployment(tmp_path_factory, "serve.py") as server:
+        yield server
+
+
+def fetch(url: str, cookie: str | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, headers={"Cookie": f"_streamlit_xsrf={cookie}"} if cookie else {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, b""
+
+
+def signed_in(chromium, app_url: str, name: str):
+    context = chromium.new_context(viewport={"width": 1400, "height": 1800}, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    page.goto(app_url)
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=FIRST_LOAD_TIMEOUT)
+    sign_in(page, name, PASSWORD)
+    expect(page.get_by_test_id("stSidebar").get_by_text(f"Signed in as {name}")).to_be_visible(
+        timeout=FIRST_LOAD_TIMEOUT)
+    cookie = next(c["value"] for c in context.cookies() if c["name"] == "_streamlit_xsrf")
+    return context, page, cookie
+
+
+def alices_downloads(chromium, app_url: str):
+    """Alice signed in with her upload; (her context, her cookie, the report's URL, the template's URL)."""
+    context, page, cookie = signed_in(chromium, app_url, ALICE)
+    upload(page, {"patients.csv": ALICE_PATIENTS, "toxicity.csv": ALICE_TOXICITY}, 2)
+    with page.expect_download() as template:  # an eager download, on the Cohort page
+        page.get_by_role("button", name="Download the .xlsx template").click()
+    page.get_by_test_id("stSidebarNav").get_by_text("Report").click()
+    button = page.get_by_role("button", name="Download the report (HTML)")
+    expect(button).to_be_visible(timeout=FIRST_LOAD_TIMEOUT)
+    with page.expect_download(timeout=120_000) as report:  # deferred: made when clicked
+        button.click()
+    html = report.value.path().read_bytes()
+    assert all(i in html for i in ALICE_IDS), "the report does not hold her patient ids"
+    return context, cookie, report.value.url, template.value.url, html
+
+
+def test_a_signed_in_users_downloads_are_refused_to_other_clients(chromium, app_url):
+    context, cookie, report_url, template_url, html = alices_downloads(chromium, app_url)
+    bob, _, bobs_cookie = signed_in(chromium, app_url, "Bob")
+    try:
+        assert "/media/" in report_url and "/media/" in template_url, (report_url, template_url)
+        for url in (report_url, template_url):
+            assert fetch(url)[0] == 404  # no cookie
+            assert fetch(url, bobs_cookie)[0] == 404  # another signed-in browser
+            assert fetch(url, "2|00000000|" + "00" * 16 + "|1700000000")[0] == 404  # a forged cookie
+        # Her own browser's cookie gets the very file, while she is signed in.
+        status, body = fetch(report_url, cookie)
+        assert status == 200 and body == html
+        assert fetch(template_url, cookie)[0] == 200
+    finally:
+        bob.close()
+        context.close()
+
+
+def test_control_without_the_gate_a_cookieless_client_gets_the_report(chromium, tmp_path_factory):
+    with deployment(tmp_path_factory, "dashboard.py") as (url, _):
+        context, _, report_url, _, html = alices_downloads(chromium, url)
+        try:
+            status, body = fetch(report_url)
+            assert status == 200 and all(i in body for i in ALICE_IDS)
+        finally:
+            context.close()
