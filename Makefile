@@ -18,7 +18,7 @@ $(INSTALLED): requirements.txt requirements-test.txt
 	touch $@
 
 run: $(INSTALLED)
-	$(BIN)/streamlit run dashboard.py --server.port $(PORT)
+	$(BIN)/streamlit run serve.py --server.port $(PORT)
 
 # Playwright cannot download its own browser here; it drives Debian's chromium.
 chromium:

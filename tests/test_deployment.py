@@ -27,7 +27,8 @@ DOCS = ROOT / "docs" / "deployment.md"
 
 # Read at run time besides the imported code: the sample cohort (ui/session.py), the app version
 # (icans_core/report.py reads pyproject.toml) and Streamlit's settings.
-RUNTIME_PATHS = ["dashboard.py", "views", "ui", "icans_core", "data", ".streamlit/config.toml", "pyproject.toml"]
+RUNTIME_PATHS = ["serve.py", "dashboard.py", "views", "ui", "icans_core", "data", ".streamlit/config.toml",
+                 "pyproject.toml"]
 
 
 # --- Dockerfile --------------------------------------------------------------------------------
@@ -82,7 +83,8 @@ def test_the_health_check_asks_the_path_streamlit_serves():
     assert url.endswith("/" + starlette_routes.ROUTE_HEALTH), (url, starlette_routes.ROUTE_HEALTH)
     port = re.match(r"http://localhost:(\d+)/", url).group(1)
     entrypoint = exec_form([rest for keyword, rest in instructions() if keyword == "ENTRYPOINT"][-1])
-    assert entrypoint[:3] == ["streamlit", "run", "dashboard.py"], entrypoint
+    # serve.py: dashboard.py behind the browser gate (ui/browser_gate.py)
+    assert entrypoint[:3] == ["streamlit", "run", "serve.py"], entrypoint
     assert f"--server.port={port}" in entrypoint and "--server.address=0.0.0.0" in entrypoint, entrypoint
     assert [port] in arguments("EXPOSE")
     assert "curl" not in command and "urllib" in command  # python:3.11-slim has no curl
@@ -90,7 +92,7 @@ def test_the_health_check_asks_the_path_streamlit_serves():
 
 def local_top_level_imports() -> set[str]:
     """Top-level names imported by the app's code that are files or folders of this repository."""
-    files = [ROOT / "dashboard.py", *(ROOT / "views").glob("*.py"), *(ROOT / "ui").glob("*.py"),
+    files = [ROOT / "dashboard.py", ROOT / "serve.py", *(ROOT / "views").glob("*.py"), *(ROOT / "ui").glob("*.py"),
              *(ROOT / "icans_core").rglob("*.py")]
     names = set()
     for file in files:
