@@ -4,7 +4,7 @@ Alice signs in with the team password and uploads a cohort, then downloads the r
 upload template in Chromium. Their URLs (/media/<id>.html, /media/<id>.xlsx) then go to clients
 without her cookie, a cookie-less HTTP client and Bob's signed-in browser, while she is still
 signed in: they get 404. With her browser's cookie the same request gets the file, with her
-patients in it (so the refusals are not a file that was gone anyway). The control runs the same
+files' SHA-256 in it (so the refusals are not a file that was gone anyway). The control runs the same
 requests against the dashboard without the gate (`streamlit run dashboard.py`): there the
 cookie-less client gets her report, which is what the gate prevents.
 """
@@ -86,18 +86,20 @@ def alices_downloads(chromium, app_url: str):
 
 
 def test_a_signed_in_users_downloads_are_refused_to_other_clients(chromium, app_url):
-    context, cookie, report_url, template_url, html = alices_downloads(chromium, app_url)
     bob, _, bobs_cookie = signed_in(chromium, app_url, "Bob")
+    context, cookie, report_url, template_url, html = alices_downloads(chromium, app_url)
     try:
         assert "/media/" in report_url and "/media/" in template_url, (report_url, template_url)
+        # Streamlit drops a made download two script runs (of any session) later: nobody reruns
+        # between these requests, and her cookie gets the file before and after the refusals.
         for url in (report_url, template_url):
+            assert fetch(url, cookie)[0] == 200
             assert fetch(url)[0] == 404  # no cookie
             assert fetch(url, bobs_cookie)[0] == 404  # another signed-in browser
             assert fetch(url, "2|00000000|" + "00" * 16 + "|1700000000")[0] == 404  # a forged cookie
-        # Her own browser's cookie gets the very file, while she is signed in.
+            assert fetch(url, cookie)[0] == 200
         status, body = fetch(report_url, cookie)
-        assert status == 200 and body == html
-        assert fetch(template_url, cookie)[0] == 200
+        assert status == 200 and body == html  # the very file, her data in it
     finally:
         bob.close()
         context.close()

@@ -123,3 +123,28 @@ with errors.reported("this page"):
     assert "ab12cd34" in at.error[0].value and "Traceback" not in at.error[0].value
     at.run()
     assert not at.error  # once
+
+
+def test_an_upload_into_a_session_is_accepted_only_from_its_browser():
+    alice, session = b"a" * 16, str(uuid.uuid4())
+    browser_gate.remember_session(session, browser_gate.fingerprint(alice))
+    passed, sent = [], []
+
+    async def app(scope, receive, send):
+        passed.append(scope["path"])
+
+    async def send(message):
+        sent.append(message)
+
+    def put(cookie):
+        headers = [(b"cookie", f"_streamlit_xsrf={cookie}".encode())] if cookie else []
+        scope = {"type": "http", "method": "PUT", "path": f"/_stcore/upload_file/{session}/f1", "headers": headers}
+        asyncio.run(browser_gate.BrowserGate(app)(scope, None, send))
+    try:
+        put(cookie_for(alice))
+        assert passed == [f"/_stcore/upload_file/{session}/f1"]
+        put(cookie_for(b"m" * 16))
+        put(None)
+        assert len(passed) == 1 and [m["status"] for m in sent if "status" in m] == [404, 404]
+    finally:
+        browser_gate.forget_session(session)

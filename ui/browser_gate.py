@@ -9,6 +9,8 @@ the browser secret that ui/access.py binds each session to (the token of Streaml
 - a websocket that presents a session id bound to another browser has the id removed from its
   handshake, so Streamlit gives it a new, empty session and leaves the owner's session (and the
   owner's connection to it) alone;
+- an upload into a session (`PUT`/`DELETE /_stcore/upload_file/<session id>/...`) is accepted
+  only from that session's browser;
 - a download is served only to the browser of a session it belongs to: a file made by a
   deferred download (`ui.downloads.owned`) to the browser that clicked, any other file (an eager
   download) to the browsers of the sessions showing it. Anything else gets 404.
@@ -35,6 +37,7 @@ log = logging.getLogger("icans.browser_gate")
 SESSION_TTL = 24 * 3600  # seconds a session's binding is remembered after its last rerun
 DOWNLOAD_TTL = 10 * 60  # seconds a deferred download stays fetchable (the browser fetches it at once)
 _MEDIA = re.compile(r"(?:^|/)media/([^/]+)$")
+_UPLOAD = re.compile(r"(?:^|/)_stcore/upload_file/([^/]+)/")
 
 _lock = threading.Lock()
 _session_browsers: dict[str, tuple[str, float]] = {}  # session id -> (browser fingerprint, last seen)
@@ -147,6 +150,12 @@ class BrowserGate:
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "websocket" and scope["path"].endswith("_stcore/stream"):
             scope = _without_foreign_session_id(scope)
+        elif scope["type"] == "http" and _UPLOAD.search(scope["path"]):
+            owner = _session_browser(_UPLOAD.search(scope["path"]).group(1))
+            if owner is not None and owner != _browser(scope):
+                log.warning("an upload into a session from another browser was refused")
+                await _not_found(send)
+                return
         elif scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
             media = _MEDIA.search(scope["path"])
             if media:
