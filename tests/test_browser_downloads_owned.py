@@ -19,7 +19,7 @@ import pytest
 from playwright.sync_api import expect
 
 from icans_core import passwords
-from tests.browser import running_app
+from tests.browser import running_app, wait_until_idle
 from tests.test_browser_access import sign_in, upload
 from tests.test_browser_session_binding import ALICE, ALICE_PATIENTS, ALICE_TOXICITY
 
@@ -69,45 +69,55 @@ def signed_in(chromium, app_url: str, name: str):
     return context, page, cookie
 
 
-def alices_downloads(chromium, app_url: str):
-    """Alice signed in with her upload; (her context, her cookie, the report's URL, the template's URL)."""
+def alices_downloads(chromium, app_url: str, check=lambda url, cookie: None):
+    """Alice signed in with her upload downloads the template and the report; `check(url, her cookie)`
+    runs right after each (an eager download belongs to the page showing it, so before she moves on).
+    Returns (her context, her cookie, the report's URL, the report)."""
     context, page, cookie = signed_in(chromium, app_url, ALICE)
     upload(page, {"patients.csv": ALICE_PATIENTS, "toxicity.csv": ALICE_TOXICITY}, 2)
     with page.expect_download() as template:  # an eager download, on the Cohort page
         page.get_by_role("button", name="Download the .xlsx template").click()
+    check(template.value.url, cookie)
     page.get_by_test_id("stSidebarNav").get_by_text("Report").click()
     button = page.get_by_role("button", name="Download the report (HTML)")
     expect(button).to_be_visible(timeout=FIRST_LOAD_TIMEOUT)
+    wait_until_idle(page)
     with page.expect_download(timeout=120_000) as report:  # deferred: made when clicked
         button.click()
     html = report.value.path().read_bytes()
     assert her_data_in(html), "the report does not hold her data"
-    return context, cookie, report.value.url, template.value.url, html
+    check(report.value.url, cookie)
+    return context, cookie, report.value.url, html
 
 
 def test_a_signed_in_users_downloads_are_refused_to_other_clients(chromium, app_url):
     bob, _, bobs_cookie = signed_in(chromium, app_url, "Bob")
-    context, cookie, report_url, template_url, html = alices_downloads(chromium, app_url)
+    checked = []
+
+    def only_hers(url: str, cookie: str) -> None:
+        # Streamlit drops a file once no page shows it (a made download two script runs of any
+        # session later): nobody reruns between these requests, and her cookie gets the file
+        # before and after the refusals.
+        assert "/media/" in url, url
+        assert fetch(url, cookie)[0] == 200
+        assert fetch(url)[0] == 404  # no cookie
+        assert fetch(url, bobs_cookie)[0] == 404  # another signed-in browser
+        assert fetch(url, "2|00000000|" + "00" * 16 + "|1700000000")[0] == 404  # a forged cookie
+        assert fetch(url, cookie)[0] == 200
+        checked.append(url)
     try:
-        assert "/media/" in report_url and "/media/" in template_url, (report_url, template_url)
-        # Streamlit drops a made download two script runs (of any session) later: nobody reruns
-        # between these requests, and her cookie gets the file before and after the refusals.
-        for url in (report_url, template_url):
-            assert fetch(url, cookie)[0] == 200
-            assert fetch(url)[0] == 404  # no cookie
-            assert fetch(url, bobs_cookie)[0] == 404  # another signed-in browser
-            assert fetch(url, "2|00000000|" + "00" * 16 + "|1700000000")[0] == 404  # a forged cookie
-            assert fetch(url, cookie)[0] == 200
+        context, cookie, report_url, html = alices_downloads(chromium, app_url, only_hers)
+        assert len(checked) == 2 and checked[1].endswith(".html"), checked
         status, body = fetch(report_url, cookie)
         assert status == 200 and body == html  # the very file, her data in it
+        context.close()
     finally:
         bob.close()
-        context.close()
 
 
 def test_control_without_the_gate_a_cookieless_client_gets_the_report(chromium, tmp_path_factory):
     with deployment(tmp_path_factory, "dashboard.py") as (url, _):
-        context, _, report_url, _, html = alices_downloads(chromium, url)
+        context, _, report_url, html = alices_downloads(chromium, url)
         try:
             status, body = fetch(report_url)
             assert status == 200 and her_data_in(body)

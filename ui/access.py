@@ -36,7 +36,6 @@ import streamlit as st
 from streamlit import runtime
 from streamlit.runtime.app_session import AppSession
 from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
-from streamlit.web.server.starlette.starlette_app_utils import decode_xsrf_token_string
 from streamlit.web.server.starlette.starlette_server_config import XSRF_COOKIE_NAME
 
 from icans_core import passwords
@@ -146,14 +145,12 @@ def current_user() -> str | None:
     return None
 
 
-def browser_secret() -> bytes | None:
-    """The random token of the XSRF cookie the current websocket's browser sent (None without one).
+def browser_fingerprint() -> str | None:
+    """The hash of the XSRF token that the browser on the current websocket sent (None without one).
 
-    Streamlit re-masks the cookie's value on every health check, so the token is decoded from it;
-    the token itself stays the same for the browser's whole visit."""
-    raw = st.context.cookies.get(XSRF_COOKIE_NAME)
-    token, _ = decode_xsrf_token_string(raw) if raw else (None, None)
-    return token or None
+    Streamlit re-masks the cookie's value on every health check; the token inside, and so this
+    hash, stays the same for the browser's whole visit."""
+    return browser_gate.fingerprint_of_cookie(st.context.cookies.get(XSRF_COOKIE_NAME))
 
 
 def _served_to_a_browser() -> tuple[bool, bool]:
@@ -183,15 +180,15 @@ def session_check() -> str:
         return BOUND  # AppTest or `python dashboard.py`: no websocket, no other browser
     if not connected:
         return NO_CLIENT  # the tab went away mid-run: nobody to show anything to
-    secret = browser_secret()
+    current = browser_fingerprint()
     bound = st.session_state.get(_BROWSER)
     if bound is None:
-        if secret is None:
+        if current is None:
             return NO_SECRET
-        bound = st.session_state[_BROWSER] = browser_gate.fingerprint(secret)
+        bound = st.session_state[_BROWSER] = current
         browser_gate.remember_session(get_script_run_ctx().session_id, bound)
         return BOUND
-    if secret is not None and hmac.compare_digest(bound, browser_gate.fingerprint(secret)):
+    if current is not None and hmac.compare_digest(bound, current):
         # serve.py's gate refuses other browsers this session's id and downloads before Streamlit sees them
         browser_gate.remember_session(get_script_run_ctx().session_id, bound)
         return BOUND
