@@ -71,11 +71,11 @@ def signed_in(chromium, app_url: str, name: str):
 
 def alices_downloads(chromium, app_url: str, check=lambda url, cookie: None):
     """Alice signed in with her upload downloads the template and the report; `check(url, her cookie)`
-    runs right after each (an eager download belongs to the page showing it, so before she moves on).
+    runs right after each.
     Returns (her context, her cookie, the report's URL, the report)."""
     context, page, cookie = signed_in(chromium, app_url, ALICE)
     upload(page, {"patients.csv": ALICE_PATIENTS, "toxicity.csv": ALICE_TOXICITY}, 2)
-    with page.expect_download() as template:  # an eager download, on the Cohort page
+    with page.expect_download() as template:  # on the Cohort page
         page.get_by_role("button", name="Download the .xlsx template").click()
     check(template.value.url, cookie)
     page.get_by_test_id("stSidebarNav").get_by_text("Report").click()
@@ -95,9 +95,8 @@ def test_a_signed_in_users_downloads_are_refused_to_other_clients(chromium, app_
     checked = []
 
     def only_hers(url: str, cookie: str) -> None:
-        # Streamlit drops a file once no page shows it (a made download two script runs of any
-        # session later): nobody reruns between these requests, and her cookie gets the file
-        # before and after the refusals.
+        # Streamlit drops a made download two script runs (of any session) later: nobody reruns
+        # between these requests, and her cookie gets the file before and after the refusals.
         assert "/media/" in url, url
         assert fetch(url, cookie)[0] == 200
         assert fetch(url)[0] == 404  # no cookie

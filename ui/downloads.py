@@ -30,15 +30,16 @@ _lock = threading.Lock()
 _failures: dict[str, list[tuple[str, str]]] = {}
 
 
-def owned(build: Callable[[], bytes | str], what: str) -> Callable[[], bytes]:
+def owned(build: Callable[[], bytes | str], what: str) -> Callable[[], bytes | str]:
     """The callable to give st.download_button: `build()`, owned by this session's browser, failing with a message."""
     ctx = get_script_run_ctx()
     session_id = ctx.session_id if ctx is not None else None
     browser = access.this_browser()
 
-    def make() -> bytes:
+    def make() -> bytes | str:
         try:
             data = build()
+            # Streamlit stores a str as its UTF-8 bytes (download_data_util): the gate knows the file by those
             content = data.encode("utf-8") if isinstance(data, str) else bytes(data)
         except Exception:
             reference = secrets.token_hex(4)
@@ -46,7 +47,7 @@ def owned(build: Callable[[], bytes | str], what: str) -> Callable[[], bytes]:
             _report_failure(session_id, what, reference)
             raise
         browser_gate.register_download(content, browser)
-        return content
+        return data
 
     return make
 
