@@ -5,7 +5,7 @@
         page.goto(app_url)
         expect(page.get_by_text("Cohort")).to_be_visible()
 
-`app_url` starts `streamlit run dashboard.py` once per test module on a free port and
+`app_url` starts `streamlit run serve.py` (what deployments run) once per test module on a free port and
 stops it afterwards; `page` is a fresh browser context per test, sharing one Chromium
 per module. A failing test leaves a screenshot and the server's log under pytest's
 tmp dir (the path is printed in the failure report).

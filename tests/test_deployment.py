@@ -383,3 +383,20 @@ def redacted(path: str) -> str:
 ])
 def test_upload_and_download_urls_are_logged_by_their_prefix_only(path, logged):
     assert redacted(path) == logged
+
+
+# --- serve.py ----------------------------------------------------------------------------------
+
+def test_deployments_run_the_dashboard_behind_the_browser_gate():
+    # `streamlit run serve.py` finds its st.App (app_discovery) and serves dashboard.py through it
+    from streamlit.web.server.app_discovery import discover_asgi_app
+
+    serve = ROOT / "serve.py"
+    assert discover_asgi_app(serve).is_asgi_app
+    tree = ast.parse(serve.read_text())
+    [call] = [node for node in ast.walk(tree) if isinstance(node, ast.Call)
+              and getattr(node.func, "attr", getattr(node.func, "id", "")) == "App"]
+    assert [a.value for a in call.args] == ["dashboard.py"]
+    middleware = next(k.value for k in call.keywords if k.arg == "middleware")
+    assert [e.args[0].id for e in middleware.elts] == ["BrowserGate"]
+    assert "streamlit run serve.py" in (ROOT / "Makefile").read_text()
