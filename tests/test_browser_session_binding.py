@@ -10,22 +10,27 @@ session id out of the websocket handshake, so the client gets a new, empty sessi
 gate (`streamlit run dashboard.py`) Streamlit does hand the client her very session, and the
 app's own check on the first rerun refuses it and ends the session.
 
-The control shows the test can fail: the same raw client, given Alice's browser cookie as well,
-does get her session, her name and her patients. Streamlit itself hands a session to any client
+The controls show the tests can fail: with the binding switched off (from outside the app), the
+raw client with only the id gets "Signed in as Alice" and her patients, as the issue reported;
+and the same raw client, given Alice's browser cookie as well, does get her session. Streamlit itself hands a session to any client
 with its id and the same identity, and with a team password every client's identity is the same
 (empty), so without the binding the id alone would be enough.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import urllib.request
 
 import pytest
 from playwright.sync_api import expect
 
 from icans_core import passwords
-from tests.browser import resume_session, running_app, wait_until_idle
+from tests.browser import (ROOT, SERVER_START_TIMEOUT, free_port, resume_session, running_app, stop,
+                           wait_healthy, wait_until_idle)
 from tests.test_browser_access import expect_sign_in_only, patient_options, sign_in, upload
 from tests.test_browser_cohort import PATIENTS_CSV, TOXICITY_CSV
 
@@ -152,3 +157,41 @@ def test_a_new_client_gets_a_new_session_and_signs_in_only_with_a_cookie(app_url
     # Without any cookie a session cannot be bound to a browser, so it cannot be signed in to.
     given, received = resume_session(app_url, "")
     assert given and b"Team password" not in received and b"did not send this site's session cookie" in received
+
+
+# The binding switched off from outside the product (no switch in the app): the server process
+# replaces access.session_check before Streamlit runs dashboard.py, which then imports that module.
+UNBOUND = ("import sys; from ui import access; access.session_check = lambda: access.BOUND; "
+           "from streamlit.web.cli import main; sys.argv = ['streamlit', *sys.argv[1:]]; main()")
+
+
+@pytest.fixture(scope="module")
+def unbound_server(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("unbound")
+    secrets = folder / "secrets.toml"
+    secrets.write_text(f'[access]\npassword_hash = "{passwords.hash_password(PASSWORD)}"\n')
+    port = free_port()
+    url, log_path = f"http://127.0.0.1:{port}", folder / "server.log"
+    command = [sys.executable, "-c", UNBOUND, "run", "dashboard.py", "--server.headless", "true",
+               "--server.port", str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none",
+               "--browser.gatherUsageStats", "false", "--secrets.files", str(secrets)]
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   env={**os.environ, "ICANS_LIBRARY_DIR": str(folder / "library")})
+    try:
+        wait_healthy(url, process, log_path, SERVER_START_TIMEOUT)
+        yield url
+    finally:
+        stop(process)
+
+
+def test_negative_control_with_the_binding_switched_off_the_id_alone_gets_her_session(chromium, unbound_server):
+    # What the issue reported, reproduced: without the binding (and without serve.py's gate), a
+    # client with nothing but her session id gets "Signed in as Alice" and her patients.
+    context, page, session_id, _ = alice_signed_in_with_her_upload(chromium, unbound_server)
+    try:
+        given, received = resume_session(unbound_server, session_id, page_name="patient")
+        assert given == session_id
+        assert set(leaks(received)) >= {ALICE.encode(), *ALICE_IDS}, leaks(received)
+    finally:
+        context.close()
