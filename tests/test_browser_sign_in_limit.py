@@ -74,6 +74,9 @@ def test_fifteen_parallel_sessions_cannot_make_fifteen_guesses(chromium, app_url
         page = pages[0]
         deadline = time.monotonic() + 30
         while True:
+            page.goto(app_url)  # a fresh page each time: no message left over from the last try
+            expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=60_000)
+            wait_until_idle(page)
             sign_in(page, "Alice", PASSWORD)
             signed_in = page.get_by_test_id("stSidebar").get_by_text("Signed in as Alice")
             limited = page.get_by_test_id("stMain").get_by_text(LIMITED)
