@@ -41,7 +41,7 @@ RUN groupadd --system --gid 10001 app \
     && chown app:app /data/library /app/.tmp
 
 # Only what the app reads at run time (owned by root, read-only for the app user).
-COPY pyproject.toml dashboard.py ./
+COPY pyproject.toml dashboard.py serve.py ./
 COPY .streamlit/config.toml .streamlit/config.toml
 COPY icans_core icans_core
 COPY ui ui
@@ -58,4 +58,4 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://localhost:8501/_stcore/health', timeout=4)"]
 
 # Extra Streamlit flags can be appended: docker run ... icans-explorer --server.baseUrlPath=icans
-ENTRYPOINT ["streamlit", "run", "dashboard.py", "--server.port=8501", "--server.address=0.0.0.0"]
+ENTRYPOINT ["streamlit", "run", "serve.py", "--server.port=8501", "--server.address=0.0.0.0"]

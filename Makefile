@@ -10,7 +10,7 @@ INSTALLED := $(VENV)/.installed-requirements
 PORT ?= 8501
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test chromium r-oracle bench sample clean
+.PHONY: run test chromium system-packages bench sample clean
 
 $(INSTALLED): requirements.txt requirements-test.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,7 @@ $(INSTALLED): requirements.txt requirements-test.txt
 	touch $@
 
 run: $(INSTALLED)
-	$(BIN)/streamlit run dashboard.py --server.port $(PORT)
+	$(BIN)/streamlit run serve.py --server.port $(PORT)
 
 # Playwright cannot download its own browser here; it drives Debian's chromium.
 chromium:
@@ -27,13 +27,18 @@ chromium:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }
 
-# R is the tests' oracle for the survival statistics (tests/test_*_r.py): Debian's R with survival and cmprsk.
-r-oracle:
-	@Rscript -e 'library(survival); library(cmprsk)' >/dev/null 2>&1 || { \
+# What the tests need from Debian, installed in one apt-get run when any is missing: R with
+# survival and cmprsk is the oracle of the survival statistics (tests/test_*_r.py); nginx runs
+# deploy/nginx.conf for real in tests/test_proxy_logs.py.
+system-packages: chromium
+	@missing=""; \
+	Rscript -e 'library(survival); library(cmprsk)' >/dev/null 2>&1 || missing="$$missing r-base-core r-cran-survival r-cran-cmprsk"; \
+	{ command -v nginx >/dev/null || test -x /usr/sbin/nginx; } || missing="$$missing nginx openssl"; \
+	if [ -n "$$missing" ]; then \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq r-base-core r-cran-survival r-cran-cmprsk; }
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends $$missing; fi
 
-test: $(INSTALLED) chromium r-oracle
+test: $(INSTALLED) system-packages
 	$(BIN)/python -m pytest
 
 bench: $(INSTALLED)

@@ -5,7 +5,7 @@
         page.goto(app_url)
         expect(page.get_by_text("Cohort")).to_be_visible()
 
-`app_url` starts `streamlit run dashboard.py` once per test module on a free port and
+`app_url` starts `streamlit run serve.py` (what deployments run) once per test module on a free port and
 stops it afterwards; `page` is a fresh browser context per test, sharing one Chromium
 per module. A failing test leaves a screenshot and the server's log under pytest's
 tmp dir (the path is printed in the failure report).
@@ -85,17 +85,18 @@ def wait_until_idle(page, timeout: float = EXPECT_TIMEOUT) -> None:
 
 @contextmanager
 def running_app(log_dir: Path, extra_args: tuple[str, ...] = (), env: dict | None = None,
-                port: int | None = None):
-    """`streamlit run dashboard.py` on a free loopback port: yields (url, log path), then stops it.
+                port: int | None = None, script: str = "serve.py"):
+    """`streamlit run serve.py` (what deployments run) on a free loopback port: yields (url, log path), then stops it.
 
     `extra_args` go to streamlit (e.g. ("--secrets.files", path) for a deployment with sign-in);
     `env` adds to the server's environment (e.g. ICANS_LIBRARY_DIR); `port` is for a caller that
-    must name the address in advance (an OIDC redirect URI)."""
+    must name the address in advance (an OIDC redirect URI); `script` = "dashboard.py" runs the
+    dashboard without serve.py's browser gate."""
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = Path(log_dir) / "server.log"
     command = [
-        sys.executable, "-m", "streamlit", "run", "dashboard.py",
+        sys.executable, "-m", "streamlit", "run", script,
         "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
         "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false", *extra_args,
     ]
@@ -171,3 +172,41 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
     setattr(item, f"rep_{report.when}", report)
+
+
+def resume_session(app_url: str, session_id: str, xsrf_cookie: str | None = None, page_name: str = "",
+                   timeout: float = 60) -> tuple[str, bytes]:
+    """Speak Streamlit's websocket protocol as a raw client that presents `session_id`, as the frontend does.
+
+    The frontend reconnects by sending `Sec-WebSocket-Protocol: streamlit, <xsrf token>, <session id>`
+    and then a rerun BackMsg; this does the same, with Streamlit's XSRF cookie only if given (a
+    browser's cookie copied over, for a control). Returns (the session id the server gave this
+    client, every byte it was sent until the script run finished)."""
+    from websockets.sync.client import connect
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    ws_url = app_url.replace("http://", "ws://", 1) + "/_stcore/stream"
+    headers = {"Cookie": f"_streamlit_xsrf={xsrf_cookie}"} if xsrf_cookie else {}
+    # The second entry is the XSRF token the frontend copies from the cookie; without the cookie,
+    # any value (the server only compares it with the cookie, to read a sign-in cookie).
+    protocols = ["streamlit", xsrf_cookie or "no-token", *([session_id] if session_id else [])]
+    given, received = "", bytearray()
+    with connect(ws_url, subprotocols=protocols, additional_headers=headers, open_timeout=timeout,
+                 max_size=None) as ws:
+        rerun = BackMsg()
+        rerun.rerun_script.query_string = ""
+        rerun.rerun_script.page_name = page_name
+        ws.send(rerun.SerializeToString())
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            frame = ws.recv(timeout=max(0.1, deadline - time.monotonic()))
+            received += frame
+            message = ForwardMsg()
+            message.ParseFromString(frame)
+            kind = message.WhichOneof("type")
+            if kind == "new_session":
+                given = message.new_session.initialize.session_id
+            elif kind == "script_finished":
+                return given, bytes(received)
+    raise TimeoutError(f"the script run did not finish within {timeout:.0f} s")

@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from icans_core import library, passwords
 from ui import access
+from ui.sign_in_limit import AttemptLimit
 from ui.text import plain
 from tests.test_page_cohort import PATIENTS_CSV, TOXICITY_CSV, csv_file
 from tests.test_page_cohort import upload as upload_files
@@ -86,6 +87,8 @@ def server(tmp_path, monkeypatch):
     monkeypatch.setenv("ICANS_LIBRARY_DIR", str(tmp_path / "library"))
     monkeypatch.delenv("ICANS_COHORT", raising=False)
     monkeypatch.setattr(access, "FAILED_SIGN_IN_DELAY", 0)
+    # the server-wide attempt limit has its own tests; here every test starts with a full bucket
+    monkeypatch.setattr(access, "password_attempts", AttemptLimit(burst=100, per_second=1))
     return tmp_path / "library"
 
 

@@ -27,7 +27,8 @@ DOCS = ROOT / "docs" / "deployment.md"
 
 # Read at run time besides the imported code: the sample cohort (ui/session.py), the app version
 # (icans_core/report.py reads pyproject.toml) and Streamlit's settings.
-RUNTIME_PATHS = ["dashboard.py", "views", "ui", "icans_core", "data", ".streamlit/config.toml", "pyproject.toml"]
+RUNTIME_PATHS = ["serve.py", "dashboard.py", "views", "ui", "icans_core", "data", ".streamlit/config.toml",
+                 "pyproject.toml"]
 
 
 # --- Dockerfile --------------------------------------------------------------------------------
@@ -82,7 +83,8 @@ def test_the_health_check_asks_the_path_streamlit_serves():
     assert url.endswith("/" + starlette_routes.ROUTE_HEALTH), (url, starlette_routes.ROUTE_HEALTH)
     port = re.match(r"http://localhost:(\d+)/", url).group(1)
     entrypoint = exec_form([rest for keyword, rest in instructions() if keyword == "ENTRYPOINT"][-1])
-    assert entrypoint[:3] == ["streamlit", "run", "dashboard.py"], entrypoint
+    # serve.py: dashboard.py behind the browser gate (ui/browser_gate.py)
+    assert entrypoint[:3] == ["streamlit", "run", "serve.py"], entrypoint
     assert f"--server.port={port}" in entrypoint and "--server.address=0.0.0.0" in entrypoint, entrypoint
     assert [port] in arguments("EXPOSE")
     assert "curl" not in command and "urllib" in command  # python:3.11-slim has no curl
@@ -90,7 +92,7 @@ def test_the_health_check_asks_the_path_streamlit_serves():
 
 def local_top_level_imports() -> set[str]:
     """Top-level names imported by the app's code that are files or folders of this repository."""
-    files = [ROOT / "dashboard.py", *(ROOT / "views").glob("*.py"), *(ROOT / "ui").glob("*.py"),
+    files = [ROOT / "dashboard.py", ROOT / "serve.py", *(ROOT / "views").glob("*.py"), *(ROOT / "ui").glob("*.py"),
              *(ROOT / "icans_core").rglob("*.py")]
     names = set()
     for file in files:
@@ -324,3 +326,77 @@ def test_the_deployment_guide_links_to_files_that_exist():
     for link in links:
         assert (DOCS.parent / link).exists(), link
     assert "\n## Access control\n" in text
+
+
+# Variables whose value can carry a secret: the request line and query (a session id in an
+# upload's URL, a download's id, ?cohort=<id>, a sign-in code), cookies, and the headers that
+# carry Streamlit's session id and XSRF token (Sec-WebSocket-Protocol, X-Xsrftoken) or a URL (Referer).
+SECRET_BEARING = re.compile(r"\$(request|request_uri|args|query_string|is_args|arg_\w+|cookie_\w+|http_cookie"
+                            r"|http_referer|http_sec_websocket_protocol|http_x_xsrftoken|request_body"
+                            r"|sent_http_set_cookie|icans_route)\b")
+
+
+def access_logs() -> list[tuple[list, list[str]]]:
+    """Every access_log directive anywhere in the config: (its block, its words)."""
+    found = []
+
+    def walk(block):
+        for words, children in block:
+            if children is None and words[0] == "access_log":
+                found.append((block, words[1:]))
+            elif children is not None:
+                walk(children)
+    walk(nginx_blocks(NGINX.read_text()))
+    return found
+
+
+def test_the_access_log_never_records_a_secret_from_a_url_or_a_header():
+    formats = {words[0]: " ".join(words[1:]) for words in directives(http_block(), "log_format")}
+    logs = access_logs()
+    assert logs, "no access_log: nginx would write its default format, which has the whole $request"
+    for _, words in logs:
+        if words[0] == "off":
+            continue
+        assert len(words) >= 2 and words[1] in formats, f"access_log {words} uses nginx's default format"
+        fmt = formats[words[1]]
+        assert not SECRET_BEARING.search(fmt), (words[1], SECRET_BEARING.search(fmt).group(0))
+        paths = re.findall(r"\$(uri|document_uri|\w*path\w*)\b", fmt)
+        assert paths == ["icans_logged_path"], f"the path is logged only through the redacting map: {fmt}"
+
+
+def redacted(path: str) -> str:
+    """What the log records for a path, by the config's own map (its regexes, in order)."""
+    source, entries = map_values("$icans_logged_path")
+    assert source == "$uri"  # the path without its query string
+    for key, value in entries:
+        if key.startswith("~") and re.search(key[1:], path):
+            return value
+    return dict(entries)["default"].replace("$uri", path)
+
+
+@pytest.mark.parametrize("path, logged", [
+    ("/_stcore/upload_file/0f0e2a4c-54b3-4c8e-9d43-8b7d1f0c9a11/5b7d", "/_stcore/upload_file/-"),
+    ("/media/3f1c0a9e8b7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a392817.csv", "/media/-"),
+    ("/media/ab12.html", "/media/-"),
+    ("/resolution", "/resolution"),
+    ("/_stcore/stream", "/_stcore/stream"),
+])
+def test_upload_and_download_urls_are_logged_by_their_prefix_only(path, logged):
+    assert redacted(path) == logged
+
+
+# --- serve.py ----------------------------------------------------------------------------------
+
+def test_deployments_run_the_dashboard_behind_the_browser_gate():
+    # `streamlit run serve.py` finds its st.App (app_discovery) and serves dashboard.py through it
+    from streamlit.web.server.app_discovery import discover_asgi_app
+
+    serve = ROOT / "serve.py"
+    assert discover_asgi_app(serve).is_asgi_app
+    tree = ast.parse(serve.read_text())
+    [call] = [node for node in ast.walk(tree) if isinstance(node, ast.Call)
+              and getattr(node.func, "attr", getattr(node.func, "id", "")) == "App"]
+    assert [a.value for a in call.args] == ["dashboard.py"]
+    middleware = next(k.value for k in call.keywords if k.arg == "middleware")
+    assert [e.args[0].id for e in middleware.elts] == ["BrowserGate"]
+    assert "streamlit run serve.py" in (ROOT / "Makefile").read_text()

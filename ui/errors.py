@@ -12,6 +12,7 @@ import secrets
 from contextlib import contextmanager
 
 import streamlit as st
+from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
 
 log = logging.getLogger("icans.errors")
 
@@ -20,7 +21,10 @@ log = logging.getLogger("icans.errors")
 def reported(what: str):
     """Run the block; an Exception is logged with a reference and shown as a message, not a traceback.
 
-    Streamlit's own st.stop / st.rerun / st.switch_page are BaseExceptions and pass through."""
+    Streamlit's own st.stop / st.rerun / st.switch_page are BaseExceptions and pass through.
+    The first boundary of a run also tells of any download that failed since the last run
+    (ui/downloads.py: a download is made outside the script, where it cannot show anything)."""
+    show_download_failures()
     try:
         yield
     except Exception:
@@ -29,3 +33,20 @@ def reported(what: str):
         st.error(f"Something went wrong on the server while showing {what}, so it is incomplete. "
                  f"Reloading the page usually helps; if it keeps happening, give the administrator "
                  f"this reference: {reference}.", icon=":material/error:")
+
+
+def download_failed_message(what: str, reference: str) -> str:
+    return (f"Something went wrong on the server while making {what}, so it was not downloaded. "
+            f"Trying again usually helps; if it keeps happening, give the administrator this reference: "
+            f"{reference}.")
+
+
+def show_download_failures() -> None:
+    """Show each download of this session that failed since its last run, with its reference (once)."""
+    from ui import downloads  # here, not at the top: ui.downloads imports ui.access, which pages import first
+
+    ctx = get_script_run_ctx()
+    if ctx is None:
+        return
+    for what, reference in downloads.pending_failures(ctx.session_id):
+        st.error(download_failed_message(what, reference), icon=":material/error:")

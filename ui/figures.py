@@ -14,6 +14,7 @@ import streamlit as st
 import vl_convert as vlc
 
 from icans_core.spreadsheet_safe import neutralise_formulas
+from ui.downloads import owned
 
 
 def _slug(name: str) -> str:
@@ -48,11 +49,13 @@ def show_figure(chart: alt.TopLevelMixin, data: pd.DataFrame, name: str, key: st
     slug = _slug(name)
     spec = chart.to_json()
     png, svg, csv = st.columns([1, 1, 1])
-    png.download_button("PNG", lambda: vlc.vegalite_to_png(spec, scale=2), file_name=f"{slug}.png",
+    png.download_button("PNG", owned(lambda: vlc.vegalite_to_png(spec, scale=2), f"the PNG of {name}"),
+                        file_name=f"{slug}.png",
                         mime="image/png", icon=":material/image:", key=f"{key}_png", on_click="ignore")
-    svg.download_button("SVG", lambda: vlc.vegalite_to_svg(spec), file_name=f"{slug}.svg",
+    svg.download_button("SVG", owned(lambda: vlc.vegalite_to_svg(spec), f"the SVG of {name}"), file_name=f"{slug}.svg",
                         mime="image/svg+xml", icon=":material/draw:", key=f"{key}_svg", on_click="ignore")
-    csv.download_button("Data (CSV)", lambda: neutralise_formulas(data).to_csv(index=False), file_name=f"{slug}.csv",
+    csv.download_button("Data (CSV)", owned(lambda: neutralise_formulas(data).to_csv(index=False), f"the data of {name}"),
+                        file_name=f"{slug}.csv",
                         mime="text/csv", icon=":material/table:", key=f"{key}_csv", on_click="ignore")
     return event
 
@@ -60,6 +63,6 @@ def show_figure(chart: alt.TopLevelMixin, data: pd.DataFrame, name: str, key: st
 def show_table(frame: pd.DataFrame, name: str, key: str, **dataframe_options) -> None:
     """A table with a CSV download of exactly what is shown."""
     st.dataframe(frame, hide_index=True, key=f"{key}_table", **dataframe_options)
-    st.download_button("Table (CSV)", lambda: neutralise_formulas(frame).to_csv(index=False),
+    st.download_button("Table (CSV)", owned(lambda: neutralise_formulas(frame).to_csv(index=False), f"the table {name}"),
                        file_name=f"{_slug(name)}.csv", mime="text/csv", icon=":material/table:",
                        key=f"{key}_table_csv", on_click="ignore")

@@ -9,6 +9,7 @@ from icans_core import limits, store, template
 from icans_core.problems import report_frame
 from icans_core.spreadsheet_safe import neutralise_formulas
 from ui import access, links, session
+from ui.downloads import owned
 from ui.text import plain
 
 log = logging.getLogger("icans")
@@ -166,8 +167,10 @@ def show_last_result(chosen_names: list[str]) -> None:
     st.error(f"**Not loaded:** {names} {verb} {last['errors']} error(s). Nothing was loaded; the cohort "
              "above is still the one in use. Fix every row listed below and upload again.")
     show_report(report)
-    st.download_button("Download the validation report (CSV)", neutralise_formulas(report).to_csv(index=False).encode(),
-                       file_name="validation-report.csv", mime="text/csv", icon=":material/download:")
+    st.download_button("Download the validation report (CSV)",
+                       owned(lambda: neutralise_formulas(report).to_csv(index=False), "the validation report"),
+                       file_name="validation-report.csv", mime="text/csv", icon=":material/download:",
+                       on_click="ignore")
 
 
 def show_report(report) -> None:
@@ -180,8 +183,8 @@ def show_report(report) -> None:
 
 def show_format() -> None:
     st.subheader("Data format")
-    st.download_button("Download the .xlsx template", template.template_bytes(),
-                       file_name="cohort-template.xlsx", icon=":material/download:",
+    st.download_button("Download the .xlsx template", owned(template.template_bytes, "the template"),
+                       file_name="cohort-template.xlsx", icon=":material/download:", on_click="ignore",
                        mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
     with st.expander("Data dictionary"):
         st.dataframe(template.data_dictionary(), hide_index=True)

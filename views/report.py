@@ -7,6 +7,7 @@ import streamlit as st
 
 from icans_core import report, store
 from ui import session
+from ui.downloads import owned
 from ui.options import current
 from ui.text import plain
 
@@ -43,6 +44,6 @@ def build() -> str:
 
 
 st.download_button(
-    "Download the report (HTML)", build, file_name=report.report_file_name(info["label"], datetime.now(timezone.utc)),
+    "Download the report (HTML)", owned(build, "the report"), file_name=report.report_file_name(info["label"], datetime.now(timezone.utc)),
     mime="text/html", icon=":material/download:", type="primary", key="report_download", on_click="ignore",
     help="Built when clicked (about 10 seconds on a few thousand patients).")

@@ -1,0 +1,90 @@
+"""Password guessing from many sessions at once meets one limit for the whole server.
+
+Fifteen browser sessions (15 Chromium contexts: separate cookies, separate Streamlit sessions)
+each submit a wrong team password at the same moment. A limit per session would let all 15
+guesses through; the server-wide one lets at most its burst through, and the others are told to
+wait, in words. Then the right password still works once the limit allows it.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+from playwright.sync_api import expect
+
+from icans_core import passwords
+from tests.browser import running_app, wait_until_idle
+from tests.test_browser_access import sign_in
+from ui.sign_in_limit import BURST, PER_SECOND
+
+pytestmark = pytest.mark.browser
+PASSWORD = "limit team password"
+SESSIONS = 15
+WRONG = "That password is not right."
+LIMITED = re.compile(r"Too many sign-in attempts on this server just now\. Wait \d+ seconds?")
+
+
+@pytest.fixture(scope="module")
+def app_server(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("limit")
+    secrets = folder / "secrets.toml"
+    secrets.write_text(f'[access]\npassword_hash = "{passwords.hash_password(PASSWORD)}"\n')
+    with running_app(folder, ("--secrets.files", str(secrets)),
+                     env={"ICANS_LIBRARY_DIR": str(folder / "library")}) as server:
+        yield server
+
+
+def outcome(page) -> str:
+    main = page.get_by_test_id("stMain")
+    expect(main.get_by_text(WRONG).or_(main.get_by_text(LIMITED))).to_be_visible(timeout=60_000)
+    return "guess" if main.get_by_text(WRONG).count() else "limited"
+
+
+def test_fifteen_parallel_sessions_cannot_make_fifteen_guesses(chromium, app_url):
+    contexts = [chromium.new_context() for _ in range(SESSIONS)]
+    try:
+        pages = [c.new_page() for c in contexts]
+        for page in pages:
+            page.set_default_timeout(60_000)
+            page.goto(app_url)
+        for page in pages:
+            expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=60_000)
+            wait_until_idle(page)
+            page.get_by_role("textbox", name="Your name").fill("Mallory")
+            page.get_by_role("textbox", name="Team password").fill("guess")
+        started = time.monotonic()
+        for page in pages:  # all 15 submitted within a fraction of a second
+            page.get_by_role("button", name="Sign in").click()
+        submitted = time.monotonic() - started
+        outcomes = [outcome(page) for page in pages]
+        answered = time.monotonic() - started  # every attempt was checked (or refused) within this
+        guesses = outcomes.count("guess")
+        # Attempts come back at PER_SECOND while the server works through the 15 (on a loaded
+        # machine that takes longer than the clicks): never more than the burst plus what came back.
+        assert submitted < 5, submitted
+        assert guesses <= BURST + int(answered * PER_SECOND) + 1, (outcomes, answered)
+        assert guesses < SESSIONS and "limited" in outcomes, outcomes
+        for page in pages:
+            expect(page.get_by_test_id("stSidebar")).to_have_count(0)  # nobody got in
+            expect(page.get_by_test_id("stException")).to_have_count(0)
+
+        # The right password gets in once an attempt is free again (a few seconds at most).
+        page = pages[0]
+        deadline = time.monotonic() + 30
+        while True:
+            page.goto(app_url)  # a fresh page each time: no message left over from the last try
+            expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=60_000)
+            wait_until_idle(page)
+            sign_in(page, "Alice", PASSWORD)
+            signed_in = page.get_by_test_id("stSidebar").get_by_text("Signed in as Alice")
+            limited = page.get_by_test_id("stMain").get_by_text(LIMITED)
+            expect(signed_in.or_(limited)).to_be_visible(timeout=60_000)
+            if signed_in.count() or time.monotonic() > deadline:
+                break
+            time.sleep(1 / PER_SECOND)
+        expect(signed_in).to_be_visible()
+    finally:
+        for context in contexts:
+            context.close()
