@@ -7,7 +7,7 @@ import streamlit as st
 
 from icans_core import limits, store, template
 from icans_core.problems import report_frame
-from icans_core.spreadsheet_safe import neutralise_formulas
+from icans_core.spreadsheet_safe import spreadsheet_csv
 from ui import access, session
 from ui.text import plain
 
@@ -153,7 +153,7 @@ def show_last_result(chosen_names: list[str]) -> None:
     st.error(f"**Not loaded:** {names} {verb} {last['errors']} error(s). Nothing was loaded; the cohort "
              "above is still the one in use. Fix every row listed below and upload again.")
     show_report(report)
-    st.download_button("Download the validation report (CSV)", neutralise_formulas(report).to_csv(index=False).encode(),
+    st.download_button("Download the validation report (CSV)", spreadsheet_csv(report).encode(),
                        file_name="validation-report.csv", mime="text/csv", icon=":material/download:")
 
 
