@@ -808,8 +808,8 @@ SILENT: list[Silent] = [
                                       expect("swimlanes", "start_day", "5.123456789012", lane="ICANS", grade="3"))),
     Silent("-0 is written 0", lambda: upload(cells("toxicity", (2, "day", "-0"))), "exact",
            export=expect_all(expect("swimlanes", "start_day", "0", lane="ICANS", grade="0"), no_text_anywhere("-0", "-0.0"))),
-    Silent("ng/mL converted to pg/mL exactly", lambda: upload(cells("labs", (5, "value", "1.1"), (5, "unit", "ng/mL"))),
-           "exact", export=expect("cytokine_medians", "median", "1100", group="Steroids alone", day="2")),
+    Silent("ng/mL converted to pg/mL exactly", lambda: upload(cells("labs", (5, "value", "2.01"), (5, "unit", "ng/mL"))),
+           "exact", export=expect("cytokine_medians", "median", "2010", group="Steroids alone", day="2")),  # 2.01 x 1000 = 2009.9999999999998 in floats
     Silent("a dose of 1e308 refused, never inf", lambda: upload(cells("interventions", (2, "daily_dose", "1e308"))),
            "refused", "Must be 1,000,000 or less: no daily dose", ("interventions.csv", 2, "daily_dose", "1e308")),
     Silent("a lab value of 1e308 refused, never inf", lambda: upload(car_t("1e308")), "refused",
