@@ -148,7 +148,7 @@ def _parse(raw: RawTable, spec: S.TableSpec) -> tuple[_Table, list[Problem]]:
 # kept as given, with a warning. Only a closed vocabulary (sex: F, M, other) cannot hold it: there it
 # is read as missing, with a warning.
 def _missing_words(cells: pd.Series, col: S.ColumnSpec, source: str) -> tuple[pd.Series, list[Problem]]:
-    words = cells.str.casefold().isin(S.MISSING_WORDS).fillna(False).astype(bool)
+    words = cells.str.lower().isin(S.MISSING_WORDS).fillna(False).astype(bool)  # Arrow, vectorised
     if not words.any():
         return cells, []
     if col.kind != "text":
