@@ -415,7 +415,7 @@ _BUILTIN_MESSAGES = {
 
 def _apply_rules(table: _Table, rules: DataFrameSchema, severity: str) -> list[Problem]:
     try:
-        rules.validate(table.frame, lazy=True)
+        rules.validate(table.frame, lazy=True, inplace=True)  # no coercion: a copy of every table would only cost memory
         return []
     except pandera.errors.SchemaErrors as exc:
         cases = exc.failure_cases
