@@ -5,6 +5,7 @@ without a word (issue 10, "Silent data changes").
   steroid row doubles the cumulative dose), and the user is told which row it repeats;
 - different grades of one syndrome for one patient at the same day value: refused, because which one
   holds would depend on row order;
+(A rule that fires on many rows lists the first 100, then one problem counting the rest: `problems.capped`.)
 - a negative concentration or cell count (a known analyte): refused; a negative value of another
   analyte (which may be a signed measure) is warned;
 - an assessment, sample or treatment after the patient's death_day: warned.
@@ -18,7 +19,7 @@ from __future__ import annotations
 import pandas as pd
 
 from icans_core import schema as S
-from icans_core.problems import Problem, capped, error, warning
+from icans_core.problems import MAX_ALIKE, Problem, capped, error, warning
 
 _SYNDROMES = {"crs_grade": "CRS", "icans_grade": "ICANS"}
 _DUPLICATE_EFFECT = {
@@ -84,15 +85,23 @@ def conflicting_grades(table) -> list[Problem]:
             continue
         kinds = graded.groupby(["patient_id", "day"])[column].transform("nunique")
         clash = graded[kinds > 1]
+        found: list[Problem] = []
         for (_, day), rows in clash.groupby(["patient_id", "day"], sort=False):
+            if len(found) > MAX_ALIKE:  # the rest are counted, not described (bounded work for any upload)
+                break
             listed = ", ".join(f"row {r} says {int(g)}" for r, g in zip(rows.index, rows[column]))
             for row in rows.index:
-                problems.append(error(
+                found.append(error(
                     table.raw.source,
                     f"Conflicting {syndrome} grades for this patient at the same time (day {day:g}: {listed}): "
                     "which one holds is undefined. Give each assessment its own time (e.g. 5.25 and 5.75), "
                     "or delete the wrong one.",
                     row=int(row), column=column, value=_raw(table, row, column)))
+        if len(found) < len(clash):  # placeholders, only counted by `capped`
+            described = {p.row for p in found}
+            found += [error(table.raw.source, "", row=int(row), column=column)
+                      for row in clash.index if int(row) not in described]
+        problems += capped(found, table.raw.source, column)
     return problems
 
 
@@ -102,11 +111,11 @@ def negative_values(table) -> list[Problem]:
     negative = f[(f["value"] < 0).fillna(False).astype(bool)]
     known = negative["analyte"].isin(list(S.ANALYTES))
     source = table.raw.source
-    errors = [error(source, f"Negative {analyte}: a concentration or a cell count cannot be below 0 (a code for "
+    errors = capped([error(source, f"Negative {analyte}: a concentration or a cell count cannot be below 0 (a code for "
                             "missing, or for below the limit of quantification?). Give the limit with below_lloq "
                             "= true, or leave the row out.", row=int(row), column="value",
                     value=_raw(table, row, "value"))
-              for row, analyte in negative.loc[known, "analyte"].items()]
+              for row, analyte in negative.loc[known, "analyte"].items()], source, "value")
     warnings = [warning(source, "Negative value: kept as given, as this analyte is not one of the format's "
                                 "concentrations or cell counts; check it is not a code for missing.",
                         row=int(row), column="value", value=_raw(table, row, "value"))

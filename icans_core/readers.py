@@ -531,7 +531,11 @@ def as_text(cells: pd.Series) -> pd.Series:
     Arrow strings keep the string work vectorised: registries have millions of cells.
     Spreadsheet numbers that are whole (an id typed as 101, stored as 101.0) read as typed.
     """
-    if pd.api.types.is_float_dtype(cells.dtype):
+    if cells.dtype == np.float32:
+        # a float32 (Parquet) as its writer shows it: 0.1, not the float64 0.10000000149011612
+        cells = pd.Series([None if v != v else np.format_float_positional(v, unique=True, trim="-")
+                           for v in cells.to_numpy()], index=cells.index, dtype=object)
+    elif pd.api.types.is_float_dtype(cells.dtype):
         values = cells.to_numpy(dtype=float, na_value=np.nan)
         whole = np.isfinite(values) & (values == np.round(values)) & (np.abs(values) < 2**53)
         text = pd.Series(np.where(whole, values, np.nan), index=cells.index).astype("Int64").astype(TEXT)
