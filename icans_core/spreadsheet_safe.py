@@ -78,6 +78,9 @@ def exact_numbers(frame: pd.DataFrame) -> pd.DataFrame:
         if pd.api.types.is_float_dtype(column.dtype):
             values = column.to_numpy(dtype=float, na_value=np.nan)
             out.isetitem(i, pd.Series([exact_number(float(v)) for v in values], index=frame.index, dtype=object))
+        elif column.dtype == object and column.map(lambda v: isinstance(v, float)).any():
+            # a mixed column (numbers among text): its floats are written the same way
+            out.isetitem(i, column.map(lambda v: exact_number(v) if isinstance(v, float) else v))
     return out
 
 

@@ -203,3 +203,5 @@ def test_every_csv_writer_writes_numbers_exactly():
     frame = pd.DataFrame({"id": ["=1+1", "P2", "P3"], "dose": [1000000000.25, 1e308, -0.0],
                           "n": pd.array([1, None, 3], dtype="Int64")})
     assert spreadsheet_csv(frame) == "id,dose,n\n'=1+1,1000000000.25,1\nP2,1e+308,\nP3,0,3\n"
+    mixed = pd.DataFrame({"value": ["P1", -0.0, 5.0, None]}, dtype=object)
+    assert spreadsheet_csv(mixed) == "value\nP1\n0\n5\n\"\"\n"  # a lone empty field is quoted
