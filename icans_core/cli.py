@@ -55,6 +55,8 @@ def _analysis_inputs(args: argparse.Namespace):
             print(format_problem(problem))
         print(f"REFUSED: {len(result.errors)} error(s); nothing was written.")
         return EXIT_REFUSED
+    for problem in result.problems:  # warnings: the cohort loads, and the user is told (as `validate` does)
+        print(format_problem(problem))
     con = store.connect()
     store.load_cohort(con, result.cohort)
     selected = store.select_patients(con, cohort_filter)

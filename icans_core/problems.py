@@ -44,6 +44,23 @@ _INVISIBLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u20
                         r"\u2060-\u2064\u2066-\u206f\ufeff]")
 
 
+# A rule that fires on a whole column (an id column formatted 000, a registry's duplicated export) would
+# otherwise bury the report under a million alike lines.
+MAX_ALIKE = 100
+
+
+def capped(problems: list[Problem], source: str, column: str | None, limit: int = MAX_ALIKE) -> list[Problem]:
+    """The first `limit` problems of one kind, then one that says how many more there are and where."""
+    if len(problems) <= limit:
+        return problems
+    rest = problems[limit:]
+    rows = [p.row for p in rest if p.row is not None]
+    where = f" (rows {min(rows):,} to {max(rows):,})" if rows else ""
+    first = problems[0]
+    return problems[:limit] + [Problem(first.severity, source, rest[0].row, column, None,
+                                       f"...and {len(rest):,} more like the above{where}: {first.problem}")]
+
+
 def show_value(value: object) -> str | None:
     """A cell value as the user would recognise it, shortened if long; invisible characters are
     written as escapes (\\u200d), so that a value that looks right shows why it is not."""

@@ -30,8 +30,8 @@ import pyarrow.compute as pa_compute
 
 from icans_core import limits as L
 from icans_core.limits import Limits
-from icans_core.problems import Problem, error, warning
-from icans_core.schema import INFO_SHEETS, MISSING_WORDS, TABLES
+from icans_core.problems import Problem, capped, error, warning
+from icans_core.schema import INFO_SHEETS, TABLES
 
 XLSX_MAGIC = b"PK\x03\x04"  # an .xlsx is a zip archive
 # Compound-file header: an old .xls, or an .xlsx encrypted with a password (Excel wraps those in one)
@@ -189,6 +189,8 @@ def _read_csv(where: str, data: bytes, table: str, limits: Limits) -> tuple[list
     delimiter = _sniff_delimiter(text)
     if _more_records_than(text, delimiter, limits.max_rows + 1):  # the header, then the rows
         return [], [_too_many_rows(where, table, limits)]
+    if (fast := _read_plain_csv(where, text, delimiter, table)) is not None:
+        return fast
     # csv.reader rather than pandas: it yields every record, blank ones included, so
     # record numbers are the spreadsheet rows the user sees, and ragged rows can be named.
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
@@ -214,6 +216,45 @@ def _read_csv(where: str, data: bytes, table: str, limits: Limits) -> tuple[list
     frame = pd.DataFrame({i: pd.Series(list(c), dtype=TEXT) for i, c in enumerate(columns)})
     frame.columns = header
     frame.index = pd.RangeIndex(2, len(rows) + 2)
+    return [RawTable(table, where, _tidy(frame), decimal_comma=delimiter == ";")], []
+
+
+def _read_plain_csv(where: str, text: str, delimiter: str, table: str) -> tuple[list[RawTable], list[Problem]] | None:
+    """The table read by Arrow's CSV reader, as text, when the file is plain; else None (read by csv.reader).
+
+    Plain: no quote character, no blank line before the last row, one line break convention, every row as
+    wide as the header, no cell over csv's field limit. Then each line is one record, so the rows are
+    numbered exactly as csv.reader numbers them, and the cells are the same strings; Arrow reads them
+    in C without a Python object per cell (2.5 million rows: seconds, not a minute and gigabytes).
+    """
+    import pyarrow.csv as pa_csv
+
+    body = text.rstrip("\r\n")
+    if '"' in text or "\n\n" in body or "\r\r" in body or ("\r" in body and text.count("\r") != text.count("\r\n")):
+        return None
+    if "\r\n\r\n" in body:
+        return None
+    end = body.find("\n")
+    header = next(csv.reader([body if end < 0 else body[:end].rstrip("\r")], delimiter=delimiter))
+    if not any(h.strip() for h in header) or len(header) > L.MAX_COLUMNS or len(set(header)) != len(header):
+        return None  # the full read reports it
+    names = [f"c{i}" for i in range(len(header))]
+    try:
+        parsed = pa_csv.read_csv(
+            io.BytesIO(body.encode("utf-8")),
+            read_options=pa_csv.ReadOptions(column_names=names, skip_rows=1, use_threads=False),
+            parse_options=pa_csv.ParseOptions(delimiter=delimiter, quote_char=False, ignore_empty_lines=False),
+            convert_options=pa_csv.ConvertOptions(column_types={n: pa.string() for n in names},
+                                                  strings_can_be_null=False))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None  # a ragged row, or anything unusual: the full read says what and where
+    for column in parsed.columns:
+        if len(column) and pa_compute.max(pa_compute.utf8_length(column)).as_py() > csv.field_size_limit():
+            return None
+    frame = pd.DataFrame({i: pd.Series(pd.arrays.ArrowStringArray(parsed.column(i).combine_chunks()), dtype=TEXT)
+                          for i in range(len(names))})
+    frame.columns = header
+    frame.index = pd.RangeIndex(2, len(frame) + 2)
     return [RawTable(table, where, _tidy(frame), decimal_comma=delimiter == ";")], []
 
 
@@ -280,12 +321,29 @@ def _read_workbook(source: Source, limits: Limits) -> tuple[list[RawTable], list
                 problems.append(warning(where, "Sheet ignored: its name is not a table of the data "
                                                f"format ({', '.join(TABLES)})."))
                 continue
+            if (hidden := _hidden_sheet(sheet, where, table)) is not None:
+                problems.append(hidden)
+                if hidden.severity == "error":
+                    continue
             found, found_problems = _read_sheet(sheet, where, table, limits)
             tables += found
             problems += found_problems
     finally:
         book.close()
     return tables, problems
+
+
+def _hidden_sheet(sheet, where: str, table: str) -> Problem | None:
+    """A hidden table sheet is read, with a warning (the user may not know it is there); a "very hidden"
+    one, which only a macro or a script can make and Excel's menus cannot show, is refused."""
+    state = getattr(sheet, "sheet_state", "visible")
+    if state == "hidden":
+        return warning(where, f"This sheet is hidden in the workbook; it was read as the '{table}' table. Unhide "
+                              "it (right-click a sheet tab › Unhide) to see what was loaded, or delete it.")
+    if state == "veryHidden":
+        return error(where, f"This sheet is 'very hidden' (made so by a macro or a script; Excel's Unhide does "
+                            f"not show it), so its '{table}' table is not read. Make it visible, or delete it.")
+    return None
 
 
 def _read_sheet(sheet, where: str, table: str, limits: Limits) -> tuple[list[RawTable], list[Problem]]:
@@ -302,16 +360,73 @@ def _read_sheet(sheet, where: str, table: str, limits: Limits) -> tuple[list[Raw
     if width > L.MAX_COLUMNS:
         return [], [_too_many_columns(where, width)]
     rows, body = [], []
+    # Number formats are read cell by cell (slower) only when the workbook has one that can show a
+    # number other than as it is loaded (000, "P"000, 0%): see `_misleading_format`.
+    formats = _has_misleading_formats(sheet.parent)
+    shown: list[tuple[int, int, object, str]] = []  # (row, column position, value, number format)
     # Cells right of the header are not read at all (max_col): a column without a header name is
     # not part of the format anyway. Blank rows are not kept, nor counted against the limit.
-    for row, values in enumerate(sheet.iter_rows(min_row=2, max_col=width, values_only=True), start=2):
+    for row, values in enumerate(sheet.iter_rows(min_row=2, max_col=width, values_only=not formats), start=2):
+        if formats:
+            cells, values = values, tuple(c.value for c in values)
+            shown += [(row, i, c.value, c.number_format) for i, c in enumerate(cells)
+                      if isinstance(c.value, (int, float)) and not isinstance(c.value, bool)
+                      and _misleading_format(c.number_format)]
         if any(v is not None for v in values):
             if len(body) == limits.max_rows:
                 return [], [_too_many_rows(where, table, limits, row)]
             rows.append(row)
             body.append(values)
     frame = pd.DataFrame(body, columns=header, dtype=object, index=pd.Index(rows, dtype="int64"))
-    return [RawTable(table, where, _tidy(frame))], []
+    tidy = _tidy(frame)
+    return [RawTable(table, where, tidy)], _format_warnings(shown, tidy, where)
+
+
+# A number format that makes a spreadsheet show a number as other text than the number that is loaded:
+# zero padding (000 shows 7 as 007), literal text ("P"000 shows P007, 0" mg"), a percentage (0% shows
+# 0.5 as 50%). Rounding formats (0.00, #,##0) are not among them: the full number is loaded, as the
+# spreadsheet itself computes with it. Date formats never get here: openpyxl reads those as dates.
+_PADDED = re.compile(r"(?<![0#?.,])0{2,}")
+
+
+def _misleading_format(number_format: str | None) -> bool:
+    if not number_format or number_format in ("General", "@"):
+        return False
+    code = number_format.split(";")[0]
+    code = re.sub(r"\[[^\]]*\]", "", code)  # colours and conditions: [Red], [>100]
+    literal = re.search(r'"[^"]*"|\\.', code) is not None or re.search(r"[A-Za-z]", re.sub(r"[Ee][+-]", "", code))
+    integer_part = code.split(".")[0]
+    return bool(literal or "%" in code or _PADDED.search(integer_part))
+
+
+def _has_misleading_formats(book) -> bool:
+    try:  # openpyxl's own tables of the workbook's cell styles and custom formats
+        from openpyxl.styles.numbers import BUILTIN_FORMATS, BUILTIN_FORMATS_MAX_SIZE
+
+        ids = {style.numFmtId for style in book._cell_styles}
+        codes = [BUILTIN_FORMATS.get(i, "General") if i < BUILTIN_FORMATS_MAX_SIZE else
+                 book._number_formats[i - BUILTIN_FORMATS_MAX_SIZE] for i in ids]
+    except (AttributeError, IndexError, TypeError):
+        return True  # cannot tell cheaply: read every cell's format
+    return any(_misleading_format(code) for code in codes)
+
+
+def _format_warnings(shown: list[tuple[int, int, object, str]], tidy: pd.DataFrame, where: str) -> list[Problem]:
+    """One warning per number cell whose format shows it otherwise (at most 100 per column, then a count)."""
+    by_column: dict[int, list[Problem]] = {}
+    for row, position, value, number_format in shown:
+        if position >= len(tidy.columns):
+            continue
+        loaded = _cell_text(value)
+        padded = re.fullmatch(r"0+", number_format)
+        looks = f" as {loaded.zfill(len(number_format))}" if padded and loaded.isdigit() else " differently"
+        by_column.setdefault(position, []).append(warning(
+            where, f"This number cell has the number format '{number_format}', so the spreadsheet shows it"
+                   f"{looks}, but it holds the number {loaded}, which is what is loaded. If the shown text is "
+                   "the value (an id such as 007), type it as text (start it with an apostrophe).",
+            row=row, column=tidy.columns[position], value=loaded))
+    return [p for position, found in sorted(by_column.items())
+            for p in capped(found, where, tidy.columns[position])]
 
 
 def _expansion_problem(source: Source, members: list[zipfile.ZipInfo], limits: Limits) -> Problem | None:
@@ -410,12 +525,17 @@ def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def as_text(cells: pd.Series) -> pd.Series:
-    """Cells as Arrow-backed text, trimmed; NA where empty or a spreadsheet word for missing (NA, null).
+    """Cells as Arrow-backed text, trimmed; NA where empty. (A word such as "NA" or "None" is kept: whether it
+    means "no value" depends on the column, which validation knows: `validation._missing_words`.)
 
     Arrow strings keep the string work vectorised: registries have millions of cells.
     Spreadsheet numbers that are whole (an id typed as 101, stored as 101.0) read as typed.
     """
-    if pd.api.types.is_float_dtype(cells.dtype):
+    if cells.dtype == np.float32:
+        # a float32 (Parquet) as its writer shows it: 0.1, not the float64 0.10000000149011612
+        cells = pd.Series([None if v != v else np.format_float_positional(v, unique=True, trim="-")
+                           for v in cells.to_numpy()], index=cells.index, dtype=object)
+    elif pd.api.types.is_float_dtype(cells.dtype):
         values = cells.to_numpy(dtype=float, na_value=np.nan)
         whole = np.isfinite(values) & (values == np.round(values)) & (np.abs(values) < 2**53)
         text = pd.Series(np.where(whole, values, np.nan), index=cells.index).astype("Int64").astype(TEXT)
@@ -423,7 +543,7 @@ def as_text(cells: pd.Series) -> pd.Series:
     elif cells.dtype == object:
         cells = cells.map(_cell_text, na_action="ignore")
     text = _nfc(cells.astype(TEXT).str.strip())
-    return text.mask(text.isna() | text.str.lower().isin(MISSING_WORDS))
+    return text.mask(text.isna() | (text == ""))
 
 
 def _nfc(text: pd.Series) -> pd.Series:

@@ -16,7 +16,7 @@ import pandas as pd
 from icans_core import competing_risks, cox, expansion, kinetics, nca, schema, steroids, store, summary, survival, swimlanes
 from icans_core.episodes import compute_episodes
 from icans_core.options import AnalysisOptions
-from icans_core.spreadsheet_safe import neutralise_formulas
+from icans_core.spreadsheet_safe import spreadsheet_csv
 
 RESULT_COLUMNS: dict[str, list[str]] = {
     "episodes": ["patient_id", "group", "onset_day", "peak_grade", "resolution_day", "time_to_resolution",
@@ -127,14 +127,14 @@ def write_results(tables: dict[str, pd.DataFrame], out_dir: str | Path) -> list[
     """Write each table as <name>.csv; a missing value (e.g. a median CI not reached) is an empty field.
 
     Text that a spreadsheet would run as a formula (an id like "=HYPERLINK(...)") gets a leading
-    apostrophe: these files are meant to be opened in Excel.
+    apostrophe: these files are meant to be opened in Excel. Numbers are written exactly (the shortest
+    text that reads back as the same number: 1000000000.25, 1e+308; never "inf" or "-0").
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for name, frame in tables.items():
         path = out / f"{name}.csv"
-        neutralise_formulas(frame).to_csv(path, index=False, na_rep="",
-                                          float_format="%.10g")  # no binary-fraction noise
+        spreadsheet_csv(frame, path)  # every number exactly as computed: shortest round-trip text
         written.append(path)
     return written

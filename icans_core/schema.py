@@ -18,6 +18,17 @@ Kind = Literal["text", "number", "integer", "boolean"]
 
 # Days before infusion cover lymphodepletion; the contract allows down to -30.
 EARLIEST_DAY = -30.0
+# Days after infusion: at most 20 years (20 x 365.25). CAR-T follow-up is at most 15 years (the FDA's
+# long-term follow-up of gene therapies) and the first infusions were in 2010, so a later day is not a
+# day: an Excel date serial (45353 = 2024-03-02: every date after 1919 is a serial above 7305) or a
+# yyyymmdd number (20240305). Both are refused with a message saying so.
+LATEST_DAY = 7305.0
+# A daily dose in mg, g, mg/kg or g/kg (the contract's units) is far below a million (IVIG 2 g/kg is
+# 140,000 mg); a larger one is a typing error, and 1e308 would overflow the steroid total to infinity.
+MAX_DAILY_DOSE = 1_000_000.0
+# A measurement far above any assay (IL-6 reaches 1e5 pg/mL, CAR-T cells 1e5 cells/uL); a bound keeps
+# sums and AUCs finite (1e308 would become infinity).
+MAX_LAB_VALUE = 1e15
 # Ages of 90 and over are recorded as 90 (a de-identification rule of the contract).
 AGE_CAP = 90
 
@@ -66,7 +77,12 @@ class TableSpec:
 
 
 def _day(name: str, required: bool, meaning: str, example: float | None) -> ColumnSpec:
-    return ColumnSpec(name, "number", required, meaning, minimum=EARLIEST_DAY, example=example)
+    return ColumnSpec(name, "number", required, meaning, minimum=EARLIEST_DAY, maximum=LATEST_DAY, example=example)
+
+
+def is_day(col: ColumnSpec) -> bool:
+    """Whether a column holds days since infusion (bounded -30 to 20 years; dates-as-numbers refused)."""
+    return col.kind == "number" and col.minimum == EARLIEST_DAY and col.maximum == LATEST_DAY
 
 
 PATIENTS = TableSpec(
@@ -115,7 +131,7 @@ INTERVENTIONS = TableSpec(
         _day("start_day", True, "First day given.", 5),
         _day("end_day", False, "Last day given, inclusive; blank = start_day.", 7),
         ColumnSpec("daily_dose", "number", False, "Dose given on each day from start_day to end_day.",
-                   minimum=0, example=40),
+                   minimum=0, maximum=MAX_DAILY_DOSE, example=40),
         ColumnSpec("dose_unit", "text", False, "mg, g, mg/kg or g/kg.", example="mg"),
         ColumnSpec("route", "text", False, "IV, PO, SC or IT (intrathecal); blank = systemic.",
                    example="IV"),
@@ -131,7 +147,7 @@ LABS = TableSpec(
         _day("day", True, "Time of sampling, days since infusion.", 5),
         ColumnSpec("analyte", "text", True, "Normalised analyte name, or any other name as given.",
                    example="IL-6"),
-        ColumnSpec("value", "number", True, "Measured value.", example=245.0),
+        ColumnSpec("value", "number", True, "Measured value.", maximum=MAX_LAB_VALUE, example=245.0),
         ColumnSpec("unit", "text", True, "One unit per analyte in a cohort (after known conversions).",
                    example="pg/mL"),
         ColumnSpec("below_lloq", "boolean", False,

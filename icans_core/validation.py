@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 from difflib import get_close_matches
 
 import numpy as np
@@ -23,9 +24,9 @@ import pyarrow as pa
 import pyarrow.compute as pa_compute
 from pandera.pandas import Check, Column, DataFrameSchema
 
-from icans_core import deidentify
+from icans_core import consistency, deidentify
 from icans_core import schema as S
-from icans_core.problems import Problem, error, warning
+from icans_core.problems import Problem, capped, error, warning
 from icans_core.readers import TEXT, RawTable
 
 # Columns added to the contract's columns by normalisation (the original is kept).
@@ -42,8 +43,8 @@ _DATE_PATTERN = re.compile(
     r"|\d{1,2}[-\s][A-Za-z]{3,9}[-\s,]*\d{2,4}"  # 1-Mar-2024, 1 March 2024
     r"|[A-Za-z]{3,9}\s+\d{1,2},?\s+\d{4})"  # March 1, 2024
 )
-DATE_PROBLEM = ("Looks like a calendar date. Record time as days since CAR-T infusion "
-                "(day 0 = infusion; 14.25 = day 14, 06:00) instead of dates.")
+DAYS_ADVICE = "Record time as days since CAR-T infusion (day 0 = infusion; 14.25 = day 14, 06:00) instead of dates."
+DATE_PROBLEM = "Looks like a calendar date. " + DAYS_ADVICE
 
 
 @dataclass
@@ -83,6 +84,7 @@ def validate_tables(raw_tables: list[RawTable]) -> tuple[dict[str, pd.DataFrame]
     for table in tables.values():
         problems += _apply_rules(table, _rules(table.spec, patient_ids), "error")
         problems += _apply_rules(table, _warning_rules(table.spec), "warning")
+    problems += consistency.check_across_rows(tables)  # duplicates, same-day conflicts, negatives, after death
 
     if any(p.severity == "error" for p in problems):
         return None, problems
@@ -124,13 +126,93 @@ def _parse(raw: RawTable, spec: S.TableSpec) -> tuple[_Table, list[Problem]]:
     for col in spec.columns:
         cells = raw.frame[col.name] if col.name in raw.frame.columns else pd.Series(
             pd.NA, index=raw.frame.index, dtype=TEXT)
+        cells, word_problems = _missing_words(cells, col, raw.source)
+        problems += word_problems
         values, failures = _parse_column(cells, col.kind, raw.decimal_comma)
+        if col.kind == "number" and raw.decimal_comma:
+            failures = _ambiguous_notation(cells).combine_first(failures)
+        if S.is_day(col):
+            failures = failures.combine_first(_not_days(values))
+        values = values.mask(values.index.isin(failures.index)) if len(failures) else values
         frame[col.name] = values
         for row, problem in failures.items():
             problems.append(error(raw.source, problem, row=int(row), column=col.name,
                                   value=cells.at[row]))
             reported.add((int(row), col.name))
     return _Table(spec, raw, frame, reported), problems
+
+
+# A word that means "no value" in a spreadsheet. In a number or true/false column it is read as an
+# empty cell (documented). In a text column it may be a value: a group literally named "None" or "NA"
+# must not become "no group" (its patients would silently move to their product's group), so it is
+# kept as given, with a warning. Only a closed vocabulary (sex: F, M, other) cannot hold it: there it
+# is read as missing, with a warning.
+def _missing_words(cells: pd.Series, col: S.ColumnSpec, source: str) -> tuple[pd.Series, list[Problem]]:
+    words = cells.str.lower().isin(S.MISSING_WORDS).fillna(False).astype(bool)  # Arrow, vectorised
+    if not words.any():
+        return cells, []
+    if col.kind != "text":
+        return cells.mask(words), []
+    if col.allowed:
+        message = (f"Read as missing: '{{value}}' is not one of {', '.join(col.allowed)}, so it is taken to "
+                   "mean no value. Leave the cell empty when it is unknown.")
+        kept = cells.mask(words)
+    else:
+        what = ("a group of that name; leave the cell empty to group the patient by product"
+                if col.name == "group" else "leave the cell empty if there is no value")
+        message = (f"Kept as the text '{{value}}', not read as a missing value ({what}).")
+        kept = cells
+    found = cells[words]
+    problems = [warning(source, message.format(value=v), row=int(r), column=col.name, value=v)
+                for r, v in found.items()]
+    return kept, capped(problems, source, col.name)
+
+
+# In a semicolon CSV the comma is the decimal mark (14,25 = 14.25). A dot is then ambiguous where it
+# could group thousands: German "1.500" is one thousand five hundred, but it reads as 1.5.
+_THOUSANDS_DOT = re.compile(r"^[+-]?\d{1,3}(\.\d{3})+$")
+_BOTH_MARKS = re.compile(r"^[+-]?[\d.,]*\d[\d.,]*$")
+
+
+def _ambiguous_notation(text: pd.Series) -> pd.Series:
+    """For a semicolon CSV: cells whose number could be read two ways, with the problem (by row)."""
+    present = text.dropna()
+    if present.empty:
+        return pd.Series(dtype=object)
+    thousands = present.str.fullmatch(_THOUSANDS_DOT.pattern)
+    both = present.str.contains(".", regex=False) & present.str.contains(",", regex=False) & \
+        present.str.fullmatch(_BOTH_MARKS.pattern)
+    found = present[(thousands | both).fillna(False).astype(bool)]
+    return found.astype(object).map(lambda v: (
+        f"Ambiguous number in a semicolon-separated file, where the comma is the decimal mark: '{v}' "
+        "could be a thousands separator (German 1.500 = 1500) or a decimal point (1.5). Write it without "
+        "a thousands separator: 1500, or 1,5 for one and a half."))
+
+
+# Excel counts dates in days from 1899-12-30: a date typed into a General cell (or exported to CSV)
+# becomes its serial number, 45353 for 2024-03-02.
+_EXCEL_EPOCH = pd.Timestamp("1899-12-30")
+
+
+def _not_days(values: pd.Series) -> pd.Series:
+    """Day values above the bound, with what they look like (an Excel date serial, a yyyymmdd date)."""
+    late = values[(values > S.LATEST_DAY).fillna(False).astype(bool)].astype(float)
+    return late.map({v: _late_day_problem(v) for v in pd.unique(late)}).astype(object)
+
+
+def _late_day_problem(value: float) -> str:
+    days = f"days since CAR-T infusion are at most {S.LATEST_DAY:,.0f} (20 years)"
+    if value.is_integer() and 19000101 <= value <= 21001231:
+        digits = str(int(value))
+        date = pd.to_datetime(digits, format="%Y%m%d", errors="coerce")
+        if not pd.isna(date):
+            return (f"Looks like a date written as a number ({digits} = {date:%Y-%m-%d}, yyyymmdd), and "
+                    f"{days}. {DAYS_ADVICE}")
+    if value <= 73050:  # Excel's serial for 2099-12-31
+        date = _EXCEL_EPOCH + pd.Timedelta(days=int(value))
+        return (f"Looks like an Excel date serial number ({int(value)} = {date:%Y-%m-%d}: a date in a cell "
+                f"formatted as General or Number), and {days}. {DAYS_ADVICE}")
+    return f"Must be {S.LATEST_DAY:,.0f} or less: {days}."
 
 
 def _parse_column(text: pd.Series, kind: S.Kind, decimal_comma: bool) -> tuple[pd.Series, pd.Series]:
@@ -201,8 +283,21 @@ def _normalise(table: _Table) -> None:
         f["unit"] = key.map({k: unit for k, (unit, _) in conversions.items()}).fillna(f["unit"])
         f["unit"] = f["unit"].astype(object).where(f["unit"].notna(), None)
         factor = key.map({k: factor for k, (_, factor) in conversions.items()}).astype("Float64").fillna(1.0)
-        f["value"] = f["value"] * factor
+        f["value"] = _scaled_exactly(f["value"], factor)
         f["below_lloq"] = f["below_lloq"].fillna(False)
+
+
+def _scaled_exactly(values: pd.Series, factor: pd.Series) -> pd.Series:
+    """values x factor as the decimal product (1.1 ng/mL is 1100 pg/mL, not 1100.0000000000002): the
+    converted value is what the user would compute, and the export writes it exactly."""
+    scaled = values * factor
+    changed = (factor != 1.0) & values.notna()
+    if changed.any():
+        pairs = pd.Series(list(zip(values[changed].astype(float), factor[changed].astype(float))),
+                          index=values[changed].index)
+        exact = {p: float(Decimal(repr(p[0])) * Decimal(repr(p[1]))) for p in pd.unique(pairs)}
+        scaled[changed] = pairs.map(exact).astype(float)
+    return scaled
 
 
 def _canonical(values: pd.Series, synonyms: dict[str, str]) -> pd.Series:
@@ -227,7 +322,8 @@ def _rules(spec: S.TableSpec, patient_ids: set[str] | None) -> DataFrameSchema:
         if col.minimum is not None:
             checks.append(Check.ge(col.minimum, error=f"Must be {col.minimum:g} or more."))
         if col.maximum is not None:
-            message = (f"Must be {col.maximum:g} or less." if col.name != "age_years" else
+            message = (f"Must be {_bound(col.maximum)} or less{_BOUND_REASONS.get(col.name, '.')}"
+                       if col.name != "age_years" else
                        f"Ages of {S.AGE_CAP} and over must be recorded as {S.AGE_CAP}.")
             checks.append(Check.le(col.maximum, error=message))
         if col.kind == "integer":
@@ -240,6 +336,16 @@ def _rules(spec: S.TableSpec, patient_ids: set[str] | None) -> DataFrameSchema:
         unique = spec.name == "patients" and col.name == "patient_id"
         columns[col.name] = Column(nullable=not col.required, unique=unique, checks=checks)
     return DataFrameSchema(columns, checks=_ROW_RULES.get(spec.name, []))
+
+
+_BOUND_REASONS = {
+    "daily_dose": ": no daily dose in mg, g, mg/kg or g/kg is this large (IVIG 2 g/kg is 140,000 mg).",
+    "value": " (after known unit conversions): far above any assay, and a typing error.",
+}
+
+
+def _bound(value: float) -> str:
+    return f"{value:,.0f}" if float(value).is_integer() and abs(value) < 1e9 else f"{value:g}"
 
 
 def _one_unit_per_analyte(f: pd.DataFrame) -> pd.Series:
@@ -309,7 +415,7 @@ _BUILTIN_MESSAGES = {
 
 def _apply_rules(table: _Table, rules: DataFrameSchema, severity: str) -> list[Problem]:
     try:
-        rules.validate(table.frame, lazy=True)
+        rules.validate(table.frame, lazy=True, inplace=True)  # no coercion: a copy of every table would only cost memory
         return []
     except pandera.errors.SchemaErrors as exc:
         cases = exc.failure_cases

@@ -34,7 +34,7 @@ from icans_core.problems import format_problem
 from icans_core.readers import Source
 from icans_core.results import compute_results, write_results
 from icans_core.spreadsheet_safe import neutralise_formulas
-from tests.cohorts import VALID, copy_tables, csv_text, sources
+from tests.cohorts import VALID, copy_tables, csv_text, sources, with_cell
 from ui.text import plain
 
 CATEGORIES = {"size", "archive", "rows", "formula", "html", "sql", "unicode", "workbook", "csv shape"}
@@ -597,6 +597,301 @@ def _add_column(table: str, name: str) -> dict:
     for row in out[table][1:]:
         row.append("x")
     return out
+
+
+# --- silent data changes (issue 10): every case through the command line, `validate` then `export` ----------
+# Each case has one outcome: refused (validate exits 2 and names the file, row, column and value; export writes
+# nothing), warned (both exit 0, both print the named warning, and the export holds the values as given), or
+# loaded exactly (no problem at all, and the export's text cells are the numbers as given).
+
+@dataclass(frozen=True)
+class Silent:
+    id: str
+    build: Callable[[], list[Source]]
+    outcome: str  # "refused", "warned" or "exact"
+    words: str | None = None  # what the error or warning must say
+    where: tuple | None = None  # (source, row, column, value) of that problem
+    export: Callable[[dict[str, list[dict]]], None] | None = None  # checks on the export's raw text cells
+
+
+def cells(table: str, *changes: tuple[int, str, str], tables: dict | None = None) -> dict:
+    """The cohort with cells changed: (spreadsheet row, column name, value)."""
+    out = copy_tables(tables)
+    for row, column, value in changes:
+        out = with_cell(table, row, column, value, out)
+    return out
+
+
+def appended(table: str, *rows: list[str], tables: dict | None = None) -> dict:
+    out = copy_tables(tables)
+    out[table] += [list(r) for r in rows]
+    return out
+
+
+def semicolons(table: str, tables: dict) -> list[Source]:
+    return upload(tables, **{f"{table}__csv": table_bytes(table, tables, delimiter=";")})
+
+
+def numeric_workbook(edit: Callable | None = None, tables: dict | None = None) -> bytes:
+    """The cohort as one .xlsx whose number cells are numbers (General format), as a spreadsheet saves them."""
+    def as_numbers(book) -> None:
+        for sheet in book.worksheets:
+            for row in sheet.iter_rows(min_row=2):
+                for cell in row:
+                    if isinstance(cell.value, str) and re.fullmatch(r"-?\d+(\.\d+)?", cell.value):
+                        cell.value = float(cell.value) if "." in cell.value else int(cell.value)
+        if edit is not None:
+            edit(book)
+    return workbook(tables, edit=as_numbers)
+
+
+def padded_ids(book) -> None:
+    # patient P1 typed as the number 7 and shown as 007 (number format 000), in every sheet
+    for sheet in book.worksheets:
+        for row in sheet.iter_rows(min_row=2, max_col=1):
+            if row[0].value == "P1":
+                row[0].value, row[0].number_format = 7, "000"
+
+
+def hide(name: str, state: str) -> Callable:
+    def edit(book) -> None:
+        book[name].sheet_state = state
+    return edit
+
+
+def cell_of(file: str, column: str, **match: str) -> Callable[[dict], str]:
+    """The raw text of one export cell: the row of `file` whose columns equal `match`."""
+    def find(files: dict) -> str:
+        [row] = [r for r in files[file] if all(r[k] == v for k, v in match.items())]
+        return row[column]
+    return find
+
+
+def expect(file: str, column: str, expected: str, **match: str) -> Callable[[dict], None]:
+    def check(files: dict) -> None:
+        assert cell_of(file, column, **match)(files) == expected, files[file]
+    return check
+
+
+def expect_all(*checks: Callable[[dict], None]) -> Callable[[dict], None]:
+    def check(files: dict) -> None:
+        for one in checks:
+            one(files)
+    return check
+
+
+def no_text_anywhere(*bad: str) -> Callable[[dict], None]:
+    def check(files: dict) -> None:
+        for name, rows in files.items():
+            for row in rows:
+                assert not set(row.values()) & set(bad), (name, row)
+    return check
+
+
+CAR_T = ["P1", "7", "CAR-T cells", "", "cells/uL", ""]
+
+
+def car_t(value: str) -> dict:
+    row = list(CAR_T)
+    row[3] = value
+    return appended("labs", row)
+
+
+SEVERE_DEATH = cells("patients", (2, "death_day", "12"), (2, "last_followup_day", "12"))
+
+SILENT: list[Silent] = [
+    # --- dates disguised as numbers, and days without an upper bound ------------------------------------
+    Silent("Excel date serial in a CSV day column", lambda: upload(cells("toxicity", (3, "day", "45353"))),
+           "refused", "Excel date serial number (45353 = 2024-03-02", ("toxicity.csv", 3, "day", "45353")),
+    Silent("Excel date serial in a General-format workbook cell",
+           lambda: [Source("c.xlsx", numeric_workbook(lambda b: b["toxicity"].__setitem__("B3", 45353)))],
+           "refused", "Excel date serial number (45353 = 2024-03-02", ("c.xlsx › toxicity", 3, "day", "45353")),
+    Silent("Excel date serial with a time, as last follow-up",
+           lambda: upload(cells("patients", (3, "last_followup_day", "45353.75"))),
+           "refused", "Excel date serial number", ("patients.csv", 3, "last_followup_day", "45353.75")),
+    Silent("yyyymmdd number as a start day", lambda: upload(cells("interventions", (2, "start_day", "20240305"))),
+           "refused", "(20240305 = 2024-03-05, yyyymmdd)", ("interventions.csv", 2, "start_day", "20240305")),
+    Silent("yyyymmdd number as a death day", lambda: upload(cells("patients", (2, "death_day", "20240305"))),
+           "refused", "yyyymmdd", ("patients.csv", 2, "death_day", "20240305")),
+    Silent("day one billion", lambda: upload(cells("labs", (3, "day", "1e9"))),
+           "refused", "Must be 7,305 or less", ("labs.csv", 3, "day", "1e9")),
+    Silent("day at the 20-year bound loads exactly",
+           lambda: upload(cells("patients", (3, "last_followup_day", "7305"))), "exact"),
+    # --- decimal and thousands notation in a semicolon CSV ----------------------------------------------
+    Silent("German thousands dot in a semicolon CSV", lambda: semicolons("labs", cells("labs", (5, "value", "1.500"))),
+           "refused", "Ambiguous number in a semicolon-separated file", ("labs.csv", 5, "value", "1.500")),
+    Silent("thousands dot and decimal comma in a semicolon CSV",
+           lambda: semicolons("interventions", cells("interventions", (2, "daily_dose", "1.000,5"))),
+           "refused", "could be a thousands separator", ("interventions.csv", 2, "daily_dose", "1.000,5")),
+    Silent("decimal comma in a semicolon CSV loads exactly",
+           lambda: semicolons("labs", cells("labs", (5, "value", "1500,25"))), "exact",
+           export=expect("cytokine_medians", "median", "1500.25", group="Steroids alone", day="2")),
+    # --- duplicates --------------------------------------------------------------------------------------
+    Silent("duplicate intervention row (doubles the steroid total)",
+           lambda: upload(appended("interventions", VALID["interventions"][1])), "warned",
+           "Duplicate row: the same as row 2 in every column",
+           ("interventions.csv", 4, "(every column)", "P1, dexamethasone, 5, 7, 40, mg, IV"),
+           export=expect("steroid_exposure", "cumulative_dex_mg", "240", patient_id="P1")),
+    Silent("duplicate toxicity row", lambda: upload(appended("toxicity", VALID["toxicity"][2])), "warned",
+           "Duplicate row: the same as row 3", ("toxicity.csv", 6, "(every column)", "P1, 5, 1, 3, 2")),
+    Silent("duplicate labs row", lambda: upload(appended("labs", VALID["labs"][1])), "warned",
+           "Duplicate row: the same as row 2", ("labs.csv", 6, "(every column)", "P1, 1, IL-6, 150, pg/mL, false")),
+    # --- same-day conflicts ------------------------------------------------------------------------------
+    Silent("conflicting ICANS grades at the same day", lambda: upload(appended("toxicity", ["P1", "5", "", "1", ""])),
+           "refused", "Conflicting ICANS grades for this patient at the same time (day 5: row 3 says 3, row 6 says 1)",
+           ("toxicity.csv", 6, "icans_grade", "1")),
+    Silent("conflicting CRS grades at the same fractional day",
+           lambda: upload(appended("toxicity", ["P2", "2.5", "1", "", ""], ["P2", "2.5", "3", "", ""])),
+           "refused", "Conflicting CRS grades", ("toxicity.csv", 7, "crs_grade", "3")),
+    Silent("CRS and ICANS of one day in two rows is no conflict",
+           lambda: upload(appended("toxicity", ["P2", "4", "2", "", ""], ["P2", "4", "", "1", ""])), "exact"),
+    # --- negative concentrations -------------------------------------------------------------------------
+    Silent("negative IL-6", lambda: upload(cells("labs", (4, "value", "-1.5"))), "refused",
+           "Negative IL-6: a concentration or a cell count cannot be below 0", ("labs.csv", 4, "value", "-1.5")),
+    Silent("negative CAR-T cell count", lambda: upload(car_t("-3")), "refused", "Negative CAR-T cells",
+           ("labs.csv", 6, "value", "-3")),
+    Silent("negative value of an analyte the format does not know",
+           lambda: upload(appended("labs", ["P1", "3", "base excess", "-2.5", "mmol/L", ""])), "warned",
+           "Negative value: kept as given", ("labs.csv", 6, "value", "-2.5")),
+    # --- events after death ------------------------------------------------------------------------------
+    Silent("assessment after death", lambda: upload(cells("patients", (2, "death_day", "8"), (2, "last_followup_day", "8"))),
+           "warned", "After death: day 9 is after this patient's death_day (8)", ("toxicity.csv", 4, "day", "9"),
+           export=expect("episodes", "outcome", "resolved", patient_id="P1")),
+    Silent("sample and treatment after death",
+           lambda: upload(cells("patients", (2, "death_day", "1.5"), (2, "last_followup_day", "1.5"))),
+           "warned", "After death: day 2 is after this patient's death_day (1.5)", ("labs.csv", 3, "day", "2")),
+    Silent("treatment ending after death", lambda: upload(SEVERE_DEATH | {"interventions": cells(
+               "interventions", (2, "end_day", "13"))["interventions"]}),
+           "warned", "After death: day 13 is after this patient's death_day (12)", ("interventions.csv", 2, "end_day", "13")),
+    Silent("an assessment on the day of death is not after it",
+           lambda: upload(cells("patients", (2, "death_day", "9"), (2, "last_followup_day", "9"))), "exact"),
+    # --- hidden sheets -----------------------------------------------------------------------------------
+    Silent("hidden sheet", lambda: [Source("c.xlsx", numeric_workbook(hide("labs", "hidden")))], "warned",
+           "This sheet is hidden in the workbook; it was read as the 'labs' table", ("c.xlsx › labs", None, None, None),
+           export=expect("cytokine_medians", "median", "1.5", group="Steroids alone", day="1")),
+    Silent("very hidden sheet", lambda: [Source("c.xlsx", numeric_workbook(hide("interventions", "veryHidden")))],
+           "refused", "'very hidden'", ("c.xlsx › interventions", None, None, None)),
+    # --- number formats that change what the user sees ---------------------------------------------------
+    Silent("id formatted 000 shows 007, loads 7", lambda: [Source("c.xlsx", numeric_workbook(padded_ids))], "warned",
+           "number format '000', so the spreadsheet shows it as 007, but it holds the number 7",
+           ("c.xlsx › patients", 2, "patient_id", "7"), export=expect("episodes", "patient_id", "7", group="Steroids + IVIG")),
+    Silent("percentage format on a lab value",
+           lambda: [Source("c.xlsx", numeric_workbook(lambda b: setattr(b["labs"]["D5"], "number_format", "0%")))],
+           "warned", "number format '0%'", ("c.xlsx › labs", 5, "value", "20"),
+           export=expect("cytokine_medians", "median", "20", group="Steroids alone", day="2")),
+    Silent("a rounding format is no warning: the full number loads",
+           lambda: [Source("c.xlsx", numeric_workbook(lambda b: (b["labs"].__setitem__("D4", 1.25),
+                                                                setattr(b["labs"]["D4"], "number_format", "0.0"))))],
+           "exact", export=expect("cytokine_medians", "median", "1.25", group="Steroids alone", day="1")),
+    # --- vocabulary words used as group names and free text ----------------------------------------------
+    *[Silent(f"group named {word!r}", lambda word=word: upload(with_group(word, SEVERE_P2)), "warned",
+             f"Kept as the text '{word}', not read as a missing value (a group of that name",
+             ("patients.csv", 2, "group", word),
+             export=expect_all(expect("episodes", "group", word, patient_id="P1"),
+                               expect("episodes", "group", "Steroids alone", patient_id="P2")))
+      for word in ("None", "NA", "N/A", "null", "NaN")],
+    Silent("death cause 'NA' kept as text", lambda: upload(cells("patients", (3, "death_cause", "NA"))), "warned",
+           "Kept as the text 'NA'", ("patients.csv", 3, "death_cause", "NA")),
+    Silent("sex 'NA' read as missing, with a warning", lambda: upload(cells("patients", (2, "sex", "NA"))), "warned",
+           "Read as missing: 'NA' is not one of F, M, other", ("patients.csv", 2, "sex", "NA")),
+    Silent("an empty group is the product's group", lambda: upload(with_group("", SEVERE_P2)), "exact",
+           export=expect("episodes", "group", "axi-cel", patient_id="P1")),
+    # --- exact round trip of numbers -----------------------------------------------------------------------
+    Silent("1000000000.25 comes out exactly", lambda: upload(car_t("1000000000.25")), "exact",
+           export=expect("expansion", "cmax", "1000000000.25", patient_id="P1")),
+    Silent("seventeen significant digits come out exactly", lambda: upload(car_t("0.30000000000000004")), "exact",
+           export=expect("expansion", "cmax", "0.30000000000000004", patient_id="P1")),
+    Silent("a tiny value comes out exactly", lambda: upload(car_t("2.5e-300")), "exact",
+           export=expect("expansion", "cmax", "2.5e-300", patient_id="P1")),
+    Silent("a fractional day comes out exactly", lambda: upload(cells("toxicity", (3, "day", "5.123456789012"))),
+           "exact", export=expect_all(expect("episodes", "onset_day", "5.123456789012", patient_id="P1"),
+                                      expect("swimlanes", "start_day", "5.123456789012", lane="ICANS", grade="3"))),
+    Silent("-0 is written 0", lambda: upload(cells("toxicity", (2, "day", "-0"))), "exact",
+           export=expect_all(expect("swimlanes", "start_day", "0", lane="ICANS", grade="0"), no_text_anywhere("-0", "-0.0"))),
+    Silent("ng/mL converted to pg/mL exactly", lambda: upload(cells("labs", (5, "value", "2.01"), (5, "unit", "ng/mL"))),
+           "exact", export=expect("cytokine_medians", "median", "2010", group="Steroids alone", day="2")),  # 2.01 x 1000 = 2009.9999999999998 in floats
+    Silent("a dose of 1e308 refused, never inf", lambda: upload(cells("interventions", (2, "daily_dose", "1e308"))),
+           "refused", "Must be 1,000,000 or less: no daily dose", ("interventions.csv", 2, "daily_dose", "1e308")),
+    Silent("a lab value of 1e308 refused, never inf", lambda: upload(car_t("1e308")), "refused",
+           "Must be 1e+15 or less", ("labs.csv", 6, "value", "1e308")),
+    Silent("the largest accepted dose comes out exactly",
+           lambda: upload(cells("interventions", (2, "daily_dose", "999999.999999"))), "exact",
+           export=expect("steroid_exposure", "cumulative_dex_mg", repr(999999.999999 * 1.0 * 3), patient_id="P1")),
+]
+
+
+def _line(problem: tuple) -> str:
+    source, row, column, _ = problem
+    where = source + (f", row {row}" if row is not None else "") + (f", column {column}" if column else "")
+    return where + ": "
+
+
+@pytest.mark.parametrize("case", SILENT, ids=[c.id for c in SILENT])
+def test_silent_change_through_the_command_line(case: Silent, tmp_path, capsys, monkeypatch):
+    from icans_core.cli import main
+
+    for name in (limits.UPLOAD_ENV, limits.ROWS_ENV):
+        monkeypatch.delenv(name, raising=False)
+    folder = tmp_path / "cohort"
+    folder.mkdir()
+    for source in case.build():
+        (folder / source.name).write_bytes(source.data)
+    status = main(["validate", str(folder)])
+    validated = capsys.readouterr().out
+    out = tmp_path / "out"
+    exported_status = main(["export", str(folder), "--out", str(out)])
+    export_text = capsys.readouterr().out
+    severity = {"refused": "ERROR", "warned": "WARNING"}.get(case.outcome)
+    if severity is None:  # loaded exactly: not a word
+        assert status == exported_status == 0, validated
+        assert "ERROR" not in validated and "WARNING" not in validated, validated
+    else:
+        assert case.words is not None and case.where is not None
+        lines = [line for line in validated.splitlines() if line.startswith(f"{severity}: ")]
+        wanted = f"{severity}: {_line(case.where)}"
+        value = f"(value: {case.where[3]!r})" if case.where[3] is not None else ""
+        assert any(line.startswith(wanted) and case.words in line and line.endswith(value) for line in lines), validated
+        if case.outcome == "refused":
+            assert status == exported_status == 2, validated
+            assert not out.exists()  # nothing written
+            assert "REFUSED" in validated and "nothing would be loaded" in validated
+            return
+        assert status == exported_status == 0, validated
+        assert case.words in export_text  # the export says it too
+    files = {p.stem: list(csv.DictReader(p.open(newline=""))) for p in out.glob("*.csv")}
+    assert set(files) >= {"episodes", "steroid_exposure", "expansion", "cytokine_medians", "swimlanes"}
+    no_text_anywhere("inf", "-inf", "nan", "-0")(files)
+    if case.export is not None:
+        case.export(files)
+
+
+def test_the_silent_corpus_covers_every_case_of_issue_10():
+    ids = " ".join(c.id for c in SILENT)
+    for words in ("Excel date serial", "yyyymmdd", "one billion", "German thousands", "duplicate intervention",
+                  "conflicting", "negative IL-6", "after death", "hidden sheet", "very hidden", "000", "'None'",
+                  "'NA'", "1000000000.25", "1e308", "-0"):
+        assert words in ids, words
+    assert {c.outcome for c in SILENT} == {"refused", "warned", "exact"}
+
+
+def test_the_module_entry_point_refuses_and_warns(tmp_path):
+    # the same command as a user types it: one refused and one warned case through `python -m icans_core`
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    for name, tables, status, words in (
+            ("refused", cells("toxicity", (3, "day", "45353")), 2, "toxicity.csv, row 3, column day: Looks like an Excel date serial number"),
+            ("warned", with_group("None"), 0, "patients.csv, row 2, column group: Kept as the text 'None'")):
+        folder = tmp_path / name
+        folder.mkdir()
+        for source in upload(tables):
+            (folder / source.name).write_bytes(source.data)
+        done = subprocess.run([sys.executable, "-m", "icans_core", "validate", str(folder)], cwd=root,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == status, done.stdout + done.stderr
+        assert words in done.stdout
 
 
 # --- the runner -------------------------------------------------------------------------------------------

@@ -164,3 +164,26 @@ def test_missing_paths_are_reported(tmp_path):
     assert result.cohort is None
     assert {p.problem for p in result.errors} == {
         "No such file or folder.", "The folder holds no .csv, .parquet, .xlsx or .zip files."}
+
+
+@pytest.mark.parametrize("text", [
+    "patient_id,day,crs_grade\nP1,1,2\nP2,3.5,0\n",
+    "patient_id,day,crs_grade\r\nP1, 1 ,2\r\n,,\r\nP2,3,\r\n\r\n",
+    "patient_id;day;crs_grade\nP1;1,5;2\nP\u00e9;2;NA\n",
+    "patient_id,day,crs_grade\nP1,1,2\n\nP2,3,1\n",  # a blank line: row numbers must not shift
+    "patient_id,day,crs_grade\nP1,1\nP2,3,1,\n",  # ragged
+    'patient_id,day,crs_grade\n"P1",1,2\n',  # quoted
+])
+def test_the_fast_csv_path_reads_exactly_what_csv_reader_reads(text, monkeypatch):
+    # Arrow reads plain CSV (no quotes, no blank lines inside) in C; anything else goes to csv.reader.
+    from icans_core import readers
+    from icans_core.limits import Limits
+
+    fast, fast_problems = readers._read_csv("t.csv", text.encode(), "toxicity", Limits.from_environment())
+    monkeypatch.setattr(readers, "_read_plain_csv", lambda *args: None)
+    slow, slow_problems = readers._read_csv("t.csv", text.encode(), "toxicity", Limits.from_environment())
+    assert fast_problems == slow_problems
+    assert len(fast) == len(slow)
+    for a, b in zip(fast, slow):
+        pd.testing.assert_frame_equal(a.frame, b.frame)
+        assert a.decimal_comma == b.decimal_comma

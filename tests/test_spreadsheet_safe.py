@@ -168,7 +168,7 @@ def test_the_figure_and_table_csv_downloads_are_neutralised(monkeypatch):
     for label in ("Table (CSV)", "Data (CSV)"):
         rows = list(csv.DictReader(io.StringIO(offered[label])))
         assert [r["patient_id"] for r in rows] == ["'=cmd|' /C calc'!A0", "P2"], label
-        assert [r["day"] for r in rows] == ["-1.5", "2.0"], label
+        assert [r["day"] for r in rows] == ["-1.5", "2"], label  # numbers exactly, whole ones as typed
 
 
 def test_the_xlsx_template_never_stores_a_formula(monkeypatch):
@@ -180,3 +180,28 @@ def test_the_xlsx_template_never_stores_a_formula(monkeypatch):
     cells = [c for row in book[template.DICTIONARY_SHEET].iter_rows() for c in row]
     assert not [c.coordinate for c in cells if c.data_type == "f"]
     assert "'=HYPERLINK(\"http://evil.example\")" in [c.value for c in cells]
+
+
+# --- numbers exactly as given (issue 10) -------------------------------------------------------------
+
+@pytest.mark.parametrize("value,expected", [
+    (5.0, "5"), (1000000000.25, "1000000000.25"), (1e308, "1e+308"), (-0.0, "0"), (0.0, "0"),
+    (-1.5, "-1.5"), (0.1 + 0.2, "0.30000000000000004"), (1e-05, "1e-05"), (2.5e-300, "2.5e-300"),
+    (123456789012345.6, "123456789012345.6"), (float("nan"), ""), (float("inf"), ""), (float("-inf"), ""),
+])
+def test_a_number_is_written_as_the_shortest_text_that_reads_back_exactly(value, expected):
+    from icans_core.spreadsheet_safe import exact_number
+
+    assert exact_number(value) == expected
+    if expected:
+        assert float(expected) == value  # reads back as the same float
+
+
+def test_every_csv_writer_writes_numbers_exactly():
+    from icans_core.spreadsheet_safe import spreadsheet_csv
+
+    frame = pd.DataFrame({"id": ["=1+1", "P2", "P3"], "dose": [1000000000.25, 1e308, -0.0],
+                          "n": pd.array([1, None, 3], dtype="Int64")})
+    assert spreadsheet_csv(frame) == "id,dose,n\n'=1+1,1000000000.25,1\nP2,1e+308,\nP3,0,3\n"
+    mixed = pd.DataFrame({"value": ["P1", -0.0, 5.0, None]}, dtype=object)
+    assert spreadsheet_csv(mixed) == "value\nP1\n0\n5\n\"\"\n"  # a lone empty field is quoted

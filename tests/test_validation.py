@@ -255,3 +255,31 @@ def test_typed_tables_have_the_contract_columns_and_types():
     assert str(toxicity["icans_grade"].dtype) == "Int64"
     assert pd.isna(toxicity["icans_grade"].iloc[3])  # blank = not assessed, not 0
     assert tables["labs"]["below_lloq"].tolist() == [False, False, True, False]  # blank = not below
+
+
+# --- rules across rows (issue 10): many alike problems are listed up to 100, then counted ---------------
+
+def test_a_rule_firing_on_many_rows_lists_100_then_counts_the_rest():
+    tables = copy_tables()
+    tables["labs"] += [list(tables["labs"][1]) for _ in range(250)]  # 250 copies of row 2
+    result = load_sources(sources(tables))
+    assert result.ok
+    duplicates = [p for p in result.problems if "Duplicate row" in p.problem]
+    assert len(duplicates) == 101
+    assert [p.row for p in duplicates[:3]] == [6, 7, 8]
+    assert duplicates[-1].problem.startswith("...and 150 more like the above (rows 106 to 255): Duplicate row")
+
+
+def test_a_float32_parquet_value_loads_as_its_writer_shows_it(tmp_path):
+    import io
+
+    import numpy as np
+
+    labs = pd.DataFrame({"patient_id": ["P1"], "day": np.array([1.1], dtype=np.float32), "analyte": ["IL-6"],
+                         "value": np.array([0.1], dtype=np.float32), "unit": ["pg/mL"]})
+    buffer = io.BytesIO()
+    labs.to_parquet(buffer)
+    upload = [s for s in sources() if s.name != "labs.csv"] + [Source("labs.parquet", buffer.getvalue())]
+    result = load_sources(upload)
+    assert result.ok, result.report
+    assert result.cohort.tables["labs"][["day", "value"]].values.tolist() == [[1.1, 0.1]]  # not 0.10000000149011612

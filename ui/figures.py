@@ -1,6 +1,6 @@
 """Show a figure with its downloads: PNG and SVG (rendered offline by vl-convert) and its data as CSV.
 
-The CSVs go through `neutralise_formulas`: ids and labels come from uploads, and a cell such as
+The CSVs go through `spreadsheet_csv` (exact numbers, no formulas): ids and labels come from uploads, and a cell such as
 "=HYPERLINK(...)" would run as a formula in the spreadsheet the user opens the file in.
 """
 
@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 import vl_convert as vlc
 
-from icans_core.spreadsheet_safe import neutralise_formulas
+from icans_core.spreadsheet_safe import spreadsheet_csv
 from ui.downloads import owned
 
 
@@ -54,7 +54,7 @@ def show_figure(chart: alt.TopLevelMixin, data: pd.DataFrame, name: str, key: st
                         mime="image/png", icon=":material/image:", key=f"{key}_png", on_click="ignore")
     svg.download_button("SVG", owned(lambda: vlc.vegalite_to_svg(spec), f"the SVG of {name}"), file_name=f"{slug}.svg",
                         mime="image/svg+xml", icon=":material/draw:", key=f"{key}_svg", on_click="ignore")
-    csv.download_button("Data (CSV)", owned(lambda: neutralise_formulas(data).to_csv(index=False), f"the data of {name}"),
+    csv.download_button("Data (CSV)", owned(lambda: spreadsheet_csv(data), f"the data of {name}"),
                         file_name=f"{slug}.csv",
                         mime="text/csv", icon=":material/table:", key=f"{key}_csv", on_click="ignore")
     return event
@@ -63,6 +63,6 @@ def show_figure(chart: alt.TopLevelMixin, data: pd.DataFrame, name: str, key: st
 def show_table(frame: pd.DataFrame, name: str, key: str, **dataframe_options) -> None:
     """A table with a CSV download of exactly what is shown."""
     st.dataframe(frame, hide_index=True, key=f"{key}_table", **dataframe_options)
-    st.download_button("Table (CSV)", owned(lambda: neutralise_formulas(frame).to_csv(index=False), f"the table {name}"),
+    st.download_button("Table (CSV)", owned(lambda: spreadsheet_csv(frame), f"the table {name}"),
                        file_name=f"{_slug(name)}.csv", mime="text/csv", icon=":material/table:",
                        key=f"{key}_table_csv", on_click="ignore")

@@ -7,7 +7,7 @@ import streamlit as st
 
 from icans_core import limits, store, template
 from icans_core.problems import report_frame
-from icans_core.spreadsheet_safe import neutralise_formulas
+from icans_core.spreadsheet_safe import spreadsheet_csv
 from ui import access, links, session
 from ui.downloads import owned
 from ui.text import plain
@@ -168,7 +168,7 @@ def show_last_result(chosen_names: list[str]) -> None:
              "above is still the one in use. Fix every row listed below and upload again.")
     show_report(report)
     st.download_button("Download the validation report (CSV)",
-                       owned(lambda: neutralise_formulas(report).to_csv(index=False), "the validation report"),
+                       owned(lambda: spreadsheet_csv(report), "the validation report"),
                        file_name="validation-report.csv", mime="text/csv", icon=":material/download:",
                        on_click="ignore")
 
