@@ -16,6 +16,7 @@ from typing import Callable
 
 import pandas as pd
 
+from icans_core import derived
 from icans_core.limits import Limits
 from icans_core.problems import Problem, report_frame
 from icans_core.readers import Source, read_sources, sources_from_paths
@@ -73,8 +74,12 @@ def load_sources(sources: list[Source], label: str | None = None,
     raw_tables, problems = read_sources(sources, limits)
     rows = sum(len(t.frame) for t in raw_tables)
     step(f"Validating {rows:,} rows", 0.4)
+    raw_tables = derived.with_placeholder_toxicity(raw_tables)  # issue 13: episode forms / observations only
     tables, validation_problems = validate_tables(raw_tables)
     problems = problems + validation_problems
+    if tables is not None and not any(p.severity == "error" for p in problems):
+        tables, derive_problems = derived.derive_assessments(tables, {t.table: t.source for t in raw_tables})
+        problems = problems + derive_problems
     if tables is None or any(p.severity == "error" for p in problems):
         return LoadResult(None, problems)
     cohort = Cohort(

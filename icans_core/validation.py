@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pa_compute
 from pandera.pandas import Check, Column, DataFrameSchema
 
-from icans_core import deidentify
+from icans_core import deidentify, derived
 from icans_core import schema as S
 from icans_core.problems import Problem, error, warning
 from icans_core.readers import TEXT, RawTable
@@ -35,6 +35,9 @@ DERIVED_COLUMNS: dict[str, list[str]] = {
     "interventions": ["agent_as_given", "agent_class"],
     "labs": ["analyte_as_given", "value_as_given", "unit_as_given"],
 }
+# Issue 13: where each grade came from (recorded, episode form, observations), and the optional tables.
+DERIVED_COLUMNS["toxicity"] = list(derived.SOURCE_COLUMNS)
+DERIVED_COLUMNS.update({"observations": [], "toxicity_episodes": []})
 
 _DATE_PATTERN = re.compile(
     r"^\s*(\d{4}[-/.]\d{1,2}[-/.]\d{1,2}"  # 2024-03-01, 2024/3/1
@@ -203,6 +206,7 @@ def _normalise(table: _Table) -> None:
         factor = key.map({k: factor for k, (_, factor) in conversions.items()}).astype("Float64").fillna(1.0)
         f["value"] = f["value"] * factor
         f["below_lloq"] = f["below_lloq"].fillna(False)
+    derived.normalise(name, f)  # issue 13: observations, episode forms, grade-source marks
 
 
 def _canonical(values: pd.Series, synonyms: dict[str, str]) -> pd.Series:
