@@ -164,6 +164,12 @@ def _read_csv(source: Source) -> tuple[pd.DataFrame | None, list[Problem]]:
     except Exception as exc:  # any parser failure becomes a message, never a traceback
         return None, [error(source.name, f"The file could not be read as CSV: {str(exc).splitlines()[0][:200]}")]
     frame.index = pd.RangeIndex(2, len(frame) + 2)  # spreadsheet rows: the header is row 1
+    seen: dict[str, int] = {}
+    names = []
+    for name in frame.columns:  # a labels export repeats "Complete?" once per form
+        seen[name] = seen.get(name, 0) + 1
+        names.append(name if seen[name] == 1 else f"{name}.{seen[name] - 1}")
+    frame.columns = names
     return frame, []
 
 
@@ -427,9 +433,11 @@ def _column_values(rows: pd.DataFrame, field: Field, column: S.ColumnSpec, where
         empty = pd.Series(pd.NA, index=rows.index, dtype=TEXT)
         return empty, [error(where, f"The export has no column '{field.name}' (mapped to {table}.{name}).", row=1,
                              column=field.name)]
-    text = as_text(rows[field.name].astype(TEXT))
     if not field.choices:
-        return text, []
+        return as_text(rows[field.name].astype(TEXT)), []
+    # a choice labelled "None" or "NA" is a choice, not a missing value: only a blank cell is missing
+    text = rows[field.name].astype(TEXT).str.strip()
+    text = text.mask(text == "")
     by_label = {_key(label): code for code, label in field.choices.items()}
     problems, resolved = [], {}
     for value in text.dropna().unique():

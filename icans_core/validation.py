@@ -46,7 +46,7 @@ _DATE_PATTERN = re.compile(
     r"|[A-Za-z]{3,9}\s+\d{1,2},?\s+\d{4})"  # March 1, 2024
 )
 DATE_PROBLEM = ("Looks like a calendar date. Record time as days since CAR-T infusion "
-                "(day 0 = infusion; 14.25 = day 14, 06:00) instead of dates.")
+                "(day 0 = infusion; 14.25 = day 14, 06:00) instead of dates." + deidentify.PREPARE_HINT)
 
 
 @dataclass
