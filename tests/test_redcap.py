@@ -221,7 +221,8 @@ def test_identifier_and_date_fields_with_values_are_refused_on_a_server_and_drop
 
 @pytest.mark.parametrize("change, column, words", [
     (('version = 1', 'version = 2'), "version", "version = 1"),
-    (('[toxicity]', '[toxcity]'), "toxcity", "not a table of the data format"),
+    (('[toxicity]\ninstrument = "assessment"\n[toxicity.columns]', '[toxcity]\ninstrument = "assessment"\n'
+      '[toxcity.columns]'), "toxcity", "not a table of the data format"),
     (('day = "aday"', 'dday = "aday"'), "toxicity.columns.dday", "not a column of the toxicity table"),
     (('day = "aday"', 'day = "fu"'), "toxicity.columns.day", "is on form 'enrolment'"),
     (('last_followup_day = "fu"', 'last_followup_day = "dob"'), "patients.columns.last_followup_day",
