@@ -151,9 +151,7 @@ def prepare_sources(sources: list[Source], infusion_column: str = "infusion_date
         result.problems.append(error("(cohort)", "The patients table is missing: it must hold each patient's "
                                                  "infusion date."))
         return result
-    infusions = _infusion_dates(patients, infusion_column, date_order, result)
-    if result.errors:
-        return result
+    infusions = _infusion_dates(patients, infusion_column, date_order, result)  # errors listed, then the rest
     for raw in raw_tables:
         result.tables[raw.table] = _prepare_table(raw, infusions, infusion_column, date_order, result)
     if result.errors:
