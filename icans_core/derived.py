@@ -150,7 +150,7 @@ def check_observations(observations: pd.DataFrame, source: str) -> list[Problem]
                 problems.append(error(source, f"hypotension says '{r.hypotension}' but the vasopressors listed make "
                                               f"'{counted}' (vasopressin is not counted).", row=row,
                                       column="hypotension", value=r.hypotension))
-            elif r.hypotension in ("none", "fluids"):
+            elif r.hypotension in ("no hypotension", "fluids"):
                 problems.append(error(source, f"hypotension says '{r.hypotension}' but vasopressors are listed.",
                                       row=row, column="hypotension", value=r.hypotension))
         if r.oxygen == "low-flow" and pd.notna(r.oxygen_l_min) and r.oxygen_l_min > S.LOW_FLOW_MAX_L_MIN:

@@ -46,13 +46,13 @@ FEVER_C = 38.0
 # Classes after which fever is no longer required to grade CRS (Lee 2019).
 FEVER_MASKING_CLASSES = (S.IL6_BLOCKADE, S.IL1_BLOCKADE, S.CORTICOSTEROID)
 
-HYPOTENSION_GRADE = {"none": 0, "fluids": 2, "one vasopressor": 3, "multiple vasopressors": 4}
-OXYGEN_GRADE = {"none": 0, "low-flow": 2, "high-flow": 3, "positive pressure": 4}
+HYPOTENSION_GRADE = {"no hypotension": 0, "fluids": 2, "one vasopressor": 3, "multiple vasopressors": 4}
+OXYGEN_GRADE = {"room air": 0, "low-flow": 2, "high-flow": 3, "positive pressure": 4}
 CONSCIOUSNESS_GRADE = {"alert": 0, "awakens spontaneously": 1, "awakens to voice": 2,
                        "awakens to tactile stimulus": 3, "unarousable": 4}
-SEIZURE_GRADE = {"none": 0, "rapidly resolving": 3, "prolonged": 4}
-MOTOR_GRADE = {"none": 0, "tremor": 0, "myoclonus": 0, "deep focal weakness": 4}
-ICP_GRADE = {"none": 0, "focal edema": 3, "diffuse edema": 4}
+SEIZURE_GRADE = {"no seizure": 0, "rapidly resolving": 3, "prolonged": 4}
+MOTOR_GRADE = {"no findings": 0, "tremor": 0, "myoclonus": 0, "deep focal weakness": 4}
+ICP_GRADE = {"no edema": 0, "focal edema": 3, "diffuse edema": 4}
 
 # Names of the domains, as the derived grade's driver names them.
 FEVER, HYPOTENSION, HYPOXIA = "fever", "hypotension", "hypoxia"
@@ -113,7 +113,7 @@ def crs_grade(temperature_c: float | None, hypotension: str | None, oxygen: str 
               fever_required: bool = True) -> Grade:
     """The ASTCT CRS grade (0-4) from temperature, hypotension support and oxygen category.
 
-    `hypotension`: none / fluids / one vasopressor / multiple vasopressors; `oxygen`: none /
+    `hypotension`: no hypotension / fluids / one vasopressor / multiple vasopressors; `oxygen`: room air /
     low-flow / high-flow / positive pressure (see oxygen_support). `fever_required` is False once
     tocilizumab or steroids have been given.
     """
@@ -215,7 +215,7 @@ def grade_observations(observations: pd.DataFrame, patients: pd.DataFrame,
     for i, row in enumerate(obs.itertuples(index=False)):
         support = row.hypotension
         agents = vasopressor_support(row.vasopressors)
-        if agents is not None and (_blank(support) or support in ("none", "fluids")):
+        if agents is not None and (_blank(support) or support in ("no hypotension", "fluids")):
             support = agents  # vasopressors given: the list decides (a contradiction is refused at load)
         oxygen = oxygen_support(row.oxygen, row.oxygen_l_min)
         crs.append(crs_grade(row.temperature_c, support, oxygen, bool(required.iloc[i])))

@@ -70,7 +70,7 @@ def crs_components(grade: int, masked: bool, u: np.ndarray) -> dict:
     febrile = grade >= 1 and not (masked and grade >= 2 and u[0] < 0.5)
     if grade == 1 and not masked and u[1] < MISTAKE_CRS_1_WITHOUT_FEVER:
         febrile = False  # a centre's mistake: grade 1 recorded without fever
-    out = {"temperature_c": _temperature(febrile, u[2]), "hypotension": "none", "oxygen": "none"}
+    out = {"temperature_c": _temperature(febrile, u[2]), "hypotension": "no hypotension", "oxygen": "room air"}
     if grade <= 1:
         return out
     pick = int(u[3] * 3)  # 0: hypotension drives, 1: hypoxia drives, 2: both at this grade
@@ -87,7 +87,7 @@ def crs_components(grade: int, masked: bool, u: np.ndarray) -> dict:
 
 def _hypotension(grade: int, u: float) -> dict:
     if grade <= 1:
-        return {"hypotension": "none"}
+        return {"hypotension": "no hypotension"}
     if grade == 2:
         return {"hypotension": "fluids"}
     if grade == 3:
@@ -99,7 +99,7 @@ def _hypotension(grade: int, u: float) -> dict:
 
 def _oxygen(grade: int, u: float) -> dict:
     if grade <= 1:
-        return {"oxygen": "none"}
+        return {"oxygen": "room air"}
     if grade == 2:
         return {"oxygen": "nasal cannula", "oxygen_l_min": float(1 + int(u * 6))} if u < 0.7 else {"oxygen": "low-flow"}
     if grade == 3:
@@ -113,8 +113,8 @@ _LEVELS = ("alert", "awakens spontaneously", "awakens to voice", "awakens to tac
 def icans_components(grade: int, ice: int | None, u: np.ndarray) -> dict:
     """ICE (as recorded), consciousness, seizure, motor findings and raised ICP giving this ICANS grade."""
     out = {"ice_score": ice, "consciousness": _LEVELS[int(u[0] * (min(grade, 3) + 1))] if grade < 4 else None,
-           "seizure": "none", "motor_findings": "tremor" if grade <= 1 and u[1] < TREMOR else "none",
-           "raised_icp": "none"}
+           "seizure": "no seizure", "motor_findings": "tremor" if grade <= 1 and u[1] < TREMOR else "no findings",
+           "raised_icp": "no edema"}
     if ice is None and grade <= 2:
         out["consciousness"] = _LEVELS[grade]  # without ICE, consciousness carries the grade (not derived anyway)
     if grade == 3 and u[2] < 0.08:

@@ -318,7 +318,8 @@ def agent_class(agent: str, route: str | None) -> str:
 # decided in icans_core/grading.py, the one home of the ASTCT rules.
 
 HYPOTENSION_SUPPORT: dict[str, tuple[str, ...]] = {
-    "none": ("no", "no hypotension", "normotensive"),
+    # "none" reads as a blank cell in a file (the format's missing-value words): write "no hypotension"
+    "no hypotension": ("none", "no", "normotensive", "absent"),
     "fluids": ("fluid", "fluid bolus", "not requiring vasopressors", "hypotension not requiring vasopressors"),
     "one vasopressor": ("single vasopressor", "1 vasopressor", "vasopressor"),
     "multiple vasopressors": ("several vasopressors", "2 vasopressors", "two vasopressors", ">1 vasopressor"),
@@ -335,7 +336,7 @@ VASOPRESSORS: dict[str, tuple[str, ...]] = {
     VASOPRESSIN: ("arginine vasopressin", "avp", "pitressin"),
 }
 OXYGEN_SUPPORT: dict[str, tuple[str, ...]] = {
-    "none": ("no", "room air", "ra"),
+    "room air": ("none", "no", "ra", "no oxygen"),
     "low-flow": ("low flow", "low-flow nasal cannula", "low flow nasal cannula", "blow-by", "blow by"),
     # a nasal cannula is low-flow up to 6 L/min and high-flow above: oxygen_l_min decides
     "nasal cannula": ("nc", "nasal prongs"),
@@ -355,7 +356,7 @@ CONSCIOUSNESS: dict[str, tuple[str, ...]] = {
                     "requires vigorous or repetitive tactile stimuli"),
 }
 SEIZURE: dict[str, tuple[str, ...]] = {
-    "none": ("no",),
+    "no seizure": ("none", "no"),
     # any clinical seizure that resolves rapidly, or non-convulsive seizures on EEG that resolve
     # with intervention (ASTCT grade 3)
     "rapidly resolving": ("resolved rapidly", "self-limiting", "non-convulsive on EEG, resolved with intervention",
@@ -368,14 +369,14 @@ SEIZURE: dict[str, tuple[str, ...]] = {
 }
 SEIZURE_PROLONGED_MINUTES = 5.0
 MOTOR_FINDINGS: dict[str, tuple[str, ...]] = {
-    "none": ("no", "normal"),
+    "no findings": ("none", "no", "normal"),
     # graded with CTCAE, not ICANS (ASTCT)
     "tremor": (),
     "myoclonus": (),
     "deep focal weakness": ("deep focal motor weakness", "hemiparesis", "paraparesis", "focal weakness"),
 }
 RAISED_ICP: dict[str, tuple[str, ...]] = {
-    "none": ("no", "normal"),
+    "no edema": ("none", "no", "normal", "no raised icp"),
     "focal edema": ("focal/local edema", "focal oedema", "local edema", "focal cerebral edema"),
     "diffuse edema": ("diffuse cerebral edema", "diffuse oedema", "diffuse cerebral oedema",
                       "decerebrate posturing", "decorticate posturing", "cranial nerve vi palsy",
@@ -402,14 +403,14 @@ OBSERVATIONS = TableSpec(
         _day("day", True, "Time of the observation, days since infusion.", 5),
         ColumnSpec("temperature_c", "number", False, "Highest temperature, degrees Celsius (fever >= 38.0).",
                    minimum=25, maximum=45, example=38.4),
-        ColumnSpec("hypotension", "text", False, "Hypotension and its support: none, fluids (not requiring "
+        ColumnSpec("hypotension", "text", False, "Hypotension and its support: no hypotension, fluids (not requiring "
                    "vasopressors), one vasopressor, multiple vasopressors (vasopressin not counted).",
-                   allowed=tuple(HYPOTENSION_SUPPORT), example="none"),
+                   allowed=tuple(HYPOTENSION_SUPPORT), example="no hypotension"),
         ColumnSpec("vasopressors", "text", False, "Vasopressor agents given, separated by ';' "
                    "(e.g. norepinephrine; vasopressin). Vasopressin is not counted.", example=None),
-        ColumnSpec("oxygen", "text", False, "Oxygen support: none, low-flow (<= 6 L/min or blow-by), nasal "
+        ColumnSpec("oxygen", "text", False, "Oxygen support: room air, low-flow (<= 6 L/min or blow-by), nasal "
                    "cannula (oxygen_l_min decides), high-flow (> 6 L/min, facemask, non-rebreather, Venturi), "
-                   "positive pressure (CPAP, BiPAP, intubation).", allowed=tuple(OXYGEN_SUPPORT), example="none"),
+                   "positive pressure (CPAP, BiPAP, intubation).", allowed=tuple(OXYGEN_SUPPORT), example="room air"),
         ColumnSpec("oxygen_l_min", "number", False, "Oxygen flow, L/min.", minimum=0, maximum=100, example=None),
         ColumnSpec("ice_score", "integer", False, "ICE score (10 = no impairment); used from age 12.",
                    minimum=0, maximum=10, example=2),
@@ -420,16 +421,16 @@ OBSERVATIONS = TableSpec(
                    allowed=tuple(CONSCIOUSNESS), example="awakens to voice"),
         ColumnSpec("sedated", "boolean", False, "Depressed consciousness is due to sedating medication "
                    "(then it is not graded).", example=False),
-        ColumnSpec("seizure", "text", False, "none, rapidly resolving, prolonged (> 5 min or repetitive "
+        ColumnSpec("seizure", "text", False, "no seizure, rapidly resolving, prolonged (> 5 min or repetitive "
                    "without return to baseline), or seizure (seizure_minutes decides).",
-                   allowed=tuple(SEIZURE), example="none"),
+                   allowed=tuple(SEIZURE), example="no seizure"),
         ColumnSpec("seizure_minutes", "number", False, "Seizure duration, minutes.", minimum=0, example=None),
-        ColumnSpec("motor_findings", "text", False, "none, tremor, myoclonus (both graded with CTCAE, not "
+        ColumnSpec("motor_findings", "text", False, "no findings, tremor, myoclonus (both graded with CTCAE, not "
                    "ICANS) or deep focal weakness (hemiparesis, paraparesis).",
-                   allowed=tuple(MOTOR_FINDINGS), example="none"),
-        ColumnSpec("raised_icp", "text", False, "Raised intracranial pressure / cerebral edema: none, focal "
+                   allowed=tuple(MOTOR_FINDINGS), example="no findings"),
+        ColumnSpec("raised_icp", "text", False, "Raised intracranial pressure / cerebral edema: no edema, focal "
                    "edema, diffuse edema (or posturing, cranial nerve VI palsy, papilledema, Cushing's triad).",
-                   allowed=tuple(RAISED_ICP), example="none"),
+                   allowed=tuple(RAISED_ICP), example="no edema"),
         ColumnSpec("organ_toxicity_grade", "integer", False, "Highest CTCAE v5.0 organ toxicity grade; recorded "
                    "only: it does not change the CRS grade.", minimum=0, maximum=5, example=None),
     ),

@@ -56,8 +56,9 @@ def test_observations_fill_blank_grades_and_never_replace_recorded_ones():
     # toxicity: P1 day 1 CRS 2 / ICANS 0; P1 day 5 CRS 1 / ICANS 3; P1 day 9 CRS 0 / ICANS 1; P2 day 2 CRS 1 / blank
     tables["observations"] = [
         OBSERVATION_HEADER,
-        ["P1", "5", "38.2", "one vasopressor", "norepinephrine", "none", "", "2", "alert", "none", "", "none", "none"],
-        ["P2", "2", "38.5", "none", "", "none", "", "10", "awakens to voice", "", "", "", ""],
+        ["P1", "5", "38.2", "one vasopressor", "norepinephrine", "room air", "", "2", "alert", "no seizure", "", "no findings",
+         "no edema"],
+        ["P2", "2", "38.5", "no hypotension", "", "room air", "", "10", "awakens to voice", "", "", "", ""],
         ["P2", "7", "37.0", "fluids", "", "nasal cannula", "4", "0", "alert", "", "", "tremor", ""],
     ]
     result = load(tables)

@@ -17,13 +17,13 @@ FEVER, NORMAL = 38.6, 37.1
 # --- CRS: each cell of the table --------------------------------------------------------------------
 
 @pytest.mark.parametrize("hypotension, oxygen, expected, driver", [
-    ("none", "none", 1, "fever"),                                   # grade 1: fever, no hypotension, no hypoxia
-    ("fluids", "none", 2, "hypotension"),                           # grade 2: not requiring vasopressors
-    ("none", "low-flow", 2, "hypoxia"),                             # grade 2: low-flow nasal cannula / blow-by
-    ("one vasopressor", "none", 3, "hypotension"),                  # grade 3: one vasopressor
-    ("none", "high-flow", 3, "hypoxia"),                            # grade 3: high-flow, facemask, NRB, Venturi
-    ("multiple vasopressors", "none", 4, "hypotension"),            # grade 4: multiple vasopressors
-    ("none", "positive pressure", 4, "hypoxia"),                    # grade 4: CPAP, BiPAP, intubation
+    ("no hypotension", "room air", 1, "fever"),                                   # grade 1: fever, no hypotension, no hypoxia
+    ("fluids", "room air", 2, "hypotension"),                           # grade 2: not requiring vasopressors
+    ("no hypotension", "low-flow", 2, "hypoxia"),                             # grade 2: low-flow nasal cannula / blow-by
+    ("one vasopressor", "room air", 3, "hypotension"),                  # grade 3: one vasopressor
+    ("no hypotension", "high-flow", 3, "hypoxia"),                            # grade 3: high-flow, facemask, NRB, Venturi
+    ("multiple vasopressors", "room air", 4, "hypotension"),            # grade 4: multiple vasopressors
+    ("no hypotension", "positive pressure", 4, "hypoxia"),                    # grade 4: CPAP, BiPAP, intubation
 ], ids=["g1-fever", "g2-fluids", "g2-low-flow", "g3-one-pressor", "g3-high-flow", "g4-pressors", "g4-ppv"])
 def test_crs_table_cells(hypotension, oxygen, expected, driver):
     assert crs_grade(FEVER, hypotension, oxygen) == grading.Grade(expected, driver)
@@ -39,22 +39,22 @@ def test_crs_is_the_more_severe_of_hypotension_and_hypoxia(hypotension, oxygen, 
 
 
 def test_fever_is_38_0_or_more():
-    assert crs_grade(38.0, "none", "none").grade == 1
-    assert crs_grade(37.9, "none", "none").grade == 0
+    assert crs_grade(38.0, "no hypotension", "room air").grade == 1
+    assert crs_grade(37.9, "no hypotension", "room air").grade == 0
 
 
 def test_grade_1_crs_requires_fever():
     # hypotension and hypoxia without fever (and before tocilizumab / steroids) are not CRS
     assert crs_grade(NORMAL, "one vasopressor", "high-flow") == grading.Grade(0, grading.NO_FEVER)
-    assert crs_grade(NORMAL, "none", "none").grade == 0
+    assert crs_grade(NORMAL, "no hypotension", "room air").grade == 0
 
 
 def test_fever_is_not_required_after_tocilizumab_or_steroids():
-    assert crs_grade(NORMAL, "one vasopressor", "none", fever_required=False) == grading.Grade(3, "hypotension")
-    assert crs_grade(NORMAL, "none", "low-flow", fever_required=False).grade == 2
-    assert crs_grade(None, "multiple vasopressors", "none", fever_required=False).grade == 4
+    assert crs_grade(NORMAL, "one vasopressor", "room air", fever_required=False) == grading.Grade(3, "hypotension")
+    assert crs_grade(NORMAL, "no hypotension", "low-flow", fever_required=False).grade == 2
+    assert crs_grade(None, "multiple vasopressors", "room air", fever_required=False).grade == 4
     # nothing left to grade: no CRS
-    assert crs_grade(NORMAL, "none", "none", fever_required=False).grade == 0
+    assert crs_grade(NORMAL, "no hypotension", "room air", fever_required=False).grade == 0
 
 
 def test_vasopressin_is_not_counted():
@@ -78,14 +78,14 @@ def test_nasal_cannula_is_low_flow_up_to_6_l_min():
 def test_organ_toxicity_does_not_change_crs():
     # organ toxicity is not an input of the CRS grade at all: a grade-4 transaminitis beside fever
     # alone is still CRS grade 1 (graded from the whole table below, where the column is present)
-    obs = observations(temperature_c=FEVER, hypotension="none", oxygen="none", organ_toxicity_grade=4)
+    obs = observations(temperature_c=FEVER, hypotension="no hypotension", oxygen="room air", organ_toxicity_grade=4)
     assert grading.grade_observations(obs, PATIENTS).at[0, "crs_grade"] == 1
 
 
 def test_crs_is_not_derived_without_its_components():
-    assert crs_grade(None, "none", "none").grade is None  # fever unknown
-    assert crs_grade(FEVER, None, "none").grade is None   # hypotension unknown
-    assert crs_grade(FEVER, "none", None).grade is None
+    assert crs_grade(None, "no hypotension", "room air").grade is None  # fever unknown
+    assert crs_grade(FEVER, None, "room air").grade is None   # hypotension unknown
+    assert crs_grade(FEVER, "no hypotension", None).grade is None
     assert crs_grade(FEVER, None, "positive pressure").grade == 4  # nothing can be worse than 4
     assert crs_grade(None, None, "positive pressure").grade is None  # but is it CRS? fever unknown
 
@@ -122,7 +122,7 @@ def test_consciousness_depressed_by_sedation_is_not_graded():
     ("rapidly resolving", None, 3),   # any clinical seizure resolving rapidly / EEG, resolving with intervention
     ("prolonged", None, 4),           # life-threatening prolonged (> 5 min) or repetitive without baseline
     ("seizure", 2, 3), ("seizure", 5, 3), ("seizure", 6, 4),  # graded 3 vs 4 by duration
-    ("none", None, 0)])
+    ("no seizure", None, 0)])
 def test_seizure_cells(seizure, minutes, expected):
     found = icans_grade(10, seizure=seizure, seizure_minutes=minutes, **AWAKE)
     assert found.grade == expected
@@ -135,12 +135,12 @@ def test_seizure_without_its_duration_or_course_is_not_graded():
 
 
 @pytest.mark.parametrize("finding, expected", [("deep focal weakness", 4), ("tremor", 0), ("myoclonus", 0),
-                                               ("none", 0)])
+                                               ("no findings", 0)])
 def test_motor_findings_cells_and_tremor_is_not_graded(finding, expected):
     assert icans_grade(10, motor_findings=finding, **AWAKE).grade == expected
 
 
-@pytest.mark.parametrize("edema, expected", [("focal edema", 3), ("diffuse edema", 4), ("none", 0)])
+@pytest.mark.parametrize("edema, expected", [("focal edema", 3), ("diffuse edema", 4), ("no edema", 0)])
 def test_raised_icp_cells(edema, expected):
     found = icans_grade(10, raised_icp=edema, **AWAKE)
     assert found.grade == expected
@@ -194,9 +194,9 @@ def observations(rows: list[dict] | None = None, **one) -> pd.DataFrame:
 
 def test_fever_not_required_after_the_first_steroid_or_tocilizumab_dose():
     obs = observations([
-        {"patient_id": "P1", "day": 3.0, "temperature_c": 37.0, "hypotension": "fluids", "oxygen": "none",
+        {"patient_id": "P1", "day": 3.0, "temperature_c": 37.0, "hypotension": "fluids", "oxygen": "room air",
          "ice_score": 10, "consciousness": "alert"},
-        {"patient_id": "P1", "day": 4.0, "temperature_c": 37.0, "hypotension": "fluids", "oxygen": "none",
+        {"patient_id": "P1", "day": 4.0, "temperature_c": 37.0, "hypotension": "fluids", "oxygen": "room air",
          "ice_score": 10, "consciousness": "alert"},
     ])
     given = pd.DataFrame({"patient_id": ["P1", "P1"], "agent_class": ["IL-6 blockade", "IVIG"],
