@@ -1,0 +1,70 @@
+"""The Cohort page's REDCap import and derived-grade sections through AppTest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.test_page_cohort import as_shown, assert_no_exception, errors, loaded_line, metric
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "data" / "redcap-example"
+DISCREPANCY_COLUMNS = ["patient_id", "day", "syndrome", "recorded_grade", "derived_grade", "driver", "difference"]
+
+
+@pytest.fixture
+def app(monkeypatch) -> AppTest:
+    monkeypatch.chdir(ROOT)
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=90)
+    at.run()
+    at.switch_page("views/cohort.py")
+    at.run()
+    return at
+
+
+def files(mapping: bytes | None = None):
+    return {"redcap_export": ("export.csv", (EXAMPLE / "export.csv").read_bytes(), "text/csv"),
+            "redcap_dictionary": ("dictionary.csv", (EXAMPLE / "dictionary.csv").read_bytes(), "text/csv"),
+            "redcap_mapping": ("mapping.toml", mapping or (EXAMPLE / "mapping.toml").read_bytes(), "text/plain")}
+
+
+def import_redcap(at: AppTest, chosen: dict) -> None:
+    for key, file in chosen.items():
+        at.file_uploader(key=key).set_value(file)
+    at.run()
+    button = at.button(key="redcap_load")
+    assert not button.disabled
+    button.click()
+    at.run()
+    assert_no_exception(at)
+
+
+def discrepancy_tables(at: AppTest):
+    return [d.value for d in at.dataframe if list(d.value.columns) == DISCREPANCY_COLUMNS]
+
+
+def test_the_sample_shows_its_discrepancies(app):
+    assert_no_exception(app)
+    assert app.button(key="redcap_load").disabled  # nothing chosen yet
+    [table] = discrepancy_tables(app)
+    assert set(table["syndrome"]) == {"CRS", "ICANS"}
+    assert any("disagree" in w.value for w in app.warning)
+
+
+def test_importing_the_example_loads_it_and_a_bad_mapping_is_refused(app):
+    import_redcap(app, files())
+    assert errors(app) == []
+    assert metric(app, "Patients") == "40"
+    assert "export.csv (REDCap)" in loaded_line(app)
+    assert any("Imported export.csv, dictionary.csv, mapping.toml from REDCap" in as_shown(s.value) for s in app.success)
+    assert discrepancy_tables(app), "the example's discrepancies are listed"
+
+    bad = (EXAMPLE / "mapping.toml").read_bytes().replace(b'day = "tox_day"', b'day = "tox_date"')
+    import_redcap(app, files(bad))
+    shown = errors(app)
+    assert any("Not imported" in e for e in shown), shown
+    reports = [d.value for d in app.dataframe if "problem" in d.value.columns]
+    assert any(r["problem"].str.contains("'tox_date' is not a field of the data dictionary").any() for r in reports)
+    assert metric(app, "Patients") == "40"  # still the imported cohort
