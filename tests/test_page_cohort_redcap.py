@@ -31,6 +31,9 @@ def files(mapping: bytes | None = None):
 
 
 def import_redcap(at: AppTest, chosen: dict) -> None:
+    if not at.toggle(key="redcap_open").value:
+        at.toggle(key="redcap_open").set_value(True)
+        at.run()
     for key, file in chosen.items():
         at.file_uploader(key=key).set_value(file)
     at.run()
@@ -47,6 +50,9 @@ def discrepancy_tables(at: AppTest):
 
 def test_the_sample_shows_its_discrepancies(app):
     assert_no_exception(app)
+    assert not [b for b in app.button if b.key == "redcap_load"]  # the import opens on request
+    app.toggle(key="redcap_open").set_value(True)
+    app.run()
     assert app.button(key="redcap_load").disabled  # nothing chosen yet
     [table] = discrepancy_tables(app)
     assert set(table["syndrome"]) == {"CRS", "ICANS"}

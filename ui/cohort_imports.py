@@ -35,6 +35,8 @@ def example_zip() -> bytes:
 def show_redcap_import() -> None:
     """Upload a REDCap export, its data dictionary and a mapping file; load them all-or-nothing."""
     st.subheader("Import from REDCap")
+    if not st.toggle("Import a REDCap project (export, data dictionary and mapping)", key="redcap_open"):
+        return
     st.markdown(
         "Three files: the **flat CSV export** (raw data or labels; repeating instruments and events are "
         "fine), the project's **data dictionary** (CSV), and a **mapping file** (TOML) that says which REDCap "
