@@ -74,3 +74,39 @@ def test_importing_the_example_loads_it_and_a_bad_mapping_is_refused(app):
     reports = [d.value for d in app.dataframe if "problem" in d.value.columns]
     assert any(r["problem"].str.contains("'tox_date' is not a field of the data dictionary").any() for r in reports)
     assert metric(app, "Patients") == "40"  # still the imported cohort
+
+
+EPISODES_CSV = (
+    "patient_id,syndrome,onset_day,peak_grade,resolution_day,treatments\n"
+    "P1,CRS,2,2,6,tocilizumab\n"
+    "P1,ICANS,5,4,12,dexamethasone; IVIG\n"
+    "P2,ICANS,4,3,,\n"
+)
+PATIENTS_CSV = (
+    "patient_id,product,group,disease,age_years,sex,ecog,last_followup_day,death_day,death_cause\n"
+    "P1,axi-cel,Steroids + IVIG,DLBCL,61,F,1,100,,\n"
+    "P2,Kymriah,Steroids alone,FL,70,M,0,200,,\n"
+)
+
+
+def test_an_episode_form_loads_with_its_limits_stated_on_the_pages(app):
+    app.file_uploader(key="upload_files").set_value([("patients.csv", PATIENTS_CSV.encode(), "text/csv"),
+                                                     ("toxicity_episodes.csv", EPISODES_CSV.encode(), "text/csv")])
+    app.run()
+    app.button(key="upload_load").click()
+    app.run()
+    assert_no_exception(app)
+    assert errors(app) == []
+    assert metric(app, "Patients") == "2"
+    assert metric(app, "Episode forms") == "3"
+    assert metric(app, "Toxicity assessments") == "6"  # 2 per resolved episode, 2 for the unresolved one
+    notices = [i.value for i in app.info if "episode-level forms" in i.value]
+    assert notices and "no daily kinetics of grade" in notices[0]
+    sources = [d.value for d in app.dataframe if list(d.value.columns) == ["syndrome", "source", "assessments",
+                                                                         "patients"]]
+    assert sources and set(sources[0]["source"]) == {"episode form"}
+    for page in ("views/swimlanes.py", "views/resolution.py"):
+        app.switch_page(page)
+        app.run()
+        assert_no_exception(app)
+        assert any("no daily kinetics of grade" in i.value for i in app.info), page
