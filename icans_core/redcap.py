@@ -515,6 +515,13 @@ def convert_redcap(export: Source, dictionary_source: Source, mapping_source: So
 def load_redcap(export: Source, dictionary: Source, mapping: Source, label: str | None = None,
                 on_server: bool = True, limits: Limits | None = None) -> LoadResult:
     """A cohort from a REDCap project, or every problem and no cohort (all-or-nothing)."""
+    limits = limits or Limits.from_environment()
+    total = len(export.data) + len(dictionary.data) + len(mapping.data)
+    if limits.max_upload_bytes is not None and total > limits.max_upload_bytes:
+        return LoadResult(None, [error(export.name, f"The three files are {total / 2**20:,.1f} MB, more than the "
+                                                    f"upload limit of {limits.max_upload_bytes / 2**20:,.0f} MB. "
+                                                    "Convert them on your own computer with `python -m icans_core "
+                                                    "import-redcap` and upload the contract files (zipped).")])
     conversion = convert_redcap(export, dictionary, mapping, on_server, limits)
     sources = [export, dictionary, mapping]
     if any(p.severity == "error" for p in conversion.problems):
