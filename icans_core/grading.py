@@ -149,12 +149,13 @@ def icans_grade(ice_score: int | None = None, consciousness: str | None = None, 
     consciousness due to sedation is not graded; a 'seizure' without its course is prolonged when
     it lasted more than 5 minutes.
     """
+    sedated = not _blank(sedated) and bool(sedated)  # numpy's True is not `True`
     child = not _blank(age_years) and age_years < S.CAPD_AGE_LIMIT
     if child:
         encephalopathy = CAPD, None if _blank(capd_score) else (0 if capd_score == 0 else 1 if capd_score < 9 else 3)
     else:
         encephalopathy = ICE, None if _blank(ice_score) else _ice_grade(int(ice_score))
-    level = None if _blank(consciousness) or sedated is True else CONSCIOUSNESS_GRADE[consciousness]
+    level = None if _blank(consciousness) or sedated else CONSCIOUSNESS_GRADE[consciousness]
     parts = {encephalopathy[0]: encephalopathy[1], CONSCIOUSNESS: level,
              SEIZURE: 0 if _blank(seizure) else _seizure_grade(seizure, seizure_minutes),
              MOTOR: 0 if _blank(motor_findings) else MOTOR_GRADE[motor_findings],
@@ -164,7 +165,7 @@ def icans_grade(ice_score: int | None = None, consciousness: str | None = None, 
     if worst == 4:
         return Grade(4, _drivers(known, 4))
     missing = [name for name, g in parts.items() if g is None]
-    if sedated is True and CONSCIOUSNESS in missing:
+    if sedated and CONSCIOUSNESS in missing:
         missing.remove(CONSCIOUSNESS)  # sedation: consciousness is deliberately not graded
     if missing:
         return Grade(None, f"not derived: {' and '.join(missing)} not recorded")
@@ -220,7 +221,7 @@ def grade_observations(observations: pd.DataFrame, patients: pd.DataFrame,
         oxygen = oxygen_support(row.oxygen, row.oxygen_l_min)
         crs.append(crs_grade(row.temperature_c, support, oxygen, bool(required.iloc[i])))
         icans.append(icans_grade(row.ice_score, row.consciousness, row.seizure, row.motor_findings,
-                                 row.raised_icp, row.capd_score, ages.iloc[i], row.sedated is True,
+                                 row.raised_icp, row.capd_score, ages.iloc[i], row.sedated,
                                  row.seizure_minutes))
     return pd.DataFrame({
         "patient_id": obs["patient_id"], "day": obs["day"].astype(float), "source_row": obs["source_row"],

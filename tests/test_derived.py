@@ -103,3 +103,15 @@ def test_unknown_vocabulary_values_are_refused_and_synonyms_normalised():
     obs = result.cohort.tables["observations"].iloc[0]
     assert (obs.hypotension, obs.oxygen, obs.consciousness, obs.motor_findings, obs.raised_icp) == (
         "fluids", "positive pressure", "awakens to voice", "deep focal weakness", "diffuse edema")
+
+
+def test_sedation_is_honoured_in_a_loaded_cohort():
+    tables = copy_tables()
+    header = OBSERVATION_HEADER + ["sedated"]
+    tables["observations"] = [header,
+                              ["P2", "3", "", "", "", "", "", "10", "unarousable", "", "", "", "", "yes"],
+                              ["P2", "4", "", "", "", "", "", "10", "unarousable", "", "", "", "", "no"]]
+    result = load(tables)
+    assert result.ok, result.report.to_string()
+    rows = toxicity_rows(result, "patient_id", "day", "icans_grade")
+    assert ("P2", 3.0, 0) in rows and ("P2", 4.0, 4) in rows
