@@ -123,9 +123,7 @@ def show_grading() -> None:
     st.dataframe(sources, hide_index=True)
     if observations.empty:
         return
-    patients = store.patients_frame(con)
-    graded = grading.grade_observations(observations, patients, store.interventions_frame(con))
-    found = grading.discrepancies(graded, store.toxicity_sources_frame(con))
+    graded, found = _graded(con, observations)
     st.markdown(f"**ASTCT grades derived from {len(graded):,} observation(s)** of the selected patients "
                 "(Lee et al. 2019; the domain that set each grade is named).")
     with st.expander("Derived grades"):
@@ -141,3 +139,18 @@ def show_grading() -> None:
     st.download_button("Download the discrepancies (CSV)", neutralise_formulas(found).to_csv(index=False).encode(),
                        file_name="grade-discrepancies.csv", mime="text/csv", key="discrepancies_csv",
                        icon=":material/download:")
+
+
+def _graded(con, observations):
+    """(derived grades, discrepancies) of the selection, computed once per cohort and selection: kept in
+    this session's state (never a shared cache), as grading every row costs about 0.2 ms."""
+    patients = store.patients_frame(con)
+    info = store.cohort_info(con)
+    key = (info["label"], info["loaded_at"], tuple(info["sources"]["sha256"]), tuple(patients["patient_id"]),
+           len(observations))
+    memo = st.session_state.get("derived_grades_memo")
+    if memo is None or memo[0] != key:
+        graded = grading.grade_observations(observations, patients, store.interventions_frame(con))
+        memo = (key, graded, grading.discrepancies(graded, store.toxicity_sources_frame(con)))
+        st.session_state["derived_grades_memo"] = memo
+    return memo[1], memo[2]
