@@ -22,7 +22,6 @@ EXAMPLE_DIR = Path(__file__).resolve().parent.parent / "data" / "redcap-example"
 _RESULT = "redcap_result"
 
 
-@st.cache_data(show_spinner=False)
 def example_zip() -> bytes:
     """The shipped example REDCap project as one .zip (the same for everyone: synthetic)."""
     buffer = io.BytesIO()
@@ -43,7 +42,7 @@ def show_redcap_import() -> None:
         "field is which column of the data format (see the data format's *REDCap import* section). Export "
         "**de-identified** (REDCap's options: remove tagged identifiers and dates): identifier and date "
         "fields are refused. Nothing loads unless every check passes.")
-    st.download_button("Download the example REDCap project (.zip)", example_zip(),
+    st.download_button("Download the example REDCap project (.zip)", example_zip,  # built when clicked
                        file_name="redcap-example.zip", mime="application/zip", key="redcap_example",
                        icon=":material/download:",
                        help="Synthetic: data dictionary, raw and labels exports, and the mapping. Upload "
