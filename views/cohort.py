@@ -24,12 +24,12 @@ def show_loaded() -> None:
     kind = session.kind_text()
     loaded = datetime.fromisoformat(info["loaded_at"]).strftime("%d %b %Y, %H:%M UTC")
     st.markdown(f"**Loaded:** {plain(info['label'])} — {kind}, loaded {loaded}.")
-    columns = st.columns(len(counts))
     labels = {"patients": "Patients", "toxicity": "Toxicity assessments",
               "interventions": "Intervention rows", "labs": "Lab measurements",
               "observations": "Observations", "toxicity_episodes": "Episode forms"}
     counts = counts.loc[[t in labels and (rows > 0 or t not in ("observations", "toxicity_episodes"))
                      for t, rows in counts.items()]]  # issue 13's optional tables only when present
+    columns = st.columns(len(counts))
     for column, (table, rows) in zip(columns, counts.items()):
         column.metric(labels[table], f"{rows:,}")
     left, right = st.columns(2)
