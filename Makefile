@@ -49,6 +49,7 @@ bench: $(INSTALLED)
 sample: $(INSTALLED)
 	$(BIN)/python -m icans_core sample --patients 300 --seed 7 --out data/sample
 	$(BIN)/python -m icans_core template --out data/template.xlsx
+	$(BIN)/python -m icans_core sample --format redcap --patients 40 --seed 15 --out data/redcap-example
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -105,8 +105,63 @@ def _sample(args: argparse.Namespace) -> int:
     if args.patients < 1:
         print("--patients must be at least 1", file=sys.stderr)
         return EXIT_REFUSED
+    if args.format == "redcap":
+        from icans_core.sample_redcap import write_redcap_example
+
+        written = write_redcap_example(generate_cohort(args.patients, args.seed), Path(args.out))
+        print(f"Wrote an example REDCap project of {args.patients} synthetic patients (seed {args.seed}): "
+              + ", ".join(str(p) for p in written))
+        return EXIT_OK
     written = write_cohort(generate_cohort(args.patients, args.seed), Path(args.out))
     print(f"Wrote {args.patients} synthetic patients (seed {args.seed}): " + ", ".join(str(p) for p in written))
+    return EXIT_OK
+
+
+def _import_redcap(args: argparse.Namespace) -> int:
+    from icans_core.ingest import load_raw_tables
+    from icans_core.readers import Source
+    from icans_core.redcap import _with_field, convert_redcap, write_converted
+
+    paths = {"export": Path(args.export), "dictionary": Path(args.dictionary), "mapping": Path(args.mapping)}
+    missing = [str(p) for p in paths.values() if not p.is_file()]
+    if missing:
+        print(f"REFUSED: no such file: {', '.join(missing)}")
+        return EXIT_REFUSED
+    sources = {k: Source(p.name, p.read_bytes()) for k, p in paths.items()}
+    # run locally: identifier and date fields are dropped with a warning rather than refused
+    conversion = convert_redcap(sources["export"], sources["dictionary"], sources["mapping"], on_server=False)
+    problems = conversion.problems
+    if not any(p.severity == "error" for p in problems):
+        result = load_raw_tables(conversion.tables, problems, list(sources.values()))
+        problems = [_with_field(p, conversion.fields) for p in result.problems]
+    for problem in sorted(problems, key=lambda p: p.severity != "error"):
+        print(format_problem(problem))
+    errors = [p for p in problems if p.severity == "error"]
+    if errors:
+        print(f"REFUSED: {len(errors)} error(s); nothing was written.")
+        return EXIT_REFUSED
+    counts = ", ".join(f"{len(t.frame)} {t.table} rows" for t in conversion.tables)
+    if args.out:
+        written = write_converted(conversion, args.out)
+        print(f"OK: converted ({counts}); wrote " + ", ".join(str(p) for p in written))
+    else:
+        print(f"OK: the REDCap project would load ({counts}); {len(problems)} warning(s).")
+    return EXIT_OK
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    from icans_core.prepare import prepare_paths
+
+    result = prepare_paths(args.inputs, args.infusion_date_column, args.date_order)
+    for problem in result.problems:
+        print(format_problem(problem))
+    if not result.ok:
+        print(f"REFUSED: {len(result.errors)} error(s); nothing was written.")
+        return EXIT_REFUSED
+    written = result.write(args.out)
+    print(f"OK: wrote {', '.join(str(p) for p in written)}. Dates and identifiers removed: "
+          f"{len(result.removed)} item(s), listed in prepare-report.csv. Check the folder with "
+          "`python -m icans_core validate` before uploading it.")
     return EXIT_OK
 
 
@@ -119,7 +174,8 @@ def _template(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m icans_core",
-                                     description="CAR-T toxicity cohorts: validate, generate samples.")
+                                     description="CAR-T toxicity cohorts: validate, export, prepare, import "
+                                                 "REDCap, generate samples.")
     commands = parser.add_subparsers(dest="command", required=True)
 
     validate = commands.add_parser("validate", help="check a cohort against the data format")
@@ -174,7 +230,28 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--patients", type=int, default=300)
     sample.add_argument("--seed", type=int, default=7)
     sample.add_argument("--out", required=True, help="folder to write patients.csv, toxicity.csv, ...")
+    sample.add_argument("--format", default="contract", choices=["contract", "redcap"],
+                        help="contract CSV files (default), or an example REDCap project: data dictionary, "
+                             "raw and labels exports, mapping")
     sample.set_defaults(run=_sample)
+
+    redcap = commands.add_parser("import-redcap", help="convert a REDCap export (with its data dictionary and a "
+                                                        "mapping file) into contract CSV files")
+    redcap.add_argument("export", help="the REDCap flat CSV export (raw codes or labels)")
+    redcap.add_argument("--dictionary", required=True, help="the project's data dictionary (CSV)")
+    redcap.add_argument("--mapping", required=True, help="the mapping file (TOML, see docs/data-format.md)")
+    redcap.add_argument("--out", help="folder for the contract CSV files (without it: check only)")
+    redcap.set_defaults(run=_import_redcap)
+
+    prepare = commands.add_parser("prepare", help="on your own computer: turn calendar dates into days since "
+                                                  "infusion, drop dates and identifiers, write contract files")
+    prepare.add_argument("inputs", nargs="+", help=".xlsx, .zip, .csv or .parquet files named after the tables")
+    prepare.add_argument("--out", required=True, help="folder for the contract CSV files and prepare-report.csv")
+    prepare.add_argument("--infusion-date-column", default="infusion_date",
+                         help="the patients table's column holding the infusion date (infusion_date)")
+    prepare.add_argument("--date-order", choices=["dmy", "mdy"],
+                         help="how to read dates like 03/04/2024: day first (dmy) or month first (mdy)")
+    prepare.set_defaults(run=_prepare)
 
     template = commands.add_parser("template", help="write the .xlsx upload template")
     template.add_argument("--out", default="cohort-template.xlsx")

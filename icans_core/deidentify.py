@@ -92,9 +92,15 @@ def _screen_values(raw: RawTable, column: str, cells: pd.Series) -> list[Problem
         return []
     rows = cells[cells.isin(list(flagged))]
     return [error(raw.source, f"This value looks like {flagged[str(value)]}, a direct identifier. Remove or "
-                              "replace it with a pseudonym before uploading.", row=int(row), column=column,
-                  value=value)
+                              "replace it with a pseudonym before uploading." + _PREPARE_HINT.get(flagged[str(value)], ""),
+                  row=int(row), column=column, value=value)
             for row, value in rows.items()]
+
+
+# Dates can be converted on the user's own computer, so they never reach the server (issue 13).
+PREPARE_HINT = (" To turn calendar dates into days since infusion on your own computer, run "
+                "`python -m icans_core prepare` (docs/data-format.md, \"Calendar dates\").")
+_PREPARE_HINT = {"a calendar date": PREPARE_HINT}
 
 
 def _numeric_columns() -> set[str]:

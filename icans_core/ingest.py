@@ -16,9 +16,10 @@ from typing import Callable
 
 import pandas as pd
 
+from icans_core import derived
 from icans_core.limits import Limits
 from icans_core.problems import Problem, report_frame
-from icans_core.readers import Source, read_sources, sources_from_paths
+from icans_core.readers import RawTable, Source, read_sources, sources_from_paths
 from icans_core.validation import validate_tables
 
 
@@ -73,8 +74,21 @@ def load_sources(sources: list[Source], label: str | None = None,
     raw_tables, problems = read_sources(sources, limits)
     rows = sum(len(t.frame) for t in raw_tables)
     step(f"Validating {rows:,} rows", 0.4)
+    return load_raw_tables(raw_tables, problems, sources, label)
+
+
+def load_raw_tables(raw_tables: list[RawTable], problems: list[Problem], sources: list[Source],
+                    label: str | None = None) -> LoadResult:
+    """Validate tables already read (from files, or converted from a REDCap export) into a cohort.
+
+    `problems` are those found while reading; `sources` are the files the tables came from.
+    """
+    raw_tables = derived.with_placeholder_toxicity(raw_tables)  # issue 13: episode forms / observations only
     tables, validation_problems = validate_tables(raw_tables)
     problems = problems + validation_problems
+    if tables is not None and not any(p.severity == "error" for p in problems):
+        tables, derive_problems = derived.derive_assessments(tables, {t.table: t.source for t in raw_tables})
+        problems = problems + derive_problems
     if tables is None or any(p.severity == "error" for p in problems):
         return LoadResult(None, problems)
     cohort = Cohort(

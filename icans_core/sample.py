@@ -32,13 +32,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from icans_core.sample_observations import build_observations, observation_stream
 from icans_core.schema import ANALYTES, TABLES
 
-TABLE_NAMES = ("patients", "toxicity", "interventions", "labs")
+TABLE_NAMES = ("patients", "toxicity", "interventions", "labs", "observations")
 # Integer-valued columns are written as integers (2, not 2.0); blanks stay blank.
 INTEGER_COLUMNS = {
     "patients": ("age_years", "ecog"),
     "toxicity": ("crs_grade", "icans_grade", "ice_score"),
+    "observations": ("ice_score", "capd_score", "organ_toxicity_grade"),
 }
 # %.10g prints 6.25 as 6.25 and 7.0 as 7; values are rounded before writing, so the
 # text is the same on every run and platform.
@@ -180,7 +182,7 @@ LLOQ = {a.name: a.lloq for a in CYTOKINES} | {name: CELL_LLOQ for name in EXPANS
 
 
 def generate_cohort(n_patients: int = 300, seed: int = 7) -> dict[str, pd.DataFrame]:
-    """Build the four contract tables (patients, toxicity, interventions, labs) of a synthetic cohort."""
+    """Build the contract tables (patients, toxicity, interventions, labs, observations) of a synthetic cohort."""
     if n_patients < 1:
         raise ValueError(f"n_patients must be at least 1, got {n_patients}")
     baseline_rng, course_rng, toxicity_rng, treatment_rng, lab_rng = (
@@ -194,7 +196,11 @@ def generate_cohort(n_patients: int = 300, seed: int = 7) -> dict[str, pd.DataFr
     toxicity = build_toxicity(toxicity_rng, ids, traces)
     interventions = build_interventions(treatment_rng, ids, course, traces)
     labs = build_labs(lab_rng, ids, baseline, course, traces, interventions)
-    return {"patients": patients, "toxicity": toxicity, "interventions": interventions, "labs": labs}
+    tables = {"patients": patients, "toxicity": toxicity, "interventions": interventions, "labs": labs}
+    # Issue 13: bedside observations consistent with the grades, from their own stream (the four
+    # tables above are the same with or without them).
+    tables["observations"] = build_observations(observation_stream(seed), tables)
+    return tables
 
 
 def write_cohort(tables: dict[str, pd.DataFrame], out_dir) -> list[Path]:

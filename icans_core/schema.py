@@ -326,3 +326,149 @@ def agent_class(agent: str, route: str | None) -> str:
     if route == "IT":
         return INTRATHECAL
     return AGENTS[agent][0] if agent in AGENTS else OTHER
+
+
+# --- Issue 13: optional tables for grading from components and for episode-level forms -----------
+# Added, not changed: the four tables above are untouched. Vocabulary values (canonical first, then
+# the synonyms that normalise to it) are matched with vocabulary_key; the grade each value gives is
+# decided in icans_core/grading.py, the one home of the ASTCT rules.
+
+HYPOTENSION_SUPPORT: dict[str, tuple[str, ...]] = {
+    # "none" reads as a blank cell in a file (the format's missing-value words): write "no hypotension"
+    "no hypotension": ("none", "no", "normotensive", "absent"),
+    "fluids": ("fluid", "fluid bolus", "not requiring vasopressors", "hypotension not requiring vasopressors"),
+    "one vasopressor": ("single vasopressor", "1 vasopressor", "vasopressor"),
+    "multiple vasopressors": ("several vasopressors", "2 vasopressors", "two vasopressors", ">1 vasopressor"),
+}
+# Vasopressor agents: vasopressin is recorded but never counted (ASTCT: "one vasopressor with or
+# without vasopressin"; "multiple vasopressors, excluding vasopressin").
+VASOPRESSIN = "vasopressin"
+VASOPRESSORS: dict[str, tuple[str, ...]] = {
+    "norepinephrine": ("noradrenaline", "levophed", "norepi"),
+    "epinephrine": ("adrenaline", "epi"),
+    "phenylephrine": ("neosynephrine",),
+    "dopamine": (),
+    "angiotensin II": ("giapreza",),
+    VASOPRESSIN: ("arginine vasopressin", "avp", "pitressin"),
+}
+OXYGEN_SUPPORT: dict[str, tuple[str, ...]] = {
+    "room air": ("none", "no", "ra", "no oxygen"),
+    "low-flow": ("low flow", "low-flow nasal cannula", "low flow nasal cannula", "blow-by", "blow by"),
+    # a nasal cannula is low-flow up to 6 L/min and high-flow above: oxygen_l_min decides
+    "nasal cannula": ("nc", "nasal prongs"),
+    "high-flow": ("high flow", "high-flow nasal cannula", "high flow nasal cannula", "hfnc", "facemask",
+                  "face mask", "simple mask", "non-rebreather", "nonrebreather", "non-rebreather mask",
+                  "venturi", "venturi mask"),
+    "positive pressure": ("cpap", "bipap", "niv", "non-invasive ventilation", "intubation", "intubated",
+                          "mechanical ventilation", "ventilated"),
+}
+LOW_FLOW_MAX_L_MIN = 6.0  # ASTCT: low-flow nasal cannula is <= 6 L/min
+CONSCIOUSNESS: dict[str, tuple[str, ...]] = {
+    "alert": ("awake", "normal", "awake and alert"),
+    "awakens spontaneously": ("drowsy", "drowsy, awakens spontaneously"),
+    "awakens to voice": ("voice", "rousable to voice"),
+    "awakens to tactile stimulus": ("tactile", "awakens only to tactile stimulus", "rousable to touch"),
+    "unarousable": ("coma", "stupor", "unresponsive", "needs vigorous stimuli",
+                    "requires vigorous or repetitive tactile stimuli"),
+}
+SEIZURE: dict[str, tuple[str, ...]] = {
+    "no seizure": ("none", "no"),
+    # any clinical seizure that resolves rapidly, or non-convulsive seizures on EEG that resolve
+    # with intervention (ASTCT grade 3)
+    "rapidly resolving": ("resolved rapidly", "self-limiting", "non-convulsive on EEG, resolved with intervention",
+                          "nonconvulsive resolved with intervention"),
+    # life-threatening prolonged seizure (> 5 min) or repetitive seizures without return to baseline
+    "prolonged": ("prolonged > 5 min", "repetitive", "repetitive without return to baseline",
+                  "status epilepticus", "status"),
+    # a seizure recorded without its course: seizure_minutes decides (> 5 min is prolonged)
+    "seizure": ("yes", "clinical seizure"),
+}
+SEIZURE_PROLONGED_MINUTES = 5.0
+MOTOR_FINDINGS: dict[str, tuple[str, ...]] = {
+    "no findings": ("none", "no", "normal"),
+    # graded with CTCAE, not ICANS (ASTCT)
+    "tremor": (),
+    "myoclonus": (),
+    "deep focal weakness": ("deep focal motor weakness", "hemiparesis", "paraparesis", "focal weakness"),
+}
+RAISED_ICP: dict[str, tuple[str, ...]] = {
+    "no edema": ("none", "no", "normal", "no raised icp"),
+    "focal edema": ("focal/local edema", "focal oedema", "local edema", "focal cerebral edema"),
+    "diffuse edema": ("diffuse cerebral edema", "diffuse oedema", "diffuse cerebral oedema",
+                      "decerebrate posturing", "decorticate posturing", "cranial nerve vi palsy",
+                      "papilledema", "papilloedema", "cushing's triad"),
+}
+SYNDROMES = ("CRS", "ICANS")
+CAPD_AGE_LIMIT = 12  # ASTCT: the ICE score from age 12; CAPD below
+
+
+def vocabulary_lookup(vocabulary: dict[str, tuple[str, ...]]) -> dict[str, str]:
+    """Matching key -> canonical value, for one of the vocabularies above."""
+    return {vocabulary_key(name): canonical for canonical, synonyms in vocabulary.items()
+            for name in (canonical, *synonyms)}
+
+
+OBSERVATIONS = TableSpec(
+    "observations",
+    required=False,
+    meaning="Bedside observations from which ASTCT CRS and ICANS grades are derived (icans_core/grading.py). "
+    "Where a toxicity row of the same patient and day has no recorded grade (or there is no such row), the "
+    "derived grade is used and marked as derived.",
+    columns=(
+        ColumnSpec("patient_id", "text", True, "Patient observed.", example="P001"),
+        _day("day", True, "Time of the observation, days since infusion.", 5),
+        ColumnSpec("temperature_c", "number", False, "Highest temperature, degrees Celsius (fever >= 38.0).",
+                   minimum=25, maximum=45, example=38.4),
+        ColumnSpec("hypotension", "text", False, "Hypotension and its support: no hypotension, fluids (not requiring "
+                   "vasopressors), one vasopressor, multiple vasopressors (vasopressin not counted).",
+                   allowed=tuple(HYPOTENSION_SUPPORT), example="no hypotension"),
+        ColumnSpec("vasopressors", "text", False, "Vasopressor agents given, separated by ';' "
+                   "(e.g. norepinephrine; vasopressin). Vasopressin is not counted.", example=None),
+        ColumnSpec("oxygen", "text", False, "Oxygen support: room air, low-flow (<= 6 L/min or blow-by), nasal "
+                   "cannula (oxygen_l_min decides), high-flow (> 6 L/min, facemask, non-rebreather, Venturi), "
+                   "positive pressure (CPAP, BiPAP, intubation).", allowed=tuple(OXYGEN_SUPPORT), example="room air"),
+        ColumnSpec("oxygen_l_min", "number", False, "Oxygen flow, L/min.", minimum=0, maximum=100, example=None),
+        ColumnSpec("ice_score", "integer", False, "ICE score (10 = no impairment); used from age 12.",
+                   minimum=0, maximum=10, example=2),
+        ColumnSpec("capd_score", "integer", False, "CAPD score (children under 12; >= 9 = grade 3).",
+                   minimum=0, maximum=32, example=None),
+        ColumnSpec("consciousness", "text", False, "Level of consciousness: alert, awakens spontaneously, "
+                   "awakens to voice, awakens to tactile stimulus, unarousable.",
+                   allowed=tuple(CONSCIOUSNESS), example="awakens to voice"),
+        ColumnSpec("sedated", "boolean", False, "Depressed consciousness is due to sedating medication "
+                   "(then it is not graded).", example=False),
+        ColumnSpec("seizure", "text", False, "no seizure, rapidly resolving, prolonged (> 5 min or repetitive "
+                   "without return to baseline), or seizure (seizure_minutes decides).",
+                   allowed=tuple(SEIZURE), example="no seizure"),
+        ColumnSpec("seizure_minutes", "number", False, "Seizure duration, minutes.", minimum=0, example=None),
+        ColumnSpec("motor_findings", "text", False, "no findings, tremor, myoclonus (both graded with CTCAE, not "
+                   "ICANS) or deep focal weakness (hemiparesis, paraparesis).",
+                   allowed=tuple(MOTOR_FINDINGS), example="no findings"),
+        ColumnSpec("raised_icp", "text", False, "Raised intracranial pressure / cerebral edema: no edema, focal "
+                   "edema, diffuse edema (or posturing, cranial nerve VI palsy, papilledema, Cushing's triad).",
+                   allowed=tuple(RAISED_ICP), example="no edema"),
+        ColumnSpec("organ_toxicity_grade", "integer", False, "Highest CTCAE v5.0 organ toxicity grade; recorded "
+                   "only: it does not change the CRS grade.", minimum=0, maximum=5, example=None),
+    ),
+)
+
+TOXICITY_EPISODES = TableSpec(
+    "toxicity_episodes",
+    required=False,
+    meaning="Episode-level registry forms: one row per CRS or ICANS episode. Turned into assessments "
+    "(peak grade at onset, grade 0 at resolution), marked as derived from episodes: daily grade "
+    "kinetics are not known.",
+    columns=(
+        ColumnSpec("patient_id", "text", True, "Patient of the episode.", example="P001"),
+        ColumnSpec("syndrome", "text", True, "CRS or ICANS.", allowed=SYNDROMES, example="ICANS"),
+        _day("onset_day", True, "First day of the episode, days since infusion.", 5),
+        ColumnSpec("peak_grade", "integer", True, "Highest ASTCT grade of the episode (0 = assessed, none).",
+                   minimum=0, maximum=5, example=3),
+        _day("resolution_day", False, "Day the episode resolved; blank = not resolved by the last follow-up.", 9),
+        ColumnSpec("treatments", "text", False, "Treatments given for the episode, separated by ';' (listed "
+                   "only: without days they do not enter dose or timing analyses).",
+                   example="dexamethasone; IVIG"),
+    ),
+)
+
+TABLES.update({t.name: t for t in (OBSERVATIONS, TOXICITY_EPISODES)})

@@ -355,3 +355,49 @@ def read_cohort_file(path) -> tuple[dict[str, pd.DataFrame], list, dict]:
     finally:
         con.close()
     return tables, sources, dict(zip(_METADATA_COLUMNS, row))
+
+
+# --- Issue 13: grades derived from observations and episode forms --------------------------------
+
+def observations_frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Bedside observations of the selected patients (the observations table's contract columns and
+    source_row), by patient and day."""
+    columns = ", ".join(f"o.{quote(c)}" for c in ["source_row", *S.TABLES["observations"].column_names])
+    return con.execute(f"""
+        SELECT {columns} FROM observations o JOIN selected_patients USING (patient_id)
+        ORDER BY o.patient_id, o.day, o.source_row
+    """).df()
+
+
+def toxicity_sources_frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Assessments of the selected patients with where each grade came from.
+    Columns: patient_id, day, crs_grade, icans_grade, crs_grade_source, icans_grade_source."""
+    return con.execute("""
+        SELECT t.patient_id, t.day, t.crs_grade, t.icans_grade, t.crs_grade_source, t.icans_grade_source
+        FROM toxicity t JOIN selected_patients USING (patient_id)
+        ORDER BY t.patient_id, t.day, t.source_row
+    """).df()
+
+
+def grade_source_counts(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Grades of the whole cohort by syndrome and source (recorded, episode form, observations).
+    Columns: syndrome, source, assessments, patients."""
+    return con.execute("""
+        SELECT 'CRS' AS syndrome, crs_grade_source AS source, count(*) AS assessments,
+               count(DISTINCT patient_id) AS patients
+        FROM toxicity WHERE crs_grade IS NOT NULL GROUP BY ALL
+        UNION ALL
+        SELECT 'ICANS', icans_grade_source, count(*), count(DISTINCT patient_id)
+        FROM toxicity WHERE icans_grade IS NOT NULL GROUP BY ALL
+        ORDER BY syndrome, source
+    """).df()
+
+
+def toxicity_episodes_frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Episode-level form rows of the selected patients. Columns: patient_id, syndrome, onset_day,
+    peak_grade, resolution_day, treatments."""
+    return con.execute("""
+        SELECT e.patient_id, e.syndrome, e.onset_day, e.peak_grade, e.resolution_day, e.treatments
+        FROM toxicity_episodes e JOIN selected_patients USING (patient_id)
+        ORDER BY e.patient_id, e.onset_day, e.source_row
+    """).df()

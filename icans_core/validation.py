@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pa_compute
 from pandera.pandas import Check, Column, DataFrameSchema
 
-from icans_core import consistency, deidentify
+from icans_core import consistency, deidentify, derived
 from icans_core import schema as S
 from icans_core.problems import Problem, capped, error, warning
 from icans_core.readers import TEXT, RawTable
@@ -36,6 +36,9 @@ DERIVED_COLUMNS: dict[str, list[str]] = {
     "interventions": ["agent_as_given", "agent_class"],
     "labs": ["analyte_as_given", "value_as_given", "unit_as_given"],
 }
+# Issue 13: where each grade came from (recorded, episode form, observations), and the optional tables.
+DERIVED_COLUMNS["toxicity"] = list(derived.SOURCE_COLUMNS)
+DERIVED_COLUMNS.update({"observations": [], "toxicity_episodes": []})
 
 _DATE_PATTERN = re.compile(
     r"^\s*(\d{4}[-/.]\d{1,2}[-/.]\d{1,2}"  # 2024-03-01, 2024/3/1
@@ -43,7 +46,8 @@ _DATE_PATTERN = re.compile(
     r"|\d{1,2}[-\s][A-Za-z]{3,9}[-\s,]*\d{2,4}"  # 1-Mar-2024, 1 March 2024
     r"|[A-Za-z]{3,9}\s+\d{1,2},?\s+\d{4})"  # March 1, 2024
 )
-DAYS_ADVICE = "Record time as days since CAR-T infusion (day 0 = infusion; 14.25 = day 14, 06:00) instead of dates."
+DAYS_ADVICE = ("Record time as days since CAR-T infusion (day 0 = infusion; 14.25 = day 14, 06:00) instead of "
+               "dates." + deidentify.PREPARE_HINT)
 DATE_PROBLEM = "Looks like a calendar date. " + DAYS_ADVICE
 
 
@@ -285,6 +289,7 @@ def _normalise(table: _Table) -> None:
         factor = key.map({k: factor for k, (_, factor) in conversions.items()}).astype("Float64").fillna(1.0)
         f["value"] = _scaled_exactly(f["value"], factor)
         f["below_lloq"] = f["below_lloq"].fillna(False)
+    derived.normalise(name, f)  # issue 13: observations, episode forms, grade-source marks
 
 
 def _scaled_exactly(values: pd.Series, factor: pd.Series) -> pd.Series:

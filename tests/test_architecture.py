@@ -56,3 +56,17 @@ def test_sql_lives_only_in_the_store():
         if any("SELECT " in s.upper() and " FROM " in s.upper() for s in strings):
             holders.append(path.name)
     assert holders == ["store.py"]
+
+
+def test_every_download_is_owned_by_its_browser():
+    """serve.py's gate serves a download only to the browser it was made for, and only files made
+    through ui.downloads.owned are known to it: a plain `data=` would be refused to its own user."""
+    plain = []
+    for path in [ROOT / "dashboard.py", *sorted((ROOT / "ui").glob("*.py")), *sorted((ROOT / "views").glob("*.py"))]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "download_button":
+                data = node.args[1] if len(node.args) > 1 else next(
+                    (k.value for k in node.keywords if k.arg == "data"), None)
+                if not (isinstance(data, ast.Call) and getattr(data.func, "id", None) == "owned"):
+                    plain.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert plain == [], plain

@@ -58,7 +58,7 @@ def test_sample_writes_a_cohort_that_validates(tmp_path):
     done = run("sample", "--patients", "25", "--seed", "3", "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "interventions.csv", "labs.csv", "patients.csv", "toxicity.csv"]
+        "interventions.csv", "labs.csv", "observations.csv", "patients.csv", "toxicity.csv"]
     assert len((tmp_path / "patients.csv").read_text().strip().splitlines()) == 26
     assert run("validate", str(tmp_path)).returncode == 0
 

@@ -12,7 +12,7 @@ from icans_core.readers import Source
 from tests.cohorts import sources
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
-TABLES = ["patients", "toxicity", "interventions", "labs"]
+TABLES = ["patients", "toxicity", "interventions", "labs", "observations"]
 
 
 @pytest.fixture(scope="module")

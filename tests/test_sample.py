@@ -20,6 +20,9 @@ CONTRACT_COLUMNS = {
     "interventions": ["patient_id", "agent", "start_day", "end_day", "daily_dose", "dose_unit",
                       "route"],
     "labs": ["patient_id", "day", "analyte", "value", "unit", "below_lloq"],
+    "observations": ["patient_id", "day", "temperature_c", "hypotension", "vasopressors", "oxygen", "oxygen_l_min",
+                     "ice_score", "capd_score", "consciousness", "sedated", "seizure", "seizure_minutes",
+                     "motor_findings", "raised_icp", "organ_toxicity_grade"],
 }
 PRODUCT_DISEASES = {
     "axi-cel": {"LBCL", "DLBCL", "PMBCL", "FL"},
@@ -272,7 +275,7 @@ def test_written_integers_have_no_decimal_point(cohort, tmp_path):
     assert (tox["crs_grade"] == "").any()  # missing values are blank fields
 
 
-def test_write_cohort_returns_the_four_files(cohort, tmp_path):
+def test_write_cohort_returns_every_table_file(cohort, tmp_path):
     paths = write_cohort(cohort, tmp_path / "out")
     assert [p.name for p in paths] == [f"{name}.csv" for name in CONTRACT_COLUMNS]
     text = paths[0].read_bytes()

@@ -22,7 +22,8 @@ def test_a_loaded_cohort_is_counted():
     store.load_cohort(con, small_cohort())
     assert store.table_counts(con).to_dict("records") == [
         {"table": "patients", "rows": 2}, {"table": "toxicity", "rows": 4},
-        {"table": "interventions", "rows": 2}, {"table": "labs", "rows": 4}]
+        {"table": "interventions", "rows": 2}, {"table": "labs", "rows": 4},
+        {"table": "observations", "rows": 0}, {"table": "toxicity_episodes", "rows": 0}]
     assert store.product_counts(con).to_dict("records") == [
         {"product": "axi-cel", "target": "CD19", "costimulatory_domain": "CD28", "patients": 1},
         {"product": "tisa-cel", "target": "CD19", "costimulatory_domain": "4-1BB", "patients": 1}]
@@ -78,7 +79,8 @@ def test_a_new_cohort_replaces_the_old_one_entirely():
     del tables["interventions"]
     store.load_cohort(con, load_sources(sources(tables), label="second").cohort)
     counts = dict(store.table_counts(con).itertuples(index=False))
-    assert counts == {"patients": 2, "toxicity": 4, "interventions": 0, "labs": 4}
+    assert counts == {"patients": 2, "toxicity": 4, "interventions": 0, "labs": 4, "observations": 0,
+                      "toxicity_episodes": 0}
     assert store.cohort_info(con)["label"] == "second"
 
 

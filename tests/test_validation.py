@@ -251,7 +251,8 @@ def test_semicolon_csv_with_decimal_commas_and_a_bom():
 def test_typed_tables_have_the_contract_columns_and_types():
     tables = load_sources(sources()).cohort.tables
     toxicity = tables["toxicity"]
-    assert list(toxicity.columns) == ["source_row", "patient_id", "day", "crs_grade", "icans_grade", "ice_score"]
+    assert list(toxicity.columns) == ["source_row", "patient_id", "day", "crs_grade", "icans_grade", "ice_score",
+                                      "crs_grade_source", "icans_grade_source"]
     assert str(toxicity["icans_grade"].dtype) == "Int64"
     assert pd.isna(toxicity["icans_grade"].iloc[3])  # blank = not assessed, not 0
     assert tables["labs"]["below_lloq"].tolist() == [False, False, True, False]  # blank = not below

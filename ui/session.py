@@ -275,3 +275,9 @@ def load_upload(files: list, on_step: Callable[[str, float], None]) -> LoadResul
 def restore_sample() -> None:
     """Go back to the bundled sample cohort."""
     _set_current(sample_cohort(), "sample")
+
+
+def use_cohort(cohort: Cohort) -> None:
+    """Make a cohort validated elsewhere (e.g. imported from REDCap) this session's upload."""
+    _set_current(cohort, "upload")
+    log.info("session loaded an imported cohort (%d source file(s))", len(cohort.sources))

@@ -8,7 +8,7 @@ import streamlit as st
 from icans_core import limits, store, template
 from icans_core.problems import report_frame
 from icans_core.spreadsheet_safe import spreadsheet_csv
-from ui import access, links, session
+from ui import access, cohort_imports, links, session
 from ui.downloads import owned
 from ui.text import plain
 
@@ -33,9 +33,12 @@ def show_loaded() -> None:
     kind = session.kind_text()
     loaded = datetime.fromisoformat(info["loaded_at"]).strftime("%d %b %Y, %H:%M UTC")
     st.markdown(f"**Loaded:** {plain(info['label'])} — {kind}, loaded {loaded}.")
-    columns = st.columns(len(counts))
     labels = {"patients": "Patients", "toxicity": "Toxicity assessments",
-              "interventions": "Intervention rows", "labs": "Lab measurements"}
+              "interventions": "Intervention rows", "labs": "Lab measurements",
+              "observations": "Observations", "toxicity_episodes": "Episode forms"}
+    counts = counts.loc[[t in labels and (rows > 0 or t not in ("observations", "toxicity_episodes"))
+                     for t, rows in counts.items()]]  # issue 13's optional tables only when present
+    columns = st.columns(len(counts))
     for column, (table, rows) in zip(columns, counts.items()):
         column.metric(labels[table], f"{rows:,}")
     left, right = st.columns(2)
@@ -198,4 +201,6 @@ show_notice()
 show_loaded()
 show_share()
 show_upload()
+cohort_imports.show_redcap_import()  # issue 13: REDCap import
+cohort_imports.show_grading()  # issue 13: derived grades and discrepancies
 show_format()

@@ -8,7 +8,7 @@ from icans_core.charts import survival as survival_charts
 from dataclasses import replace
 
 from icans_core.episodes import ONSET, EpisodeOptions, compute_episodes
-from ui import session, stats_sections
+from ui import cohort_imports, session, stats_sections
 from ui.options import current
 from ui.figures import show_figure, show_table
 from ui.text import plain
@@ -19,6 +19,7 @@ ORIENTATION_LABELS = {survival_charts.RESOLVED: "Proportion resolved (1 - S)",
 
 con = session.connection()
 st.title("Resolution of severe ICANS")
+cohort_imports.show_derived_notice(con)  # issue 13: grades from episode forms / observations
 st.caption("Time from severe-ICANS onset (or from the first dose of a treatment class given during the "
            "episode) to the first assessment at or below the resolved grade.")
 

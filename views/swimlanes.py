@@ -9,7 +9,7 @@ from icans_core.charts.grade_change import grade_change_chart
 from icans_core.charts.swimlanes import swimlane_chart
 from icans_core.episodes import compute_episodes
 from icans_core.schema import IVIG_CLASS
-from ui import links, session
+from ui import cohort_imports, links, session
 from ui.options import current
 from ui.figures import show_figure, show_table
 from ui.text import plain
@@ -22,6 +22,7 @@ PATIENT_PAGE, PATIENT_KEY = "views/patient.py", "patient_id"  # the Patient page
 
 con = session.connection()
 st.title("Toxicity swimlanes")
+cohort_imports.show_derived_notice(con)  # issue 13: grades from episode forms / observations
 st.caption("Each patient's ASTCT grades over days since CAR-T infusion: ICANS (top bar) and CRS (lower bar), "
            "with the interventions given. Intervals follow the data contract: a grade holds from its "
            "assessment until the next assessment of the same syndrome; a blank grade is not an assessment.")

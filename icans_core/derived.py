@@ -1,0 +1,239 @@
+"""Assessments derived from episode-level forms and from bedside observations, marked as derived.
+
+Runs on validated tables (ingest calls `derive_assessments` after validation):
+- `toxicity_episodes`: each episode becomes assessments: its peak grade at onset_day and grade 0 at
+  resolution_day; an unresolved episode holds its peak grade to the patient's last day (death_day,
+  else last_followup_day). Grades between onset and resolution are not known: the rows are marked
+  "episode form", and the pages say that daily grade kinetics cannot be read from them.
+- `observations`: ASTCT grades derived by icans_core/grading.py. Where a toxicity row of the same
+  patient and day has no recorded grade of a syndrome, or there is no such row, the derived grade is
+  used and marked "observations (ASTCT)"; a recorded grade is never replaced (disagreements are listed
+  by grading.discrepancies).
+Every toxicity row carries crs_grade_source and icans_grade_source: "recorded", "episode form" or
+"observations (ASTCT)" (blank where that grade is blank).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from icans_core import grading
+from icans_core import schema as S
+from icans_core.problems import Problem, error
+from icans_core.readers import TEXT, RawTable
+
+RECORDED, EPISODE_FORM, FROM_OBSERVATIONS = "recorded", "episode form", "observations (ASTCT)"
+SOURCE_COLUMNS = ["crs_grade_source", "icans_grade_source"]
+EPISODE_LIMITS = (
+    "Grades from episode-level forms are known only at onset (the episode's highest grade) and at "
+    "resolution (grade 0): there are no daily kinetics of grade. Swimlanes show the peak grade over the "
+    "whole episode; time to severe-ICANS onset is the episode's onset; the change in grade after an "
+    "intervention and grade-based intervals are not meaningful for these patients. Treatments listed on "
+    "episode forms have no days, so they do not enter steroid exposure, first-dose origins or "
+    "intervention filters.")
+PLACEHOLDER_SOURCE = "(no toxicity table: assessments derived from {tables})"
+
+_VOCABULARIES = {
+    "hypotension": S.HYPOTENSION_SUPPORT, "oxygen": S.OXYGEN_SUPPORT, "consciousness": S.CONSCIOUSNESS,
+    "seizure": S.SEIZURE, "motor_findings": S.MOTOR_FINDINGS, "raised_icp": S.RAISED_ICP,
+}
+_LOOKUPS = {column: S.vocabulary_lookup(vocabulary) for column, vocabulary in _VOCABULARIES.items()}
+_SYNDROMES = {"crs": "CRS", "cytokinereleasesyndrome": "CRS", "icans": "ICANS", "neurotoxicity": "ICANS"}
+
+
+def normalise(name: str, frame: pd.DataFrame) -> None:
+    """Canonical vocabulary values of the issue-13 tables, and the grade-source marks of toxicity.
+
+    Called by validation before its rules run: an unknown value stays as given and is then
+    refused by the column's `allowed` rule.
+    """
+    if name == "toxicity":
+        for column, source in zip(("crs_grade", "icans_grade"), SOURCE_COLUMNS):
+            frame[source] = pd.Series(RECORDED, index=frame.index, dtype=object).where(frame[column].notna(), None)
+    elif name == "observations":
+        for column, lookup in _LOOKUPS.items():
+            frame[column] = _canonical(frame[column], lookup)
+        frame["vasopressors"] = frame["vasopressors"].map(_vasopressor_list, na_action="ignore")
+        frame["sedated"] = frame["sedated"].fillna(False)
+    elif name == "toxicity_episodes":
+        frame["syndrome"] = _canonical(frame["syndrome"], _SYNDROMES)
+        frame["treatments"] = frame["treatments"].map(_agent_list, na_action="ignore")
+
+
+def _canonical(values: pd.Series, lookup: dict[str, str]) -> pd.Series:
+    mapped = {v: lookup.get(S.vocabulary_key(v), v) for v in values.dropna().unique()}
+    return values.map(mapped).astype(object).where(values.notna(), None)
+
+
+def _vasopressor_list(text: str) -> str:
+    lookup = S.vocabulary_lookup(S.VASOPRESSORS)
+    names = [n.strip() for n in str(text).split(";") if n.strip()]
+    return "; ".join(lookup.get(S.vocabulary_key(n), n) for n in names)
+
+
+def _agent_list(text: str) -> str:
+    names = [n.strip() for n in str(text).split(";") if n.strip()]
+    return "; ".join(S.AGENT_SYNONYMS.get(S.vocabulary_key(n), n) for n in names)
+
+
+def with_placeholder_toxicity(raw_tables: list[RawTable]) -> list[RawTable]:
+    """The raw tables, plus an empty toxicity table when assessments will be derived from episode
+    forms or observations only (toxicity is otherwise required)."""
+    present = {t.table for t in raw_tables}
+    sources = sorted(present & {"toxicity_episodes", "observations"})
+    if "toxicity" in present or not sources:
+        return raw_tables
+    columns = S.TABLES["toxicity"].column_names
+    frame = pd.DataFrame({c: pd.Series(dtype=TEXT) for c in columns}, index=pd.RangeIndex(2, 2))
+    return [*raw_tables, RawTable("toxicity", PLACEHOLDER_SOURCE.format(tables=" and ".join(sources)), frame)]
+
+
+# --- after validation ------------------------------------------------------------------------------
+
+def derive_assessments(tables: dict[str, pd.DataFrame], sources: dict[str, str]) -> tuple[
+        dict[str, pd.DataFrame], list[Problem]]:
+    """Tables with toxicity completed from episode forms and observations, and any errors found.
+
+    `sources` names the file or sheet of each table (for the messages). On an error the tables are
+    returned unchanged: the caller refuses the cohort.
+    """
+    problems = []
+    episodes = tables.get("toxicity_episodes")
+    observations = tables.get("observations")
+    if episodes is not None:
+        problems += check_episodes(episodes, sources.get("toxicity_episodes", "toxicity_episodes"))
+    if observations is not None:
+        problems += check_observations(observations, sources.get("observations", "observations"))
+    if problems:
+        return tables, problems
+    toxicity = tables["toxicity"]
+    if episodes is not None and len(episodes):
+        toxicity = pd.concat([toxicity, episode_assessments(episodes, tables["patients"])], ignore_index=True)
+    if observations is not None and len(observations):
+        graded = grading.grade_observations(observations, tables["patients"], tables.get("interventions"))
+        toxicity = fill_from_observations(toxicity, graded, observations)
+    return {**tables, "toxicity": _tidy_toxicity(toxicity)}, []
+
+
+def check_episodes(episodes: pd.DataFrame, source: str) -> list[Problem]:
+    """Episodes that end before they start, or overlap another episode of the same syndrome."""
+    problems = []
+    early = episodes[episodes["resolution_day"] < episodes["onset_day"]]
+    problems += [error(source, "resolution_day is before onset_day.", row=int(r.source_row), column="resolution_day",
+                       value=_number(r.resolution_day)) for r in early.itertuples(index=False)]
+    ordered = episodes.sort_values(["patient_id", "syndrome", "onset_day"], kind="stable")
+    for _, rows in ordered.groupby(["patient_id", "syndrome"], sort=False):
+        ends = rows["resolution_day"].fillna(float("inf")).tolist()
+        for previous_end, row in zip(ends, rows.iloc[1:].itertuples(index=False)):
+            if row.onset_day < previous_end:
+                problems.append(error(source, f"This {row.syndrome} episode starts before the patient's previous "
+                                              f"{row.syndrome} episode resolved: episodes of one syndrome must not "
+                                              "overlap.", row=int(row.source_row), column="onset_day",
+                                      value=_number(row.onset_day)))
+    return problems
+
+
+def check_observations(observations: pd.DataFrame, source: str) -> list[Problem]:
+    """Observations whose components contradict each other (so no grade could be trusted)."""
+    problems = []
+    for r in observations.itertuples(index=False):
+        row = int(r.source_row)
+        if isinstance(r.vasopressors, str) and r.vasopressors:
+            try:
+                counted = grading.vasopressor_support(r.vasopressors)
+            except ValueError as exc:
+                problems.append(error(source, f"Unknown vasopressor ({exc}).", row=row, column="vasopressors",
+                                      value=r.vasopressors))
+                continue
+            if isinstance(r.hypotension, str) and r.hypotension in grading.HYPOTENSION_GRADE \
+                    and r.hypotension != counted and r.hypotension in ("one vasopressor", "multiple vasopressors"):
+                problems.append(error(source, f"hypotension says '{r.hypotension}' but the vasopressors listed make "
+                                              f"'{counted}' (vasopressin is not counted).", row=row,
+                                      column="hypotension", value=r.hypotension))
+            elif r.hypotension in ("no hypotension", "fluids"):
+                problems.append(error(source, f"hypotension says '{r.hypotension}' but vasopressors are listed.",
+                                      row=row, column="hypotension", value=r.hypotension))
+        if r.oxygen == "low-flow" and pd.notna(r.oxygen_l_min) and r.oxygen_l_min > S.LOW_FLOW_MAX_L_MIN:
+            problems.append(error(source, f"Low-flow oxygen is at most {S.LOW_FLOW_MAX_L_MIN:g} L/min; this row "
+                                          "gives more (high-flow, ASTCT grade 3).", row=row, column="oxygen_l_min",
+                                  value=_number(r.oxygen_l_min)))
+        if r.seizure == "rapidly resolving" and pd.notna(r.seizure_minutes) \
+                and r.seizure_minutes > S.SEIZURE_PROLONGED_MINUTES:
+            problems.append(error(source, "A seizure of more than 5 minutes is prolonged (ASTCT grade 4), not "
+                                          "rapidly resolving.", row=row, column="seizure_minutes",
+                                  value=_number(r.seizure_minutes)))
+    return problems
+
+
+def episode_assessments(episodes: pd.DataFrame, patients: pd.DataFrame) -> pd.DataFrame:
+    """Toxicity rows from episodes: the peak grade at onset, 0 at resolution, or the peak grade held to
+    the patient's last day when unresolved. Columns: the toxicity table's, with the source marks."""
+    last_day = patients.set_index("patient_id")["death_day"].fillna(patients.set_index("patient_id")["last_followup_day"])
+    rows = []
+    for e in episodes.itertuples(index=False):
+        column = "crs_grade" if e.syndrome == "CRS" else "icans_grade"
+        rows.append({"source_row": e.source_row, "patient_id": e.patient_id, "day": e.onset_day,
+                     column: e.peak_grade})
+        if pd.notna(e.resolution_day):
+            if e.resolution_day > e.onset_day:
+                rows.append({"source_row": e.source_row, "patient_id": e.patient_id, "day": e.resolution_day,
+                             column: 0})
+        elif e.peak_grade > 0 and last_day.get(e.patient_id, e.onset_day) > e.onset_day:
+            rows.append({"source_row": e.source_row, "patient_id": e.patient_id,
+                         "day": float(last_day[e.patient_id]), column: e.peak_grade})
+    frame = pd.DataFrame(rows, columns=["source_row", "patient_id", "day", "crs_grade", "icans_grade"])
+    for column, source in zip(("crs_grade", "icans_grade"), SOURCE_COLUMNS):
+        frame[column] = frame[column].astype("Int64")
+        frame[source] = pd.Series(EPISODE_FORM, index=frame.index, dtype=object).where(frame[column].notna(), None)
+    frame["ice_score"] = pd.array([pd.NA] * len(frame), dtype="Int64")
+    return frame
+
+
+def fill_from_observations(toxicity: pd.DataFrame, graded: pd.DataFrame, observations: pd.DataFrame) -> pd.DataFrame:
+    """Toxicity with derived grades where no grade was recorded at that patient and day, and new rows
+    for observations without a toxicity row."""
+    toxicity = toxicity.copy()
+    ice = observations.set_index("source_row")["ice_score"]
+    key = list(zip(toxicity["patient_id"], toxicity["day"]))
+    rows_by_key: dict[tuple, list[int]] = {}
+    for position, k in enumerate(key):
+        rows_by_key.setdefault(k, []).append(position)
+    new_rows = []
+    for g in graded.itertuples(index=False):
+        positions = rows_by_key.get((g.patient_id, g.day))
+        if positions is None:
+            if pd.isna(g.crs_grade) and pd.isna(g.icans_grade):
+                continue
+            new_rows.append({"source_row": g.source_row, "patient_id": g.patient_id, "day": g.day,
+                             "crs_grade": g.crs_grade, "icans_grade": g.icans_grade,
+                             "ice_score": ice.get(g.source_row),
+                             "crs_grade_source": FROM_OBSERVATIONS if pd.notna(g.crs_grade) else None,
+                             "icans_grade_source": FROM_OBSERVATIONS if pd.notna(g.icans_grade) else None})
+            continue
+        for column, source, value in (("crs_grade", "crs_grade_source", g.crs_grade),
+                                      ("icans_grade", "icans_grade_source", g.icans_grade)):
+            if pd.isna(value):
+                continue
+            for position in positions:
+                if pd.isna(toxicity.iat[position, toxicity.columns.get_loc(column)]):
+                    toxicity.iat[position, toxicity.columns.get_loc(column)] = value
+                    toxicity.iat[position, toxicity.columns.get_loc(source)] = FROM_OBSERVATIONS
+    if new_rows:
+        toxicity = pd.concat([toxicity, pd.DataFrame(new_rows)], ignore_index=True)
+    return toxicity
+
+
+def _tidy_toxicity(toxicity: pd.DataFrame) -> pd.DataFrame:
+    columns = ["source_row", *S.TABLES["toxicity"].column_names, *SOURCE_COLUMNS]
+    out = toxicity[columns].copy()
+    for column in ("crs_grade", "icans_grade", "ice_score"):
+        out[column] = out[column].astype("Int64")
+    out["day"] = out["day"].astype(float)
+    out["source_row"] = out["source_row"].astype("int64")
+    for column in ("patient_id", *SOURCE_COLUMNS):
+        out[column] = out[column].astype(object).where(out[column].notna(), None)
+    return out.reset_index(drop=True)
+
+
+def _number(value) -> str:
+    return f"{value:g}"
