@@ -1,0 +1,105 @@
+"""Resolution of severe ICANS: Kaplan-Meier curves, medians, log-rank tests and cumulative incidence (Fig 1A)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+
+from icans_core import store, survival
+from icans_core.charts import survival as survival_charts
+from icans_core.content.sections import NOT_REACHED, Figure, Heading, Note, Table, View
+from icans_core.episodes import compute_episodes
+from icans_core.options import AnalysisOptions
+
+TITLE = "Resolution"
+
+
+@dataclass(frozen=True)
+class ResolutionOptions:
+    """What the curves show (the origin and CI transform are part of AnalysisOptions)."""
+
+    orientation: str = survival_charts.RESOLVED
+
+
+def logrank_text(tests) -> str:
+    """'Log-rank p = 0.042' for the overall test (empty when there is nothing to compare)."""
+    if tests.empty:
+        return ""
+    p = float(tests["p_value"].iloc[0])
+    return f"Log-rank p {'< 0.001' if p < 0.001 else f'= {p:.3g}'}"
+
+
+def build(con: duckdb.DuckDBPyConnection, analysis: AnalysisOptions,
+          options: ResolutionOptions = ResolutionOptions()) -> View:
+    """The Resolution view's sections."""
+    view = View("resolution", TITLE)
+    episode_options, ci = analysis.episodes, analysis.ci
+    patients = store.patients_frame(con, analysis.group_by)
+    if patients.empty:
+        return view.add(Note("No patients are selected: widen the cohort filters to see resolution.", "info"))
+    episodes = compute_episodes(store.toxicity_frame(con), patients, store.interventions_frame(con), episode_options)
+    groups = store.group_names(con, analysis.group_by)  # the whole cohort: colours stay put under filters
+    if episodes.empty:
+        return view.add(Note(f"No selected patient has ICANS grade {episode_options.severe_grade} or higher: there "
+                             "are no severe episodes to analyse. Lower the severe grade or widen the cohort filters.",
+                             "info"))
+    left_out = survival.count_left_out(episodes)
+    missing = left_out[left_out["left_out"] > 0]
+    if len(missing):
+        detail = "; ".join(f"{r.group}: {r.left_out} of {r.episodes}" for r in missing.itertuples())
+        view.add(Note(f"{int(missing['left_out'].sum())} of {int(left_out['episodes'].sum())} episode(s) had no "
+                      f"{episode_options.origin} dose between onset and the end of the episode and are left out "
+                      f"({detail}).", "info"))
+    if left_out["analysed"].sum() == 0:
+        view.add(Note(f"No episode had a {episode_options.origin} dose between onset and the end of the episode, so "
+                      "no time to resolution can be measured from it. Choose another time origin.", "info"))
+    else:
+        _results(view, episodes, analysis, options, groups)
+    view.add(Heading("Episodes"), Table(
+        episodes, "resolution-episodes", "resolution_episodes",
+        "One row per patient with a severe-ICANS episode (the first one). Times in days since CAR-T infusion; "
+        "time_to_resolution in days since the chosen origin. Blank resolution_day: not resolved by the last "
+        "assessment.", limit=50))
+    return view
+
+
+def _results(view: View, episodes, analysis: AnalysisOptions, options: ResolutionOptions, groups: list[str]) -> None:
+    ci, origin_label = analysis.ci, analysis.episodes.origin_label
+    km = survival.kaplan_meier(episodes, ci)
+    medians = survival.median_times(episodes, ci, km)
+    at_risk = survival.number_at_risk(km)
+    tests = survival.logrank(episodes)
+    small = survival.small_groups(episodes)
+    if small:
+        view.add(Note(f"Fewer than {survival.SMALL_GROUP} patients in: {', '.join(small)}. Curves, medians and "
+                      "tests for such groups are very uncertain; read the number at risk.", "warning"))
+    figure = survival_charts.km_figure(km, medians, at_risk, origin_label, ci, options.orientation, groups,
+                                       test_text=logrank_text(tests))
+    view.add(Heading("Kaplan-Meier: time to resolution"),
+             Figure(figure, km, "resolution-kaplan-meier", "resolution_km",
+                    f"Time from {origin_label} to resolution; 95% band: {survival.CI_TRANSFORMS[ci]}; + censored. "
+                    + (f"{logrank_text(tests)} (overall, deaths censored)." if len(tests) else "")))
+    view.add(Heading("Median time to resolution"), Table(
+        medians, "resolution-medians", "resolution_medians",
+        "Median in days (R survival's rule: midpoint where the curve sits exactly at 0.5); 95% CI from the "
+        f"{survival.CI_TRANSFORMS[ci]} band; '{NOT_REACHED}': the curve (or its CI bound) never reaches 0.5. "
+        "n = episodes analysed, resolved = episodes that resolved.",
+        formats={"median_days": ".1f", "median_ci_lower": ".1f", "median_ci_upper": ".1f"},
+        missing={"median_days": NOT_REACHED, "median_ci_lower": NOT_REACHED, "median_ci_upper": NOT_REACHED}))
+    view.add(Heading("Log-rank test"))
+    if tests.empty:
+        view.add(Note("Only one group has episodes to analyse: there is nothing to compare. Try another "
+                      "'Compare by' option or time origin.", "info"))
+    else:
+        view.add(Table(tests, "resolution-log-rank", "resolution_logrank",
+                       "Deaths counted as censored, as in R's survdiff. With more than two groups, each pair is also "
+                       "tested; p_holm is the Holm-adjusted p of the pairwise tests (blank on the overall row).",
+                       formats={"statistic": ".3f", "p_value": "p", "p_holm": "p"}))
+    cif = survival.cumulative_incidence(episodes)
+    view.add(Heading("Cumulative incidence of resolution (death as a competing event)"),
+             Figure(survival_charts.cif_chart(cif, medians, origin_label, groups), cif,
+                    "resolution-cumulative-incidence", "resolution_cif",
+                    "An episode that ended in death before resolution is censored at the day of death in the "
+                    "Kaplan-Meier curve, the medians and the log-rank test. In the cumulative incidence, death is "
+                    "a competing event (Aalen-Johansen): the dashed line is the proportion who died first."))
