@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from icans_core import survival
-from ui.text import plain
+from ui.text import plain, unplain
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "views" / "resolution.py"
@@ -49,7 +49,7 @@ def chart_specs(at: AppTest) -> list[dict]:
 
 
 def test_renders_the_curves_and_tables_on_the_sample(app):
-    subheaders = [s.value for s in app.subheader]
+    subheaders = [unplain(s.value) for s in app.subheader]
     assert subheaders == ["Kaplan-Meier: time to resolution", "Median time to resolution", "Log-rank test",
                           "Cumulative incidence of resolution (death as a competing event)", "Episodes"]
     shown = medians(app).set_index("group")
@@ -64,13 +64,13 @@ def test_renders_the_curves_and_tables_on_the_sample(app):
     assert "n = 54" in specs[0]["title"]["subtitle"][0] and "Steroids + anakinra 8" in specs[0]["title"]["subtitle"][0]
     episodes = [d.value for d in app.dataframe if "time_to_resolution" in d.value.columns]
     assert len(episodes) == 1 and len(episodes[0]) == sum(SAMPLE_ARMS.values())
-    assert any("competing event" in m.value for m in app.markdown)
+    assert any("competing event" in unplain(m.value) for m in [*app.markdown, *app.caption])
 
 
 def test_warns_about_the_small_anakinra_arm(app):
-    warnings = [w.value for w in app.warning]
+    warnings = [unplain(w.value) for w in app.warning]
     assert len(warnings) == 1, warnings
-    assert plain("Steroids + anakinra") in warnings[0] and "Fewer than 10" in warnings[0]
+    assert "Steroids + anakinra" in warnings[0] and "Fewer than 10" in warnings[0]
     assert "Steroids alone" not in warnings[0]
 
 
@@ -99,7 +99,7 @@ def test_ivig_origin_leaves_out_episodes_without_ivig_and_says_so(app):
     after = medians(app)
     assert after["group"].tolist() == ["Steroids + IVIG"] and after["n"].tolist() == [11]
     assert not before.equals(after)
-    infos = " ".join(i.value for i in app.info)
+    infos = " ".join(unplain(i.value) for i in app.info)
     assert "43 of 54 episode(s) had no IVIG dose" in infos
     assert "Only one group" in infos  # nothing to compare: no log-rank table, in words
     assert not [d for d in app.dataframe if list(d.value.columns) == survival.TEST_COLUMNS]

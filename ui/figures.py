@@ -1,6 +1,7 @@
 """Show a figure with its downloads: PNG and SVG (rendered offline by vl-convert) and its data as CSV.
 
-The CSVs go through `neutralise_formulas`: ids and labels come from uploads, and a cell such as
+The CSVs go through `csv_text` (formula-safe cells; floats with 15 significant digits): ids and
+labels come from uploads, and a cell such as
 "=HYPERLINK(...)" would run as a formula in the spreadsheet the user opens the file in.
 """
 
@@ -13,7 +14,7 @@ import pandas as pd
 import streamlit as st
 import vl_convert as vlc
 
-from icans_core.spreadsheet_safe import neutralise_formulas
+from icans_core.content.sections import csv_text
 
 
 def _slug(name: str) -> str:
@@ -47,13 +48,15 @@ def show_figure(chart: alt.TopLevelMixin, data: pd.DataFrame, name: str, key: st
                         mime="image/png", icon=":material/image:", key=f"{key}_png", on_click="ignore")
     svg.download_button("SVG", lambda: vlc.vegalite_to_svg(spec), file_name=f"{slug}.svg",
                         mime="image/svg+xml", icon=":material/draw:", key=f"{key}_svg", on_click="ignore")
-    csv.download_button("Data (CSV)", lambda: neutralise_formulas(data).to_csv(index=False), file_name=f"{slug}.csv",
+    csv.download_button("Data (CSV)", lambda: csv_text(data), file_name=f"{slug}.csv",
                         mime="text/csv", icon=":material/table:", key=f"{key}_csv", on_click="ignore")
 
 
-def show_table(frame: pd.DataFrame, name: str, key: str, **dataframe_options) -> None:
-    """A table with a CSV download of exactly what is shown."""
+def show_table(frame: pd.DataFrame, name: str, key: str, download: pd.DataFrame | None = None,
+               **dataframe_options) -> None:
+    """A table with a CSV download of what is shown (`download`: the frame behind a styled table)."""
     st.dataframe(frame, hide_index=True, key=f"{key}_table", **dataframe_options)
-    st.download_button("Table (CSV)", lambda: neutralise_formulas(frame).to_csv(index=False),
+    rows = frame if download is None else download
+    st.download_button("Table (CSV)", lambda: csv_text(rows),
                        file_name=f"{_slug(name)}.csv", mime="text/csv", icon=":material/table:",
                        key=f"{key}_table_csv", on_click="ignore")

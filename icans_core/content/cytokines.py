@@ -117,7 +117,8 @@ def build(con: duckdb.DuckDBPyConnection, analysis: AnalysisOptions,
         f"{', '.join(f'{r.n_tests} {r.test}' for r in tests.itertuples())}. q is the Benjamini-Hochberg adjustment "
         "over every day and serum analyte of the cohort (as in the results export), not only those shown. "
         "Quartiles: linear interpolation (R type 7). One value per patient and day (the patient's median that "
-        "day). Blank p / q: not tested that day (fewer than 2 groups with 2 patients). Below the LLOQ: "
+        "day). Blank p / q: not tested that day (fewer than 2 groups with 2 patients). Below the LLOQ (read "
+        f"{'as recorded' if options.lloq == kinetics.LLOQ_AS_RECORDED else 'as LLOQ/2'}): "
         + "; ".join(f"{r.analyte} {r.n_below_lloq} of {r.n_values} patient-day values"
                     for r in lloq_counts.itertuples()) + ".",
         formats={"p_value": "p", "q_value": "p"}))

@@ -65,7 +65,7 @@ def build(con: duckdb.DuckDBPyConnection, analysis: AnalysisOptions,
         view.add(Note(f"Small groups, fewer than {kinetics.SMALL_GROUP} patients with {analyte}: "
                       f"{'; '.join(small)}. Read their medians and tests with care.", "warning"))
 
-    view.add(Heading(f"{expansion.METRIC_LABELS[metric]} per patient"))
+    view.add(Heading("Cmax, Tmax and AUC0-28 per patient"))
     chosen = points[(points["analyte"] == analyte) & (points["metric"] == metric)]
     per_group = summary[(summary["analyte"] == analyte) & (summary["metric"] == metric)]
     if chosen.empty:
