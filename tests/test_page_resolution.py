@@ -84,12 +84,24 @@ def test_changing_the_ci_transform_changes_the_medians_table(app):
 
 
 def test_orientation_switches_the_curve_to_still_severe(app):
+    def leaves(spec):
+        return [leaf for layer in spec["layer"] for leaf in (leaves(layer) if "layer" in layer else [layer])]
+
     def y_fields(at):
-        return {layer["encoding"]["y"]["field"] for layer in chart_specs(at)[0]["vconcat"][0]["layer"]}
+        return {layer["encoding"]["y"]["field"] for layer in leaves(chart_specs(at)[0]["vconcat"][0])
+                if "y" in layer.get("encoding", {})}
     assert y_fields(app) == {"resolved", "resolved_ci_lower"}
     app.radio(key="resolution_orientation").set_value("still severe").run()
     assert_no_exception(app)
     assert y_fields(app) == {"survival", "ci_lower"}
+
+
+def test_log_rank_p_is_written_on_the_figure(app):
+    tests = table(app, survival.TEST_COLUMNS)
+    p = tests["p_value"].iloc[0]
+    expected = f"Log-rank p < 0.001" if p < 0.001 else f"Log-rank p = {p:.3g}"
+    texts = json.dumps(chart_specs(app)[0])
+    assert expected in texts
 
 
 def test_ivig_origin_leaves_out_episodes_without_ivig_and_says_so(app):
