@@ -115,9 +115,10 @@ class _Document(FPDF):
             self.rect(self.l_margin, top, 1.2, bottom - top, style="F")
         self.ln(2)
 
-    def heading(self, text: str, level: int) -> None:
+    def heading(self, text: str, level: int, keep: float = KEEP_WITH_NEXT) -> None:
+        """A heading; it starts a new page unless `keep` mm (what follows it) fit below it."""
         size = {1: 17, 2: 14, 3: 11.5, 4: 10}[level]
-        if self.room < KEEP_WITH_NEXT and self.get_y() > self.t_margin + 1:
+        if self.room < keep + size * 0.5 + 6 and self.get_y() > self.t_margin + 1:
             self.add_page()
         self.ln(3 if level > 2 else 4)
         self.set_font(self.family, "B", size)
@@ -129,15 +130,20 @@ class _Document(FPDF):
         self.ln(1)
         self.set_font(self.family, "", 10)
 
-    def figure(self, png: bytes, caption: str) -> None:
+    def figure_size(self, png: bytes) -> tuple[float, float]:
+        """(width, height) in mm: the figure's own size, narrowed to the text width and shortened to a page."""
         with Image.open(io.BytesIO(png)) as image:
             px_w, px_h = image.size
         w = min(self.width, px_w / PNG_SCALE * PX_MM)
         h = w * px_h / px_w
-        page_room = self.h - self.t_margin - self.b_margin - 12
+        page_room = self.h - self.t_margin - self.b_margin - 22  # room for a heading above it
         if h > page_room:  # taller than a page: fit the page
             h = page_room
             w = h * px_w / px_h
+        return w, h
+
+    def figure(self, png: bytes, caption: str) -> None:
+        w, h = self.figure_size(png)
         if h > self.room:
             self.add_page()
         self.image(io.BytesIO(png), x=self.l_margin + (self.width - w) / 2, w=w, h=h)
@@ -158,9 +164,10 @@ class _Document(FPDF):
         for i, name in enumerate(columns):
             cells = [name] + [r[i] for r in rows[:200]]
             longest_word = max((len(w) for c in cells for w in str(c).split()), default=1)
-            typical = sorted(len(str(c)) for c in cells)[len(cells) // 2] if cells else 1
-            lengths.append(max(min(longest_word, 28), min(typical, 40), 3))
+            mean = sum(len(str(c)) for c in cells) / len(cells)
+            lengths.append(max(min(longest_word, 24), min(mean, 60), 3))
         widths = _fit_widths(lengths, self.width, minimum=min(8.0, self.width / n))
+        self.set_fill_color(246, 246, 246)
         with self.table_context(widths, size) as table:
             if header:
                 heading = table.row()
@@ -177,7 +184,7 @@ class _Document(FPDF):
         return super().table(col_widths=widths, width=self.width, line_height=size * 0.5, text_align="LEFT",
                              first_row_as_headings=True, padding=0.8, borders_layout="HORIZONTAL_LINES",
                              headings_style=FontFace(emphasis="BOLD", fill_color=(242, 242, 242)),
-                             cell_fill_color=(250, 250, 250), cell_fill_mode="ROWS", repeat_headings=1,
+                             cell_fill_color=(246, 246, 246), cell_fill_mode="ROWS", repeat_headings=1,
                              wrapmode=WrapMode.CHAR)
 
 
@@ -220,10 +227,30 @@ def render_pdf(report: ReportContent) -> bytes:
     pdf.para(PROVENANCE_NOTE, 8.5, "I", GREY)
 
     for view in report.views:
-        pdf.heading(view.title, 2)
-        for section in view.sections:
-            _section(pdf, section)
+        sections = [_prepared(s) for s in view.sections]
+        pdf.heading(view.title, 2, keep=_height(pdf, sections[:2]))
+        for i, section in enumerate(sections):
+            if isinstance(section, Heading):
+                pdf.heading(section.text, 3, keep=_height(pdf, sections[i + 1:i + 2]))
+            else:
+                _section(pdf, section)
     return bytes(pdf.output())
+
+
+def _prepared(section):
+    # A figure is rendered once, up front, so a heading can tell whether it fits below it.
+    if isinstance(section, Figure):
+        return (section, vlc.vegalite_to_png(figure_spec(section.chart), scale=PNG_SCALE))
+    return section
+
+
+def _height(pdf: _Document, following: list) -> float:
+    """Room (mm) the start of what follows a heading needs on the same page."""
+    if following and isinstance(following[0], tuple):
+        return min(pdf.figure_size(following[0][1])[1], pdf.h - pdf.t_margin - pdf.b_margin - 30)
+    if following and isinstance(following[0], Heading):
+        return KEEP_WITH_NEXT + 8
+    return KEEP_WITH_NEXT
 
 
 def _section(pdf: _Document, section) -> None:
@@ -245,9 +272,9 @@ def _section(pdf: _Document, section) -> None:
     elif isinstance(section, Numbers):
         frame = section.frame[["measure", "value", "detail"]]
         pdf.table(frame.astype(str))
-    elif isinstance(section, Figure):
-        png = vlc.vegalite_to_png(figure_spec(section.chart), scale=PNG_SCALE)
-        pdf.figure(png, section.caption)
+    elif isinstance(section, tuple):  # a figure and its PNG (_prepared)
+        figure, png = section
+        pdf.figure(png, figure.caption)
     elif isinstance(section, Table):
         if section.collapsed:
             pdf.heading(section.collapsed, 4)

@@ -28,7 +28,7 @@ def present_group_scale(groups: list[str], present) -> alt.Scale:
 
 
 def median_layers(data: pd.DataFrame, x_title: str, y_title: str, log_scale: bool, groups: list[str],
-                  extra_tooltips: list[alt.Tooltip] = ()) -> alt.LayerChart:
+                  extra_tooltips: list[alt.Tooltip] = (), legend: bool = True) -> alt.LayerChart:
     """Interquartile band, median line and points per group (shared with the expansion curves)."""
     y_scale = alt.Scale(type="log") if log_scale else alt.Scale(zero=False)
     scale = present_group_scale(groups, data["group"].unique())
@@ -36,7 +36,7 @@ def median_layers(data: pd.DataFrame, x_title: str, y_title: str, log_scale: boo
         x=alt.X("day:Q", title=x_title),
         # The legend takes the band's mark; solid symbols read better than a faint swatch.
         color=alt.Color("group:N", title="Group", scale=scale, sort=scale.domain,
-                        legend=alt.Legend(symbolType="circle", symbolOpacity=1, labelLimit=300)))
+                        legend=alt.Legend(symbolType="circle", symbolOpacity=1, labelLimit=300) if legend else None))
     band = base.mark_area(opacity=0.15).encode(
         y=alt.Y("q1:Q", title=y_title, scale=y_scale), y2="q3:Q")
     line = base.mark_line().encode(y=alt.Y("median:Q", title=y_title, scale=y_scale))
@@ -85,15 +85,16 @@ def mark_legend(mark_style: str, marked_on: str = "p") -> str:
 
 def _panel(medians: pd.DataFrame, marks: pd.DataFrame, intervention_days: pd.DataFrame, analyte: str,
            log_scale: bool, day_title: str, groups: list[str], mark_style: str, width: int, height: int,
-           legend_orient: str = "bottom") -> alt.LayerChart:
+           legend: bool = True) -> alt.LayerChart:
     data = medians[medians["analyte"] == analyte]
     unit = data["unit"].iloc[0] if len(data) else ""
     y_title = f"{analyte} ({unit})"
     medians_layer = median_layers(data, day_title, y_title, log_scale, groups, [
         alt.Tooltip("p_value:Q", title="p (that day)", format=".3g"),
         alt.Tooltip("q_value:Q", title="q (BH)", format=".3g"),
-        alt.Tooltip("test:N", title="Test")])
-    rules = _intervention_rules(intervention_days[intervention_days["group"].isin(set(data["group"]))], groups)
+        alt.Tooltip("test:N", title="Test")], legend=legend)
+    rules = _intervention_rules(intervention_days[intervention_days["group"].isin(set(data["group"]))], groups,
+                                legend)
     y_scale = alt.Scale(type="log") if log_scale else alt.Scale(zero=False)
     symbols = MARK_STYLES[mark_style]
     shown_marks = marks[marks["analyte"] == analyte].assign(symbol=lambda m: m["mark"].map(symbols))
@@ -138,9 +139,11 @@ def cytokine_panels_chart(medians: pd.DataFrame, marks: pd.DataFrame, interventi
     each with its own y axis and unit, one shared legend."""
     drawn = [a for a in analytes if (medians["analyte"] == a).any()]
     groups = list(groups) if groups is not None else sorted(medians["group"].unique())
+    # The legends are drawn once, beside the first panel: every panel shares its colours and dashes.
     panels = [_panel(medians, marks, intervention_days, a, log_scale, day_title, groups, mark_style,
-                     PANEL_WIDTH, PANEL_HEIGHT).properties(title=alt.TitleParams(a, anchor="start", fontSize=13))
-              for a in drawn]
+                     PANEL_WIDTH, PANEL_HEIGHT, legend=i == 0).properties(
+                         title=alt.TitleParams(a, anchor="start", fontSize=13))
+              for i, a in enumerate(drawn)]
     data = medians[medians["analyte"].isin(drawn)]
     counts = data.groupby("group")["n_patients"].max()
     chart = alt.concat(*panels, columns=min(columns, max(len(panels), 1))).resolve_scale(
@@ -154,7 +157,7 @@ def cytokine_panels_chart(medians: pd.DataFrame, marks: pd.DataFrame, interventi
     return style.titled(chart, "Serum cytokines: median per group over time", subtitle)
 
 
-def _intervention_rules(intervention_days: pd.DataFrame, groups: list[str]) -> alt.Chart:
+def _intervention_rules(intervention_days: pd.DataFrame, groups: list[str], legend: bool = True) -> alt.Chart:
     days = intervention_days.copy()
     present = [g for g in groups if g in set(days["group"])] + sorted(set(days["group"]) - set(groups))
     days["label"] = [
@@ -164,10 +167,11 @@ def _intervention_rules(intervention_days: pd.DataFrame, groups: list[str]) -> a
     return alt.Chart(days).mark_rule(strokeWidth=1.8, opacity=0.85).encode(
         x=alt.X("median_day:Q"),
         color=alt.Color("agent_class:N", title="Intervention (first dose)", scale=_class_scale(days),
-                        legend=alt.Legend(symbolType="stroke", symbolStrokeWidth=2, labelLimit=300)),
+                        legend=alt.Legend(symbolType="stroke", symbolStrokeWidth=2, labelLimit=300) if legend else None),
         strokeDash=alt.StrokeDash("group:N", title="Intervention line: group", scale=alt.Scale(
             domain=present, range=[GROUP_DASHES[i % len(GROUP_DASHES)] for i in range(len(present))]),
-            legend=alt.Legend(symbolType="stroke", symbolStrokeWidth=2, labelLimit=300)),
+            legend=alt.Legend(symbolType="stroke", symbolStrokeWidth=2, symbolSize=300, labelLimit=300)
+            if legend else None),
         tooltip=[alt.Tooltip("label:N", title="Intervention"), alt.Tooltip("group:N", title="Group"),
                  alt.Tooltip("agent_class:N", title="Class"),
                  alt.Tooltip("median_day:Q", title="Median day", format=".3g"),

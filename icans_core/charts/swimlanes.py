@@ -25,7 +25,12 @@ MAX_HEIGHT = 2400  # beyond this the rows get thinner instead of the chart talle
 LABEL_MIN_STEP = 10  # below this, patient labels would overlap: hover instead
 WIDTH = 600  # with the strip, labels and legends this fits a wide page at 1400 px
 MAX_LANES_PER_PAGE = int(MAX_HEIGHT // MIN_ROW_STEP)  # 200 lanes: every id readable
-SPARE_SHAPES = ["triangle-up", "triangle-left", "wedge", "arrow", "triangle", "stroke"]
+STAR = "M0,-1L0.29,-0.4L0.95,-0.31L0.47,0.15L0.59,0.81L0,0.5L-0.59,0.81L-0.47,0.15L-0.95,-0.31L-0.29,-0.4Z"
+HEXAGON = "M0,-1L0.87,-0.5L0.87,0.5L0,1L-0.87,0.5L-0.87,-0.5Z"
+PLUS = "M-0.25,-1H0.25V-0.25H1V0.25H0.25V1H-0.25V0.25H-1V-0.25H-0.25Z"
+BOWTIE = "M-1,-1L1,1V-1L-1,1Z"
+SPARE_SHAPES = ["triangle-up", "triangle-left", "triangle-right", "diamond", "square", "circle", "cross", STAR,
+                HEXAGON, PLUS, BOWTIE, "wedge", "arrow"]
 
 
 def row_step(patients: int) -> float:
@@ -38,13 +43,15 @@ def row_step(patients: int) -> float:
 def agent_styles(marks: pd.DataFrame) -> dict[str, tuple[str, str]]:
     """agent -> (colour, shape) for the agents drawn: the class colour, and a shape of its own.
 
-    The first agent of a class takes the class's shape, further agents of that class (e.g.
+    The most used agent of a class takes the class's shape, further agents of that class (e.g.
     methylprednisolone beside dexamethasone, as the IVIG study's Fig 2 separates them) the next
     shape not yet taken.
     """
-    pairs = marks[["agent", "agent_class"]].dropna().drop_duplicates()
+    # Within a class the most used agent keeps the class's own shape (tocilizumab before siltuximab).
+    pairs = marks.groupby(["agent", "agent_class"]).size().rename("uses").reset_index()
     rank = {c: i for i, c in enumerate(style.CLASS_STYLE)}
-    pairs = pairs.assign(r=pairs["agent_class"].map(rank).fillna(len(rank))).sort_values(["r", "agent"])
+    pairs = pairs.assign(r=pairs["agent_class"].map(rank).fillna(len(rank)), minus=-pairs["uses"]).sort_values(
+        ["r", "minus", "agent"])
     taken: set[str] = set()
     out: dict[str, tuple[str, str]] = {}
     for agent, agent_class in zip(pairs["agent"], pairs["agent_class"]):
