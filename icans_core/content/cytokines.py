@@ -36,7 +36,7 @@ class CytokineOptions:
 
 
 def available_analytes(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """The serum analytes the cohort measures (whatever the selection)."""
+    """The serum analytes measured in the selected patients."""
     return kinetics.list_serum_analytes(list(store.lab_analytes(con)["analyte"]))
 
 
@@ -50,12 +50,13 @@ def build(con: duckdb.DuckDBPyConnection, analysis: AnalysisOptions,
     """The Cytokines view's sections."""
     view = View("cytokines", TITLE)
     patients = store.patients_frame(con, analysis.group_by)
+    if patients.empty:  # checked first: the analytes measured are those of the selected patients
+        return view.add(Note("No patients are selected: widen the cohort filters to see cytokine kinetics.", "info"))
     choices = available_analytes(con)
     if not choices:
-        return view.add(Note("This cohort has no cytokine or serum-marker measurements (labs table), so there is "
-                             "nothing to show here. Add a labs table to the upload to see cytokine kinetics.", "info"))
-    if patients.empty:
-        return view.add(Note("No patients are selected: widen the cohort filters to see cytokine kinetics.", "info"))
+        return view.add(Note("The selected patients have no cytokine or serum-marker measurements (labs table), so "
+                             "there is nothing to show here. Add a labs table to the upload to see cytokine kinetics.",
+                             "info"))
     chosen = [a for a in (options.analytes if options.analytes is not None else default_analytes(choices))
               if a in choices]
     if not chosen:

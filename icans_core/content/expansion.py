@@ -27,7 +27,7 @@ class ExpansionOptions:
 
 
 def cell_analytes(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """The CAR-T cell-count analytes the cohort measures."""
+    """The CAR-T cell-count analytes measured in the selected patients."""
     measured = set(store.lab_analytes(con)["analyte"])
     return [a for a in S.CELL_COUNT_ANALYTES if a in measured]
 
@@ -36,14 +36,14 @@ def build(con: duckdb.DuckDBPyConnection, analysis: AnalysisOptions,
           options: ExpansionOptions = ExpansionOptions()) -> View:
     """The Expansion view's sections."""
     view = View("expansion", TITLE)
+    patients = store.patients_frame(con, analysis.group_by)
+    if patients.empty:  # checked first: the analytes measured are those of the selected patients
+        return view.add(Note("No patients are selected: widen the cohort filters to see CAR-T expansion.", "info"))
     analytes = cell_analytes(con)
     if not analytes:
-        return view.add(Note("This cohort has no CAR-T cell counts (labs with analyte 'CAR-T cells', 'CD4+ CAR-T "
-                             "cells' or 'CD8+ CAR-T cells'), so expansion cannot be shown. Add them to the labs "
-                             "table of the upload.", "info"))
-    patients = store.patients_frame(con, analysis.group_by)
-    if patients.empty:
-        return view.add(Note("No patients are selected: widen the cohort filters to see CAR-T expansion.", "info"))
+        return view.add(Note("The selected patients have no CAR-T cell counts (labs with analyte 'CAR-T cells', "
+                             "'CD4+ CAR-T cells' or 'CD8+ CAR-T cells'), so expansion cannot be shown. Add them to "
+                             "the labs table of the upload.", "info"))
     analyte = options.analyte if options.analyte in analytes else analytes[0]
     group_by, metric = analysis.group_by, options.metric
     groups = store.group_names(con, group_by)  # one colour per group whatever the filter

@@ -25,6 +25,7 @@ from icans_core.schema import IVIG_CLASS
 TITLE = "Swimlanes"
 SMALL_GROUP = 10  # the clinical reference: warn below 10 patients per group
 MAX_PATIENT_LINES = 200  # thin per-patient lines drawn at most; the medians use every patient
+MAX_LINE_ROWS = 4000  # and at most this many patient-days of them (Altair refuses more than 5,000 rows)
 SAMPLE_SEED = 20250415  # fixed: the same cohort always draws the same sample
 SYMBOL_CHOICES = ("class", "agent")
 
@@ -135,7 +136,7 @@ def default_class(classes: list[str]) -> str | None:
 
 
 def sample_patients(daily: pd.DataFrame, most: int = MAX_PATIENT_LINES, seed: int = SAMPLE_SEED) -> pd.DataFrame:
-    """At most `most` patients' rows of a per-patient frame, drawn at random (fixed seed), groups in proportion."""
+    """At most `most` patients' rows of a per-patient frame, the patients drawn at random (fixed seed)."""
     ids = daily["patient_id"].drop_duplicates()
     if len(ids) <= most:
         return daily
@@ -171,10 +172,12 @@ def change(data: Data, analysis: AnalysisOptions, options: ChangeOptions = Chang
     summary = grade_change.summarise_grade_change(daily, severe_grade=severe_grade)
     lines, note = None, "each patient"
     if options.lines:
-        lines = sample_patients(daily)
+        days = int(options.before) + int(options.after) + 1
+        most = max(1, min(MAX_PATIENT_LINES, MAX_LINE_ROWS // days))
+        lines = sample_patients(daily, most)
         total = daily["patient_id"].nunique()
         if len(lines) < len(daily):
-            note = f"{MAX_PATIENT_LINES} of {total:,} patients, a random sample (fixed seed)"
+            note = f"{lines['patient_id'].nunique()} of {total:,} patients, a random sample (fixed seed)"
     chart = grade_change_chart(summary, lines, agent_class, groups=data.groups, group_sizes=sizes, day0=day0,
                                severe_grade=severe_grade, lines_note=note)
     view.add(Figure(chart, daily, f"icans-grade-after-{agent_class}", "swimlanes_change",
