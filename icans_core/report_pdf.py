@@ -83,8 +83,13 @@ class _Document(FPDF):
         self.set_y(-MARGIN)
         self.set_font(self.family, size=7.5)
         self.set_text_color(*GREY)
-        self.cell(0, 5, self.text_of(self.footer_text), align="L")
-        self.cell(0, 5, f"page {self.page_no()} of {{nb}}", align="R")
+        number = f"page {self.page_no()} of {{nb}}"
+        footer = self.text_of(self.footer_text)
+        room = self.width - 28
+        while footer and self.get_string_width(footer) > room:  # a long label: cut, never over the number
+            footer = footer[:-2].rstrip() + "…"
+        self.cell(room, 5, footer, align="L")
+        self.cell(0, 5, number, align="R")
         self.set_text_color(*INK)
 
     @property
@@ -99,7 +104,7 @@ class _Document(FPDF):
     def para(self, text: str, size: float = 9.5, style: str = "", colour=INK, after: float = 1.5) -> None:
         self.set_font(self.family, style, size)
         self.set_text_color(*colour)
-        self.multi_cell(0, size * 0.45, self.text_of(text), new_x="LMARGIN", new_y="NEXT")
+        self.multi_cell(0, size * 0.45, self.text_of(text), new_x="LMARGIN", new_y="NEXT", align="L")
         self.set_text_color(*INK)
         self.ln(after)
 
@@ -108,7 +113,7 @@ class _Document(FPDF):
         self.set_font(self.family, "", 9)
         top = self.get_y()
         self.set_x(self.l_margin + 3)
-        self.multi_cell(self.width - 3, 4.2, self.text_of(text), new_x="LMARGIN", new_y="NEXT")
+        self.multi_cell(self.width - 3, 4.2, self.text_of(text), new_x="LMARGIN", new_y="NEXT", align="L")
         bottom = self.get_y()
         if bottom > top:  # on one page: draw the bar beside it
             self.set_fill_color(*colour)
@@ -122,7 +127,7 @@ class _Document(FPDF):
             self.add_page()
         self.ln(3 if level > 2 else 4)
         self.set_font(self.family, "B", size)
-        self.multi_cell(0, size * 0.5, self.text_of(text), new_x="LMARGIN", new_y="NEXT")
+        self.multi_cell(0, size * 0.5, self.text_of(text), new_x="LMARGIN", new_y="NEXT", align="L")
         if level == 2:
             self.set_draw_color(200, 200, 200)
             self.line(self.l_margin, self.get_y() + 0.5, self.w - self.r_margin, self.get_y() + 0.5)

@@ -141,7 +141,7 @@ def test_grade_change_lines_are_a_bounded_disclosed_sample(sample_con, monkeypat
     spec = figure.chart.to_dict()
     patients = figure.data["patient_id"].nunique()
     assert patients > 5
-    assert f"thin: 5 of {patients} patients, a random sample (fixed seed)" in spec["title"]["subtitle"][1]
+    assert f"thin: 5 of {patients} patients, a random sample (fixed seed)" in " ".join(spec["title"]["subtitle"])
     lines = [d for d in spec["datasets"].values() if d and "patient_id" in d[0]]
     assert len(lines) == 1 and len({r["patient_id"] for r in lines[0]}) == 5
     # the CSV keeps every patient-day
@@ -167,7 +167,7 @@ def test_cytokines_as_one_small_multiples_figure_with_the_study_marks(sample_con
     assert [f.stem for f in view.figures()] == ["cytokine-kinetics-IL-6-IFN-gamma-IL-10"]
     spec = view.figures()[0].chart.to_dict()
     assert [p["title"]["text"] for p in spec["concat"]] == ["IL-6", "IFN-gamma", "IL-10"]
-    assert "** p < 0.05, * p < 0.1" in spec["title"]["subtitle"][1]
+    assert "** p < 0.05, * p < 0.1" in " ".join(spec["title"]["subtitle"])
     symbols = {r["symbol"] for d in spec["datasets"].values() for r in d if "symbol" in r}
     assert symbols <= {"*", "**"} and "**" in symbols
     # the intervention lines of each group have their own dash pattern
