@@ -19,7 +19,7 @@ def expansion_chart(curves: pd.DataFrame, analyte: str, log_scale: bool = True,
     chart = median_layers(data, style.DAY_AXIS_TITLE, f"{analyte} ({unit})", log_scale, groups)
     subtitle = [f"Patients with counts: {group_counts_text(data, groups)}.",
                 f"Median (line) and IQR (band) in {unit} per whole day, {scale_words(data, log_scale)}."]
-    return style.titled(chart.properties(height=320), f"{analyte} in blood: median per group", subtitle)
+    return style.titled(chart.properties(height=340, width=600), f"{analyte} in blood: median per group", subtitle)
 
 
 def metric_strip_chart(points: pd.DataFrame, summary: pd.DataFrame, analyte: str, metric: str,

@@ -43,7 +43,10 @@ def _legend(counts: pd.DataFrame, title: str = "Group") -> alt.Legend:
 
 def _n_subtitle(counts: pd.DataFrame, what: str = "patients with a severe-ICANS episode") -> str:
     per_group = ", ".join(f"{g} {int(n)}" for g, n in zip(counts["group"], counts["n"]))
-    return f"n = {int(counts['n'].sum())} {what} ({per_group})"
+    n = int(counts["n"].sum())
+    if n == 1:  # "1 patient with ...", never "1 patients"
+        what = what.replace("patients", "patient", 1).replace("episodes", "episode", 1)
+    return f"n = {n} {what} ({per_group})"
 
 
 def km_chart(km: pd.DataFrame, medians: pd.DataFrame, origin_label: str, ci: str = "log",

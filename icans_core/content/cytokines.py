@@ -9,7 +9,7 @@ import duckdb
 from icans_core import kinetics, store
 from icans_core import schema as S
 from icans_core.charts.kinetics import cytokine_chart, cytokine_panels_chart, mark_legend
-from icans_core.content.sections import Figure, Heading, Note, Table, View
+from icans_core.content.sections import Figure, Heading, Note, Table, View, plural
 from icans_core.episodes import compute_episodes
 from icans_core.options import AnalysisOptions
 
@@ -67,9 +67,9 @@ def build(con: duckdb.DuckDBPyConnection, analysis: AnalysisOptions,
     if options.alignment == "onset":
         episodes = compute_episodes(store.toxicity_frame(con), patients, options=analysis.episodes)
         origins = kinetics.align_at_onset(episodes)
-        view.add(Note(f"Aligned at severe-ICANS onset (first ICANS grade {severe} or higher): {len(origins)} "
-                      f"patients with an episode; {len(patients) - len(origins)} patients without one are left out.",
-                      "info"))
+        view.add(Note(f"Aligned at severe-ICANS onset (first ICANS grade {severe} or higher): "
+                      f"{plural(len(origins), 'patient')} with an episode; "
+                      f"{plural(len(patients) - len(origins), 'patient')} without one are left out.", "info"))
         if origins.empty:
             return view
     # every serum analyte and day is tested, as in the export, so the q-values shown are the export's

@@ -17,7 +17,7 @@ import pandas as pd
 from icans_core import grade_change, store, swimlanes
 from icans_core.charts.grade_change import grade_change_chart
 from icans_core.charts.swimlanes import MAX_LANES_PER_PAGE, swimlane_chart
-from icans_core.content.sections import Figure, Heading, Note, Table, View, plural
+from icans_core.content.sections import Figure, Heading, Note, Table, View
 from icans_core.episodes import compute_episodes
 from icans_core.options import AnalysisOptions
 from icans_core.schema import IVIG_CLASS
