@@ -66,9 +66,18 @@ def _table(table: Table) -> None:
 def styled(table: Table):
     """The frame with each cell shown as the reports show it (blank or 'not reached', never 'None'),
     while the grid keeps the numbers underneath for sorting."""
-    frame = table.frame
-    if frame.size > STYLED_CELLS or frame.empty:
+    frame = table.frame.reset_index(drop=True)
+    if frame.empty:
+        return frame
+    # The grid draws an empty cell as "None" whatever the Styler says: a column with blanks is sent as the
+    # text the reports show (it then sorts as text); complete columns stay numbers, formatted by the Styler.
+    gaps = [c for c in frame.columns if frame[c].isna().any()]
+    if gaps:
+        frame = frame.astype({c: object for c in gaps})
+        for c in gaps:
+            frame[c] = [format_cell(v, table.formats.get(c), table.missing.get(c, "")) for v in frame[c].tolist()]
+    if frame.size > STYLED_CELLS:
         return frame
     formatter = {c: partial(format_cell, fmt=table.formats.get(c), missing=table.missing.get(c, ""))
-                 for c in frame.columns}
-    return frame.reset_index(drop=True).style.format(formatter)
+                 for c in frame.columns if c not in gaps}
+    return frame.style.format(formatter)
