@@ -89,18 +89,21 @@ def test_upload_filter_and_download_every_figure_and_both_reports(page, app_url)
     charts = main.get_by_test_id("stVegaLiteChart")
     n_figures = 2  # one group is left: Kaplan-Meier and cumulative incidence (no comparison to draw)
     expect(charts).to_have_count(n_figures)
-    expect(main.get_by_role("button", name=re.compile(r"PNG$"))).to_have_count(n_figures)
+    wait_until_idle(page)
+    names = [main.get_by_test_id("stDownloadButton").nth(i).inner_text()
+             for i in range(main.get_by_test_id("stDownloadButton").count())]
+    assert sum(name.strip().endswith("PNG") for name in names) == n_figures, names
     for i in range(n_figures):
-        png = download(page, main.get_by_role("button", name=re.compile(r"PNG$")).nth(i))
+        png = download(page, main.get_by_test_id("stDownloadButton").filter(has_text="PNG").nth(i).get_by_role("button"))
         assert png.startswith(b"\x89PNG")
-        svg = download(page, main.get_by_role("button", name=re.compile(r"SVG$")).nth(i)).decode()
+        svg = download(page, main.get_by_test_id("stDownloadButton").filter(has_text="SVG").nth(i).get_by_role("button")).decode()
         assert svg.lstrip().startswith("<svg") and "<script" not in svg.lower()
-        rows = list(csv.DictReader(io.StringIO(download(page, main.get_by_role("button", name="Data (CSV)").nth(i))
+        rows = list(csv.DictReader(io.StringIO(download(page, main.get_by_test_id("stDownloadButton").filter(has_text="Data (CSV)").nth(i).get_by_role("button"))
                                                .decode())))
         assert rows and set(r["group"] for r in rows) == {"Steroids + IVIG"}
         # no binary-fraction noise in any number
         assert not [v for r in rows for v in r.values() if re.search(r"\d\.\d*0000000|\d\.\d*9999999", v)]
-    km_csv = download(page, main.get_by_role("button", name="Data (CSV)").first).decode()
+    km_csv = download(page, main.get_by_test_id("stDownloadButton").filter(has_text="Data (CSV)").first.get_by_role("button")).decode()
     km = list(csv.DictReader(io.StringIO(km_csv)))
     assert int(km[0]["n_at_risk"]) == len(selected)  # every selected patient is at risk at time 0
 
