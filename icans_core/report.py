@@ -35,15 +35,6 @@ NO_FILTER = "No filter: all patients of the cohort"
 MAX_ROWS = 50  # patient-level tables beyond this are cut; the CSV export has every row
 FIGURE_WIDTH = 640  # for charts that take the page's width in the app and have none of their own
 
-SECTIONS = {
-    "overview": "Overview",
-    "swimlanes": "Swimlanes",
-    "cytokines": "Cytokines",
-    "resolution": "Resolution",
-    "treatments": "Treatments",
-    "expansion": "Expansion",
-}
-
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:#1a1a1a;
  max-width:1200px;margin:0 auto;padding:1.5rem 2rem;line-height:1.45}

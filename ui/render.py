@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from functools import partial
 
-import pandas as pd
 import streamlit as st
 
 from icans_core.content.sections import Bullets, Figure, Heading, Note, Numbers, Table, View, format_cell
