@@ -4,14 +4,12 @@ is served by the app itself."""
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from PIL import Image, ImageDraw
 
 
-@lru_cache(maxsize=1)
 def page_icon() -> Image.Image:
-    """A 64 px icon: a white heart-monitor trace on a dark red rounded square."""
+    """A 64 px icon: a white heart-monitor trace on a dark red rounded square (drawn each run: nothing
+    is cached across sessions, and it takes well under a millisecond)."""
     size = 64
     image = Image.new("RGBA", (size, size), (0, 0, 0, 0))
     draw = ImageDraw.Draw(image)
