@@ -5,10 +5,12 @@ import logging
 import streamlit as st
 
 from ui import access, errors, filters, links, options, sidebar
+from ui.icon import page_icon
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-st.set_page_config(page_title="CAR-T toxicity cohorts", page_icon=":material/monitor_heart:", layout="wide")
+# The icon is an image the app serves itself: a ":material/..." icon is fetched from a font CDN.
+st.set_page_config(page_title="CAR-T toxicity cohorts", page_icon=page_icon(), layout="wide")
 # The data grid's own "Download as CSV" writes cells as they are, so a patient id such as
 # "=HYPERLINK(...)" would run as a formula in Excel. Every table has our "Table (CSV)" download
 # beside it instead, which neutralises such cells (icans_core.spreadsheet_safe).

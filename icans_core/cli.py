@@ -90,11 +90,20 @@ def _report(args: argparse.Namespace) -> int:
     if isinstance(prepared, int):
         return prepared
     con, options, cohort_filter = prepared
-    # built whole before anything is written
-    document = build_report(con, options, describe(cohort_filter), app_version())
     out = Path(args.out)
+    as_pdf = args.pdf or args.format == "pdf" or (args.format is None and out.suffix.lower() == ".pdf")
+    # built whole before anything is written
+    if as_pdf:
+        from icans_core.report_pdf import build_report_pdf
+
+        document = build_report_pdf(con, options, describe(cohort_filter), app_version())
+    else:
+        document = build_report(con, options, describe(cohort_filter), app_version())
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(document, encoding="utf-8")
+    if as_pdf:
+        out.write_bytes(document)
+    else:
+        out.write_text(document, encoding="utf-8")
     print(f"Wrote {out}")
     return EXIT_OK
 
@@ -222,8 +231,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(run=_export)
 
     report = commands.add_parser("report", parents=[analysis],
-                                 help="write a self-contained HTML report of every figure and table")
-    report.add_argument("--out", required=True, help="the HTML file to write, e.g. report.html")
+                                 help="write a self-contained HTML (or PDF) report of every figure and table")
+    report.add_argument("--out", required=True, help="the file to write, e.g. report.html or report.pdf")
+    report.add_argument("--format", choices=["html", "pdf"], default=None,
+                        help="html or pdf (default: from the --out suffix, else html)")
+    report.add_argument("--pdf", action="store_true", help="the same as --format pdf")
     report.set_defaults(run=_report)
 
     sample = commands.add_parser("sample", help="write a deterministic synthetic cohort as CSV files")

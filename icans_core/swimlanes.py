@@ -163,9 +163,10 @@ def order_patients(patients: pd.DataFrame, episodes: pd.DataFrame, intervals: pd
     return frame.sort_values(keys, na_position="last", kind="stable")["patient_id"].tolist()
 
 
-def select_patients(order: list[str], limit: int | None = None, only: set[str] | None = None) -> list[str]:
-    """The first `limit` patients of `order` that are in `only` (all when None), in order."""
-    chosen = [p for p in order if only is None or p in only]
+def select_patients(order: list[str], limit: int | None = None, only: set[str] | None = None,
+                    offset: int = 0) -> list[str]:
+    """The `limit` patients of `order` after the first `offset` that are in `only` (all when None), in order."""
+    chosen = [p for p in order if only is None or p in only][max(int(offset), 0):]
     return chosen if limit is None else chosen[:max(int(limit), 0)]
 
 
@@ -186,6 +187,7 @@ class SwimlaneOptions:
     limit: int = 60
     days: tuple[float, float] = DEFAULT_DAYS
     classes: tuple[str, ...] | None = None  # intervention classes to mark; None = all
+    offset: int = 0  # lanes skipped before the first shown (paging through a large cohort)
 
     def __post_init__(self) -> None:
         if self.by not in ORDERINGS:
@@ -222,7 +224,7 @@ def build_swimlanes(toxicity: pd.DataFrame, interventions: pd.DataFrame, patient
     order = order_patients(patients, episodes, intervals, options.by)
     only = set(episodes["patient_id"]) if options.only_severe else None
     eligible = len(select_patients(order, None, only))
-    shown = select_patients(order, options.limit, only)
+    shown = select_patients(order, options.limit, only, options.offset)
     group_of = patients.drop_duplicates("patient_id").set_index("patient_id")["group"]
 
     marks = intervention_marks(interventions)

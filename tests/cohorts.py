@@ -58,3 +58,21 @@ def csv_text(rows: list[list[str]], delimiter: str = ",") -> str:
 def sources(tables: dict | None = None) -> list[Source]:
     """The cohort as uploaded CSV files."""
     return [Source(f"{name}.csv", csv_text(rows).encode()) for name, rows in (tables or VALID).items()]
+
+
+def ivig_study_files(sample_dir) -> dict[str, bytes]:
+    """A 19-patient cohort shaped like the IVIG study (9 steroids + IVIG, 10 steroids alone), cut from the
+    sample: its CSV files by name, as a user would upload them."""
+    import pandas as pd
+    from pathlib import Path
+
+    folder = Path(sample_dir)
+    patients = pd.read_csv(folder / "patients.csv", dtype=str, keep_default_na=False)
+    ivig = patients[patients["group"] == "Steroids + IVIG"]["patient_id"].head(9)
+    alone = patients[(patients["group"] == "Steroids alone") & (patients["product"] == "axi-cel")]["patient_id"].head(10)
+    chosen = set(ivig) | set(alone)
+    files = {}
+    for table in ("patients", "toxicity", "interventions", "labs"):
+        frame = pd.read_csv(folder / f"{table}.csv", dtype=str, keep_default_na=False)
+        files[f"{table}.csv"] = frame[frame["patient_id"].isin(chosen)].to_csv(index=False).encode()
+    return files

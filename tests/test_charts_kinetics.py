@@ -88,7 +88,10 @@ def test_log_scale_only_when_asked(log_scale):
 def test_dashed_rules_at_the_median_intervention_days_coloured_by_class():
     spec = build()
     rule = only(spec, "rule")
-    assert rule["mark"]["strokeDash"] == [6, 4]
+    # one dash pattern per group, so each group's median day is told apart (issue 9)
+    dash = rule["encoding"]["strokeDash"]
+    assert dash["field"] == "group" and len(dash["scale"]["range"]) == len(dash["scale"]["domain"]) >= 2
+    assert len({str(d) for d in dash["scale"]["range"]}) == len(dash["scale"]["range"])
     assert rule["encoding"]["x"]["field"] == "median_day"
     colour = rule["encoding"]["color"]
     assert colour["field"] == "agent_class"

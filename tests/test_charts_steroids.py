@@ -95,7 +95,7 @@ def test_steroid_chart_refuses_an_unknown_measure():
         steroid_chart(EXPOSURE, steroid_summary(EXPOSURE), measure="prednisone_mg")
 
 
-def test_intervention_timing_chart_uses_class_shapes_and_group_colours():
+def test_intervention_timing_chart_puts_every_group_on_the_axis_with_class_shapes():
     interventions = pd.DataFrame({
         "patient_id": ["a1", "a3", "b1", "b1", "b2"],
         "agent_class": ["corticosteroid", "corticosteroid", "corticosteroid", "IVIG", "IVIG"],
@@ -106,10 +106,12 @@ def test_intervention_timing_chart_uses_class_shapes_and_group_colours():
     encoding = spec["encoding"]
     assert (encoding["x"]["field"], encoding["x"]["type"]) == ("median_first_day", "quantitative")
     assert "days since CAR-T infusion" in encoding["x"]["title"]
-    assert encoding["y"]["field"] == "agent_class" and encoding["y"]["sort"] == ["corticosteroid", "IVIG"]
-    assert encoding["shape"]["scale"] == {"domain": list(style.CLASS_STYLE),
-                                          "range": [shape for _, shape in style.CLASS_STYLE.values()]}
-    assert encoding["color"]["scale"]["domain"] == GROUPS
+    # every group's name on the axis (issue 9), the classes by colour and shape, listing only those given
+    assert encoding["y"]["field"] == "group" and encoding["y"]["scale"]["domain"] == GROUPS
+    assert encoding["y"]["axis"]["labelOverlap"] is False
+    assert encoding["shape"]["scale"] == {"domain": ["corticosteroid", "IVIG"],
+                                          "range": [style.CLASS_STYLE[c][1] for c in ("corticosteroid", "IVIG")]}
+    assert encoding["color"]["scale"]["domain"] == ["corticosteroid", "IVIG"]
     rows = {(r["group"], r["agent_class"]): r for r in spec["datasets"][spec["data"]["name"]]}
     assert ("Steroids alone", S.IVIG_CLASS) not in rows  # nobody in the group received it: not drawn
     assert rows[("Steroids alone", S.CORTICOSTEROID)]["median_first_day"] == 5.0

@@ -46,8 +46,11 @@ def test_the_resolution_page_shows_the_exports_medians():
     assert not app.exception
     shown = next(d.value for d in app.dataframe if "median_days" in d.value.columns)
     exported = compute_results(sample_connection(), AnalysisOptions())["resolution_summary"]
+    # a column with blanks arrives as the text the reports show ("not reached", one decimal)
+    for column in ("median_days", "median_ci_lower", "median_ci_upper"):
+        shown[column] = pd.to_numeric(shown[column].replace("not reached", float("nan")))
     pd.testing.assert_frame_equal(shown.reset_index(drop=True), exported.reset_index(drop=True),
-                                  check_dtype=False)
+                                  check_dtype=False, atol=0.05)
 
 
 def test_the_cytokines_page_shows_the_exports_p_and_q_values():

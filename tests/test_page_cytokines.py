@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 from icans_core import store
 from icans_core.ingest import load_sources
 from icans_core.readers import Source
-from ui.text import plain
+from ui.text import plain, unplain
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "sample"
@@ -75,20 +75,20 @@ def test_opens_on_the_sample_with_a_chart_per_default_analyte(app):
         "IL-10: median per group over time"]
     assert point_encoding(charts(app)[0])["y"]["title"] == "IL-6 (pg/mL)"
     assert point_encoding(charts(app)[0])["x"]["title"] == "Days since CAR-T infusion"
-    assert "Medians per group and day" in [s.value for s in app.subheader]
+    assert "Medians per group and day" in [unplain(s.value) for s in app.subheader]
     table = medians_table(app)
     assert set(table["analyte"]) == {"IL-6", "IFN-gamma", "IL-10"}
     assert table["day"].min() >= -5 and table["day"].max() <= 28
     groups = {r["group"] for r in sample_rows("patients")}
     assert set(table["group"]) == groups
-    note = " ".join(m.value for m in app.markdown)
+    note = " ".join(unplain(m.value) for m in [*app.markdown, *app.caption])
     assert "Mann-Whitney U" in note and "Kruskal-Wallis" in note and "Benjamini-Hochberg" in note
     # the LLOQ count, read straight from the sample's CSV (one IL-6 sample per patient-day there)
     below = sum(1 for r in sample_rows("labs")
                 if r["analyte"] == "IL-6" and r["below_lloq"] == "True" and -5 <= float(r["day"]) < 29)
-    assert f"{plain('IL-6')} {below} of" in note  # data-derived text is markdown-escaped
+    assert f"IL-6 {below} of" in note  # data-derived text is markdown-escaped
     # the small arm of the sample (8 patients on anakinra) is named in a warning
-    assert any(f"{plain('Steroids + anakinra')} (n=8)" in w.value for w in app.warning)
+    assert any(f"Steroids + anakinra (n=8)" in unplain(w.value) for w in app.warning)
 
 
 def test_aligning_at_onset_leaves_out_patients_without_an_episode(app):
@@ -96,7 +96,7 @@ def test_aligning_at_onset_leaves_out_patients_without_an_episode(app):
     rerun(app)
     severe = {r["patient_id"] for r in sample_rows("toxicity") if r["icans_grade"] and int(r["icans_grade"]) >= 3}
     total = len(sample_rows("patients"))
-    info = " ".join(i.value for i in app.info)
+    info = " ".join(unplain(i.value) for i in app.info)
     assert f"{len(severe)} patients with an episode; {total - len(severe)} patients without one are left out" in info
     assert point_encoding(charts(app)[0])["x"]["title"] == "Days since severe-ICANS onset"
     assert "No severe ICANS" not in set(medians_table(app)["group"])
@@ -130,7 +130,7 @@ def test_halving_values_below_lloq_lowers_the_quartiles_at_the_lloq(app):
     halved = medians_table(app)
     assert halved["q1"].min() == pytest.approx(lloq / 2)
     assert list(halved["p_value"].fillna(-1)) == list(recorded["p_value"].fillna(-1))  # ranks unchanged
-    assert any("as LLOQ/2" in m.value for m in app.markdown)
+    assert any("as LLOQ/2" in unplain(m.value) for m in [*app.markdown, *app.caption])
 
 
 def test_grouping_by_costimulatory_domain_compares_two_groups(app):
@@ -161,5 +161,5 @@ def test_a_cohort_without_labs_says_so(monkeypatch):
     at.session_state["cohort_warnings"] = []
     at.session_state["cohort_is_sample"] = False
     rerun(at)
-    assert any("no cytokine" in i.value for i in at.info)
+    assert any("no cytokine" in unplain(i.value) for i in at.info)
     assert charts(at) == []

@@ -42,13 +42,15 @@ def open_page(monkeypatch, **state) -> AppTest:
 
 def test_renders_and_offers_the_download(monkeypatch, deferred):
     at = open_page(monkeypatch)
-    assert [b.label for b in at.get("download_button")] == ["Download the report (HTML)"]
+    assert [b.label for b in at.get("download_button")] == ["Download the report (HTML)",
+                                                            "Download the report (PDF)"]
     text = "\n".join(m.value for m in at.markdown)
     assert plain("No filter: all patients of the cohort") in text  # filter lines are markdown-escaped
     assert "Severe ICANS: ASTCT ICANS grade 3 or higher starts an episode" in text
     assert "Compare by: Group (study arm, else product)" in text
-    assert len(deferred) == 1  # built only when clicked
-    assert deferred[0]["mimetype"] == "text/html"
+    assert len(deferred) == 2  # built only when clicked
+    assert [d["mimetype"] for d in deferred] == ["text/html", "application/pdf"]
+    assert deferred[1]["file_name"].endswith(".pdf")
     assert deferred[0]["file_name"].startswith("icans-report-sample-cohort-synthetic-")
     assert deferred[0]["file_name"].endswith(".html")
 
@@ -60,11 +62,12 @@ def test_the_download_carries_the_filters_options_and_sample_files(monkeypatch, 
     assert "Severe ICANS: ASTCT ICANS grade 2 or higher starts an episode" in text
     assert "Compare by: Product" in text
 
-    document = deferred[-1]["callable"]()  # what the browser receives on a click
+    html_download = next(d for d in deferred if d["mimetype"] == "text/html")
+    document = html_download["callable"]()  # what the browser receives on a click
     assert document.startswith("<!DOCTYPE html>")
     assert all(f"<li>{line}</li>" in document for line in FILTERS)
     assert "<dd>ASTCT ICANS grade 2 or higher starts an episode</dd>" in document
     assert "<dd>Product</dd>" in document
     for path in sorted((ROOT / "data" / "sample").glob("*.csv")):
         assert hashlib.sha256(path.read_bytes()).hexdigest() in document
-    assert document.count("<svg") == 10
+    assert document.count("<svg") == 12  # every figure of the pages, the timing and Cmax charts included

@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from icans_core import survival
-from ui.text import plain
+from ui.text import plain, unplain
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "views" / "resolution.py"
@@ -49,9 +49,10 @@ def chart_specs(at: AppTest) -> list[dict]:
 
 
 def test_renders_the_curves_and_tables_on_the_sample(app):
-    subheaders = [s.value for s in app.subheader]
+    subheaders = [unplain(s.value) for s in app.subheader]
     assert subheaders == ["Kaplan-Meier: time to resolution", "Median time to resolution", "Log-rank test",
-                          "Cumulative incidence of resolution (death as a competing event)", "Episodes"]
+                          "Gray's test", "Cumulative incidence of resolution (death as a competing event)",
+                          "Adjusted comparison (Cox; group and no covariates)", "Episodes"]
     shown = medians(app).set_index("group")
     assert shown["n"].to_dict() == SAMPLE_ARMS
     assert (shown["resolved"] <= shown["n"]).all()
@@ -61,16 +62,17 @@ def test_renders_the_curves_and_tables_on_the_sample(app):
     specs = chart_specs(app)
     assert [spec["title"]["text"] for spec in specs] == [
         "Time to resolution of severe ICANS", "Cumulative incidence of resolution, with death as a competing event"]
-    assert "n = 54" in specs[0]["title"]["subtitle"][0] and "Steroids + anakinra 8" in specs[0]["title"]["subtitle"][0]
+    subtitle = " ".join(specs[0]["title"]["subtitle"])
+    assert subtitle.startswith("n = 54") and "Steroids + anakinra 8" in subtitle
     episodes = [d.value for d in app.dataframe if "time_to_resolution" in d.value.columns]
     assert len(episodes) == 1 and len(episodes[0]) == sum(SAMPLE_ARMS.values())
-    assert any("competing event" in m.value for m in app.markdown)
+    assert any("competing event" in unplain(m.value) for m in [*app.markdown, *app.caption])
 
 
 def test_warns_about_the_small_anakinra_arm(app):
-    warnings = [w.value for w in app.warning]
+    warnings = [unplain(w.value) for w in app.warning]
     assert len(warnings) == 1, warnings
-    assert plain("Steroids + anakinra") in warnings[0] and "Fewer than 10" in warnings[0]
+    assert "Steroids + anakinra" in warnings[0] and "Fewer than 10" in warnings[0]
     assert "Steroids alone" not in warnings[0]
 
 
@@ -84,12 +86,26 @@ def test_changing_the_ci_transform_changes_the_medians_table(app):
 
 
 def test_orientation_switches_the_curve_to_still_severe(app):
+    def leaves(spec):
+        return [leaf for layer in spec["layer"] for leaf in (leaves(layer) if "layer" in layer else [layer])]
+
     def y_fields(at):
-        return {layer["encoding"]["y"]["field"] for layer in chart_specs(at)[0]["vconcat"][0]["layer"]}
+        return {layer["encoding"]["y"]["field"] for layer in leaves(chart_specs(at)[0]["vconcat"][0])
+                if "y" in layer.get("encoding", {})}
     assert y_fields(app) == {"resolved", "resolved_ci_lower"}
     app.radio(key="resolution_orientation").set_value("still severe").run()
     assert_no_exception(app)
     assert y_fields(app) == {"survival", "ci_lower"}
+
+
+def test_log_rank_p_is_written_on_the_figure(app):
+    tests = table(app, survival.TEST_COLUMNS)
+    p = tests["p_value"].iloc[0]
+    expected = f"Log-rank p < 0.001" if p < 0.001 else f"Log-rank p = {p:.3g}"
+    # on the figure (a text layer: its data travels as Arrow, so the layer and the caption are checked)
+    layers = json.dumps(chart_specs(app)[0]["vconcat"][0])
+    assert '"text": {"field": "text"' in layers.replace("'", '"') or '"field": "text"' in layers
+    assert any(expected in unplain(c.value) for c in app.caption)
 
 
 def test_ivig_origin_leaves_out_episodes_without_ivig_and_says_so(app):
@@ -99,7 +115,7 @@ def test_ivig_origin_leaves_out_episodes_without_ivig_and_says_so(app):
     after = medians(app)
     assert after["group"].tolist() == ["Steroids + IVIG"] and after["n"].tolist() == [11]
     assert not before.equals(after)
-    infos = " ".join(i.value for i in app.info)
+    infos = " ".join(unplain(i.value) for i in app.info)
     assert "43 of 54 episode(s) had no IVIG dose" in infos
     assert "Only one group" in infos  # nothing to compare: no log-rank table, in words
     assert not [d for d in app.dataframe if list(d.value.columns) == survival.TEST_COLUMNS]

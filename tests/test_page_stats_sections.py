@@ -10,6 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from icans_core import competing_risks, cox, nca
+from ui.text import unplain
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,8 +36,8 @@ def test_grays_test_and_the_rules_are_on_the_page(resolution):
     (gray,) = tables(resolution, competing_risks.GRAY_COLUMNS)
     assert list(gray["event"]) == ["resolution", "death"]
     assert (gray["df"] == 3).all() and gray["p_value"].between(0, 1).all()
-    assert any("Gray's test" in m.value for m in resolution.markdown)
-    captions = " ".join(c.value for c in resolution.caption)
+    assert any("Gray's test" in unplain(h.value) for h in resolution.subheader)
+    captions = " ".join(unplain(c.value) for c in resolution.caption)
     assert "cmprsk::cuminc variance" in captions and "log(-log)" in captions
     assert "print(survfit)" in captions and "quantile(survfit)" in captions
 
@@ -53,8 +54,9 @@ def test_adjusted_comparison_with_covariates(resolution):
     assert list(tests["test"][:3]) == [cox.LIKELIHOOD_RATIO, cox.WALD, cox.SCORE]
     assert tests["test"].iloc[-1] == cox.PH_PREFIX + "GLOBAL"
     # 49 resolutions for 5 coefficients: fewer than 10 per coefficient, said in a warning
-    assert any("per coefficient" in w.value for w in resolution.warning)
-    assert any(e.label == "Adjusted comparison (Cox)" for e in resolution.expander)
+    assert any("per coefficient" in unplain(w.value) for w in resolution.warning)
+    assert any(unplain(h.value).startswith("Adjusted comparison (Cox; group and peak ICANS grade")
+               for h in resolution.subheader)
 
 
 def test_nca_options_change_the_areas(monkeypatch):
@@ -99,6 +101,6 @@ def test_more_groups_than_the_pairwise_bound_give_the_overall_test_and_say_so(mo
     (tests,) = [d.value for d in at.dataframe if list(d.value.columns[:4]) == ["test", "statistic", "df", "p_value"]
                 and "p_holm" in d.value.columns]
     assert list(tests["test"]) == ["log-rank"] and tests["df"].iloc[0] == 11
-    assert any("up to 10 groups" in i.value and "12" in i.value for i in at.info)
+    assert any("up to 10 groups" in unplain(i.value) and "12" in unplain(i.value) for i in at.info)
     (gray,) = tables(at, competing_risks.GRAY_COLUMNS)
     assert (gray["df"] == 11).all()

@@ -9,6 +9,8 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from ui.text import unplain
+
 from icans_core import store
 from icans_core.ingest import load_sources
 from tests.cohorts import copy_tables, sources
@@ -68,7 +70,7 @@ def chart_specs(at: AppTest) -> list[dict]:
 
 
 def test_opens_on_the_sample(app):
-    assert [s.value for s in app.subheader] == [
+    assert [unplain(s.value) for s in app.subheader] == [
         "Systemic steroid exposure per group", "Dexamethasone equivalents used",
         "Interventions received per class and group"]
     expected = sample_steroid_patients()
@@ -88,7 +90,7 @@ def test_the_equivalence_table_is_shown_with_its_source(app):
     table = frame_with(app, "dexamethasone_mg_per_mg").set_index("agent")
     assert table.loc["methylprednisolone", "dexamethasone_mg_per_mg"] == 0.1875
     assert table.loc["hydrocortisone", "dexamethasone_mg_per_mg"] == 0.0375
-    assert any("Meikle & Tyler" in c.value for c in app.caption)
+    assert any("Meikle & Tyler" in unplain(c.value) for c in app.caption)
 
 
 def test_group_by_changes_the_table(app):
@@ -122,7 +124,7 @@ def test_rows_not_in_mg_are_listed_in_a_warning(monkeypatch):
     tables = copy_tables()
     tables["interventions"].append(["P2", "dex", "3", "", "1", "g", "IV"])
     at = app_on(monkeypatch, tables)
-    warning = [w.value for w in at.warning if "left out" in w.value]
+    warning = [unplain(w.value) for w in at.warning if "left out" in w.value]
     assert len(warning) == 1 and warning[0].startswith("1 systemic corticosteroid row(s)"), warning
     left_out = frame_with(at, "reason")
     assert list(left_out["patient_id"]) == ["P2"] and list(left_out["reason"]) == ["dose in g, not mg"]
@@ -130,12 +132,12 @@ def test_rows_not_in_mg_are_listed_in_a_warning(monkeypatch):
     # P1: dexamethasone 40 mg days 5-7 = 120 mg over 3 days; P2: 1 day, 0 mg counted
     assert per_patient.loc["P1", "cumulative_dex_mg"] == 120
     assert (per_patient.loc["P2", "steroid_days"], per_patient.loc["P2", "cumulative_dex_mg"]) == (1, 0)
-    assert any("Small groups" in w.value for w in at.warning)
+    assert any("Small groups" in unplain(w.value) for w in at.warning)
 
 
 def test_a_cohort_without_interventions_says_so(monkeypatch):
     tables = copy_tables()
     del tables["interventions"]
     at = app_on(monkeypatch, tables)
-    assert any("no recorded interventions" in i.value for i in at.info)
+    assert any("no recorded interventions" in unplain(i.value) for i in at.info)
     assert frame_with(at, "dexamethasone_mg_per_mg") is not None  # the equivalents are still shown

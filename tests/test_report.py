@@ -34,8 +34,8 @@ SAMPLE_FIGURES = {"overview": 1,  # maximum grades
                   "swimlanes": 2,  # clinical course, grade change after IVIG
                   "cytokines": 3,  # IL-6, IFN-gamma, IL-10
                   "resolution": 2,  # Kaplan-Meier with at-risk table (one figure), cumulative incidence
-                  "treatments": 1,  # steroid exposure
-                  "expansion": 1}  # CAR-T cell curves
+                  "treatments": 2,  # steroid exposure, when each class was first given
+                  "expansion": 2}  # CAR-T cell curves, Cmax per patient
 HEADINGS = {
     "h2": ["Cohort filters", "Analysis options", "Data provenance", "Overview", "Swimlanes", "Cytokines",
            "Resolution", "Treatments", "Expansion"],
@@ -44,9 +44,9 @@ HEADINGS = {
            "IL-6", "IFN-gamma", "IL-10", "Medians per group and day", "Kaplan-Meier: time to resolution",
            "Median time to resolution", "Log-rank test",
            "Cumulative incidence of resolution (death as a competing event)", "Episodes",
-           "Systemic steroid exposure per group", "Steroid exposure per patient", "Dexamethasone equivalents used",
-           "Interventions received per class and group", "Expansion curves",
-           "Cmax, Tmax and AUC0-28 per group, with tests", "Per patient"],
+           "Systemic steroid exposure per group", "Dexamethasone equivalents used",
+           "Interventions received per class and group", "Expansion curves", "Cmax, Tmax and AUC0-28 per patient",
+           "Cmax, Tmax and AUC0-28 per group, with tests"],
 }
 
 
@@ -147,7 +147,7 @@ def test_overview_has_table_1_tests_and_citations(sample_report):
     patients = pd.read_csv(SAMPLE / "patients.csv")
     assert f'<span class="value">{len(patients):,}</span>Patients' in overview
     for test in ("Fisher's exact", "Kruskal-Wallis"):
-        assert f"<strong>{test}</strong>" in overview
+        assert f"{test}: " in overview
     assert "Katsin et al., Front Immunol 2024;15:1380451" in overview
     assert "Mokhtari et al., Int J Mol Sci 2025;26(8):3904" in overview
     assert "Strati et al. 2020" in overview  # a published series row
@@ -165,10 +165,10 @@ def test_long_patient_tables_are_cut_and_say_how_many_rows_are_left(sample_repor
     patients = pd.read_csv(SAMPLE / "patients.csv")
     severe = toxicity.loc[toxicity["icans_grade"] >= 3, "patient_id"].nunique()
     assert severe > 50, "the sample should have more than 50 severe episodes for this test"
-    assert (f"Showing the first 50 of {severe} rows; {severe - 50} more rows in the CSV export (episodes.csv)."
-            in sample_report)
-    assert (f"Showing the first 50 of {len(patients)} rows; {len(patients) - 50} more rows in the CSV export "
-            "(steroid_exposure.csv)." in sample_report)
+    assert (f"Showing the first 50 of {severe} rows; {severe - 50} more rows in the page&#x27;s table and its CSV "
+            "(resolution-episodes.csv)." in sample_report)
+    assert (f"Showing the first 50 of {len(patients)} rows; {len(patients) - 50} more rows in the page&#x27;s table "
+            "and its CSV (steroid-exposure-per-patient.csv)." in sample_report)
     episodes = sections(sample_report)["resolution"].split("<h3>Episodes</h3>")[1]
     assert episodes.count("<tr") == 1 + 50  # header and 50 rows
 
@@ -198,7 +198,8 @@ def test_hostile_labels_are_escaped_never_tags():
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in sections(document)["filters"]  # the filter line
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in sections(document)["provenance"]  # the label
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in sections(document)["overview"]  # the group, in Table 1
-    assert document.count("<svg") == 7  # grades, swimlanes, after IVIG, IL-6, Kaplan-Meier, incidence, steroids
+    # grades, swimlanes, after IVIG, IL-6, Kaplan-Meier, incidence, steroids, intervention timing
+    assert document.count("<svg") == 8
 
 
 def test_without_labs_or_interventions_the_sections_say_so():
@@ -211,6 +212,23 @@ def test_without_labs_or_interventions_the_sections_say_so():
     assert "no recorded interventions" in found["treatments"]
     assert "no CAR-T cell counts" in found["expansion"]
     assert [found[s].count("<svg") for s in SAMPLE_FIGURES] == [1, 1, 0, 2, 0, 0]
+
+
+@pytest.mark.parametrize("label", [
+    "see javascript: notes", '<script>alert("x")</script>', "javascript:alert(1)", "\"quoted\" & 'single'",
+    "Ünïcødé · Ωmega · 漢字 · 🧪", "<img src=x onerror=alert(1)>", "a\nb\tc"])
+def test_any_label_builds_a_valid_report(label):
+    """A cohort label or a group named with markup, 'javascript:', quotes or any Unicode builds a report that
+    shows it as text (issue 10: 'see javascript: notes' made the report refuse to build)."""
+    tables = with_cell("patients", 2, "group", label)
+    document = build_report(connect(tables, label=label), AnalysisOptions(), [f"Group: {label}"], "1.0")
+    tags = start_tags(document)
+    assert not {t for t, _ in tags} & {"script", "img", "iframe", "object", "embed", "foreignobject", "image", "use"}
+    assert not [k for _, attrs in tags for k, _ in attrs if k.startswith("on")]
+    assert all(v.startswith("#") for _, attrs in tags for k, v in attrs if k in ("href", "xlink:href", "src"))
+    shown = html.unescape(sections(document)["filters"])
+    assert f"Group: {label}" in shown
+    assert document.count("<svg") == 8
 
 
 def test_options_are_stated_and_used():
@@ -256,7 +274,22 @@ def test_cli_writes_the_report(tmp_path):
     assert "ASTCT ICANS grade 2 or higher starts an episode" in document
     for path in sorted(cohort.glob("*.csv")):
         assert hashlib.sha256(path.read_bytes()).hexdigest() in document
-    assert document.count("<svg") == 7
+    assert document.count("<svg") == 8
+
+
+def test_cli_writes_a_pdf_report(tmp_path):
+    cohort = write_cohort(tmp_path / "cohort", copy_tables())
+    out = tmp_path / "report.pdf"
+    done = report_cli(str(cohort), "--out", str(out), "--pdf", "--product", "axi-cel")
+    assert done.returncode == 0, done.stdout + done.stderr
+    data = out.read_bytes()
+    assert data.startswith(b"%PDF-") and b"%%EOF" in data[-32:]
+    from pypdf import PdfReader
+    text = " ".join(p.extract_text() for p in PdfReader(out).pages)
+    assert "product: axi-cel" in text
+    other = tmp_path / "report-format.pdf"
+    assert report_cli(str(cohort), "--out", str(other), "--format", "pdf").returncode == 0
+    assert other.read_bytes().startswith(b"%PDF-")
 
 
 def test_cli_refuses_a_broken_cohort_and_writes_nothing(tmp_path):

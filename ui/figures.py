@@ -60,9 +60,11 @@ def show_figure(chart: alt.TopLevelMixin, data: pd.DataFrame, name: str, key: st
     return event
 
 
-def show_table(frame: pd.DataFrame, name: str, key: str, **dataframe_options) -> None:
-    """A table with a CSV download of exactly what is shown."""
+def show_table(frame: pd.DataFrame, name: str, key: str, download: pd.DataFrame | None = None,
+               **dataframe_options) -> None:
+    """A table with a CSV download of what is shown (`download`: the frame behind a styled table)."""
     st.dataframe(frame, hide_index=True, key=f"{key}_table", **dataframe_options)
-    st.download_button("Table (CSV)", owned(lambda: spreadsheet_csv(frame), f"the table {name}"),
+    rows = frame if download is None else download
+    st.download_button("Table (CSV)", owned(lambda: spreadsheet_csv(rows), f"the table {name}"),
                        file_name=f"{_slug(name)}.csv", mime="text/csv", icon=":material/table:",
                        key=f"{key}_table_csv", on_click="ignore")

@@ -1,6 +1,5 @@
-"""Page sections of the R-exact statistics (issue 12): Gray's test, the adjusted comparison (Cox) and NCA options.
-
-Each function draws one self-contained section, so a page (or a view definition) adds it with one call.
+"""The Expansion page's section of cellular kinetics by NCA conventions (issue 12): its options and table.
+(Gray's test and the adjusted comparison are sections of the Resolution view, icans_core/content/resolution.py.)
 """
 
 from __future__ import annotations
@@ -8,69 +7,12 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from icans_core import competing_risks, cox, nca, survival
+from icans_core import nca
 from ui.figures import show_table
 from ui.text import plain
 
-COX_COVARIATE_LABELS = {name: label for name, (label, _) in cox.COVARIATES.items()}
 NCA_WINDOW_LABELS = {nca.OBSERVED: "observed counts only (contract)",
                      nca.INTERPOLATED: "interpolated ends (PKNCA aucint)"}
-
-
-def show_pairwise_note(episodes: pd.DataFrame) -> None:
-    """Say so when the pairwise log-rank tests were not computed for too many groups."""
-    note = survival.pairwise_note(episodes)
-    if note:
-        st.info(f"Pairwise log-rank tests are computed for up to {survival.MAX_PAIRWISE_GROUPS} groups; this "
-                f"selection has more ({note.split('(')[-1].rstrip(')')}), so only the overall test is given. "
-                "Narrow the cohort or compare by a coarser grouping to see pairs.")
-
-
-def show_gray_test(episodes: pd.DataFrame) -> None:
-    """Gray's test of the cumulative incidences (cmprsk::cuminc), under the log-rank table."""
-    gray = competing_risks.gray_test(episodes)
-    if gray.empty:
-        return
-    st.markdown("**Gray's test** (cumulative incidence with death as a competing event, R's "
-                "`cmprsk::cuminc`; chi-square on groups − 1 df)")
-    show_table(gray, "resolution-gray-test", key="resolution_gray")
-
-
-def cif_caption() -> None:
-    """Name the band of the cumulative-incidence chart."""
-    st.caption(f"95% band of the cumulative incidence: {competing_risks.CI_METHOD}.")
-
-
-def median_rule_caption() -> None:
-    """The median rule, where a user compares with R."""
-    st.caption("The median follows R's `quantile(survfit)`. R's `print(survfit)` differs only when the curve "
-               "stays exactly at 0.5 to the end of follow-up: it prints the day the curve reached 0.5, "
-               "quantile() (and this page) the midpoint of that day and the last follow-up.")
-
-
-def show_cox_section(episodes: pd.DataFrame, patients: pd.DataFrame) -> None:
-    """The "Adjusted comparison (Cox)" expander: covariates to pick, HRs with CIs, tests, PH check, caveats."""
-    with st.expander("Adjusted comparison (Cox)"):
-        chosen = st.multiselect("Adjust for", list(cox.COVARIATES), format_func=COX_COVARIATE_LABELS.get,
-                                key="resolution_cox_covariates",
-                                help="Cox proportional hazards of resolution on the group and these covariates "
-                                     "(Efron ties, as R's coxph). Deaths are censored, as in the Kaplan-Meier curve.")
-        result = cox.fit_cox(episodes, patients, chosen)
-        for warning in result.warnings:
-            # no model at all (one group, no resolutions) is information; a shaky model is a warning
-            (st.info if warning.startswith("No model") else st.warning)(plain(warning))
-        if result.coefficients.empty:
-            return
-        st.caption(f"{result.n} episodes, {result.events} resolutions. HR > 1: faster resolution than the "
-                   f"reference group ({plain(result.coefficients['reference'].iloc[0])}); 95% CI "
-                   "exp(coef ± 1.96 se).")
-        show_table(result.coefficients, "resolution-cox", key="resolution_cox",
-                   column_config={c: st.column_config.NumberColumn(c, format="%.4g")
-                                  for c in ("coef", "hr", "hr_ci_lower", "hr_ci_upper", "se", "z", "p_value")})
-        st.caption("Tests of the whole model (likelihood ratio, Wald, score) and the proportional-hazards check "
-                   "(R's cox.zph, survival >= 3.0: a small p means the hazard ratio changes over time, and a "
-                   "single HR misleads).")
-        show_table(result.tests, "resolution-cox-tests", key="resolution_cox_tests")
 
 
 def read_nca_options() -> nca.NcaOptions:

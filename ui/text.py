@@ -30,3 +30,8 @@ def plain(value: object) -> str:
     heading, a list or a code block.
     """
     return _PUNCTUATION.sub(r"\\\1", _LINE_BREAK.sub(" ", str(value)))
+
+
+def unplain(markdown: str) -> str:
+    """The text a `plain()` string shows (its escapes removed), for comparing shown text with the source."""
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", str(markdown))

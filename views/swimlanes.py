@@ -4,20 +4,18 @@
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
-from icans_core import grade_change, store, swimlanes
-from icans_core.charts.grade_change import grade_change_chart
-from icans_core.charts.swimlanes import swimlane_chart
-from icans_core.episodes import compute_episodes
-from icans_core.schema import IVIG_CLASS
+from icans_core import grade_change, swimlanes
+from icans_core.charts.swimlanes import MAX_LANES_PER_PAGE
+from icans_core.content import swimlanes as lanes_view
 from ui import cohort_imports, links, session
 from ui.options import current
-from ui.figures import show_figure, show_table
+from ui.render import show_view
 from ui.text import plain
 
 # Link values (options bound to the URL show their value: the labels are captions)
 SEVERE_ONLY, EVERYONE = "severe", "all"
 AFTER_ONSET, ANY_TIME = "onset", "any"
-SMALL_GROUP = 10  # the clinical reference: warn below 10 patients per group
+SYMBOLS = {"class": "one per intervention class", "agent": "one per drug (e.g. dexamethasone vs methylprednisolone)"}
 PATIENT_PAGE, PATIENT_KEY = "views/patient.py", "patient_id"  # the Patient page and its selector's key
 
 con = session.connection()
@@ -28,51 +26,44 @@ st.caption("Each patient's ASTCT grades over days since CAR-T infusion: ICANS (t
            "assessment until the next assessment of the same syndrome; a blank grade is not an assessment.")
 
 analysis = current()
-episode_options = analysis.episodes
-severe_grade = episode_options.severe_grade
-patients = store.patients_frame(con, analysis.group_by)
-toxicity = store.toxicity_frame(con)
-interventions = store.interventions_frame(con)
+data = lanes_view.read(con, analysis)
+patients, classes = data.patients, data.classes
 if patients.empty:
-    st.info("No patients are selected: widen the cohort filters to see swimlanes.")
+    show_view(lanes_view.lanes(data, analysis))
     st.stop()
-episodes = compute_episodes(toxicity, patients, interventions, episode_options)
-classes = swimlanes.intervention_classes(interventions)
 
 
 def show_swimlanes() -> None:
     st.subheader("Clinical course per patient")
-    first = st.columns([1, 1, 1])
+    first = st.columns([1, 1, 1, 1])
     by = first[0].selectbox("Sort lanes by", list(swimlanes.ORDERINGS), key="swimlanes_sort", bind="query-params",
                             help="Group, then severe-ICANS onset within the group; patients without a "
                                  "severe episode come last.")
     which = first[1].radio("Patients", [SEVERE_ONLY, EVERYONE], key="swimlanes_patients", bind="query-params", horizontal=True,
                            captions=["severe ICANS only", "every patient"])
-    limit = first[2].number_input("Maximum lanes", min_value=1, max_value=5000, value=60, step=10,
-                                  key="swimlanes_max_lanes", bind="query-params")
-    second = st.columns([1, 1])
-    low, high = swimlanes.day_extent(toxicity, interventions)
+    per_page = first[2].number_input("Lanes per page", min_value=1, max_value=MAX_LANES_PER_PAGE, value=60, step=10,
+                                     key="swimlanes_max_lanes", bind="query-params",
+                                     help=f"Up to {MAX_LANES_PER_PAGE} lanes per page keep every patient id readable.")
+    page = first[3].number_input("Page", min_value=1, value=1, step=1, key="swimlanes_page", bind="query-params")
+    second = st.columns([1, 1, 1])
+    low, high = data.day_extent
     slider_low, slider_high = min(low, -5), max(high, 60)
     days = second[0].slider("Days since infusion shown", min_value=slider_low, max_value=slider_high,
                             value=(-5, 60), key="swimlanes_days", bind="query-params")
     marked = second[1].multiselect("Interventions marked", classes, default=classes, key="swimlanes_classes", bind="query-params")
-    view = swimlanes.build_swimlanes(toxicity, interventions, patients, episodes, swimlanes.SwimlaneOptions(
-        by=by, only_severe=which == SEVERE_ONLY, limit=int(limit), days=(float(days[0]), float(days[1])),
-        classes=tuple(marked)))
-    if not view.order:
-        st.info(f"No patient in the selected cohort has a severe ICANS episode (grade {severe_grade} or more). "
-                f"Choose Patients: '{EVERYONE}' to see every patient.")
-        return
-    if view.left_out:
-        st.info(f"Showing the first {len(view.order)} of {view.eligible} patients in this order; "
-                f"{view.left_out} left out. Raise 'Maximum lanes' to see them.")
-    chart = swimlane_chart(view.intervals, view.marks, view.patient_marks, view.order,
-                           patient_groups=view.patient_groups, groups=view.groups, group_sizes=view.group_sizes,
-                           days=view.days)
-    st.caption("Click a patient's lane or identifier to open the patient view.")
-    show_figure(with_lane_click(chart), view.intervals, "toxicity swimlanes", key="swimlanes_lanes",
-                on_select=lane_clicked, selection_mode=[LANE_CLICK])
-    show_patient_link(view.order, view.patient_groups)
+    symbol_by = second[2].radio("Symbols", list(SYMBOLS), captions=list(SYMBOLS.values()), key="swimlanes_symbols",
+                                bind="query-params")
+    view = lanes_view.lanes(data, analysis, lanes_view.LaneOptions(
+        by=by, only_severe=which == SEVERE_ONLY, per_page=int(per_page), page=int(page),
+        days=(float(days[0]), float(days[1])), classes=tuple(marked), symbol_by=symbol_by))
+    if view.context.get("order"):
+        st.caption("Click a patient's lane or identifier to open the patient view.")
+    show_view(view, below_heading=True, figure_options={"swimlanes_lanes": {
+        "transform": with_lane_click, "on_select": lane_clicked, "selection_mode": [LANE_CLICK]}})
+    if view.context.get("pages", 1) > 1 and int(page) > view.context["pages"]:
+        st.info(f"There are {view.context['pages']} pages of lanes: page {view.context['pages']} is shown.")
+    if view.context.get("order"):
+        show_patient_link(view.context["order"], view.context["patient_groups"])
 
 
 # --- opening a patient from the swimlanes (a click on a lane, or the selector) ---------------------
@@ -124,13 +115,13 @@ def open_patient(patient_id: str) -> None:
 
 
 def show_grade_change() -> None:
-    st.subheader("Grade change after an intervention")
     if not classes:
-        st.info("This cohort records no interventions, so there is no first dose to count from.")
+        show_view(lanes_view.change(data, analysis))
         return
+    st.subheader("Grade change after an intervention")
     first = st.columns([1, 2])
-    agent_class = first[0].selectbox("Intervention class", classes,
-                                     index=classes.index(IVIG_CLASS) if IVIG_CLASS in classes else 0,
+    default = lanes_view.default_class(classes)
+    agent_class = first[0].selectbox("Intervention class", classes, index=classes.index(default),
                                      key="swimlanes_change_class", bind="query-params")
     anchor = first[1].radio("Day 0: the first dose", [AFTER_ONSET, ANY_TIME], key="swimlanes_change_day0", bind="query-params", horizontal=True,
                             captions=["at or after severe-ICANS onset", "at any time"],
@@ -140,33 +131,14 @@ def show_grade_change() -> None:
     second = st.columns([1, 1, 2])
     before = second[0].number_input("Days before", min_value=0, max_value=30, value=grade_change.DAYS_BEFORE, key="swimlanes_change_before", bind="query-params")
     after = second[1].number_input("Days after", min_value=1, max_value=90, value=grade_change.DAYS_AFTER, key="swimlanes_change_after", bind="query-params")
-    groups = second[2].multiselect("Groups", swimlanes.group_order(patients), default=swimlanes.group_order(patients),
+    groups = second[2].multiselect("Groups", data.groups, default=data.groups,
                                    key="swimlanes_change_groups", bind="query-params")
     lines = st.toggle("Show each patient's line", value=True, key="swimlanes_change_lines", bind="query-params")
-
-    options = episode_options if anchor == AFTER_ONSET else None
-    daily = grade_change.grade_after_intervention(toxicity, interventions, patients, agent_class, int(before),
-                                                  int(after), options=options, groups=groups)
-    day0 = (f"first {agent_class} dose at or after severe-ICANS onset (grade {severe_grade}+)"
-            if options else f"first {agent_class} dose at any time")
-    if daily.empty:
-        st.info(f"No patient in the chosen groups has an ICANS assessment around a {day0}.")
-        return
-    sizes = grade_change.patients_per_group(daily)
-    small = [f"{plain(g)} ({n})" for g, n in sizes.items() if n < SMALL_GROUP]
-    if small:
-        st.warning("Fewer than 10 patients in: " + ", ".join(small) + ". Medians of so few patients move a "
-                   "whole grade with one patient; read them with the individual lines.")
-    summary = grade_change.summarise_grade_change(daily, severe_grade=severe_grade)
-    chart = grade_change_chart(summary, daily if lines else None, agent_class,
-                               groups=swimlanes.group_order(patients), group_sizes=sizes, day0=day0,
-                               severe_grade=severe_grade)
-    show_figure(chart, daily, f"icans grade after {agent_class}", key="swimlanes_change")
-    st.markdown(f"**Per group and day relative to the {day0}:** patients with a grade (n), median and "
-                f"quartiles of the ICANS grade, share with grade {severe_grade} or more.")
-    show_table(summary, f"icans grade after {agent_class} summary", key="swimlanes_change_summary",
-               column_config={"share_severe": st.column_config.NumberColumn(
-                   f"share grade ≥ {severe_grade}", format="percent")})
+    view = lanes_view.change(data, analysis, lanes_view.ChangeOptions(
+        agent_class=agent_class, after_onset=anchor == AFTER_ONSET, before=int(before), after=int(after),
+        groups=tuple(groups), lines=lines))
+    # The page's own subheader stands above the controls; the view's heading (naming the class) is the report's.
+    show_view(view, below_heading=True)
 
 
 show_swimlanes()

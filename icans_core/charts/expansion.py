@@ -19,12 +19,14 @@ def expansion_chart(curves: pd.DataFrame, analyte: str, log_scale: bool = True,
     chart = median_layers(data, style.DAY_AXIS_TITLE, f"{analyte} ({unit})", log_scale, groups)
     subtitle = [f"Patients with counts: {group_counts_text(data, groups)}.",
                 f"Median (line) and IQR (band) in {unit} per whole day, {scale_words(data, log_scale)}."]
-    return style.titled(chart.properties(height=320), f"{analyte} in blood: median per group", subtitle)
+    return style.titled(chart.properties(height=340, width=600), f"{analyte} in blood: median per group", subtitle)
 
 
 def metric_strip_chart(points: pd.DataFrame, summary: pd.DataFrame, analyte: str, metric: str,
-                       log_scale: bool = False, groups: list[str] | None = None) -> alt.LayerChart:
-    """One point per patient for one expansion metric, per group, with the group's median (tick) and IQR (bar)."""
+                       log_scale: bool = False, groups: list[str] | None = None,
+                       draw_points: bool = True) -> alt.LayerChart:
+    """One point per patient for one expansion metric, per group, with the group's median (tick) and IQR (bar);
+    draw_points=False draws the median and IQR only (a large cohort: no row per patient goes to the browser)."""
     data = points[(points["analyte"] == analyte) & (points["metric"] == metric)]
     per_group = summary[(summary["analyte"] == analyte) & (summary["metric"] == metric)]
     label = METRIC_LABELS[metric]
@@ -33,7 +35,8 @@ def metric_strip_chart(points: pd.DataFrame, summary: pd.DataFrame, analyte: str
     scale = present_group_scale(groups, data["group"].unique())
     y_title = f"{label} ({unit})"
     y_scale = alt.Scale(type="log") if log_scale else alt.Scale(zero=False)
-    x = alt.X("group:N", title="Group", sort=scale.domain, axis=alt.Axis(labelAngle=-20, labelLimit=160))
+    x = alt.X("group:N", title="Group", sort=scale.domain,
+              axis=alt.Axis(labelAngle=-30 if len(groups) > 3 else 0, labelLimit=0, labelOverlap=False))
     offset_scale = alt.Scale(domain=[-4, 4])
     # Only what the points need leaves for the browser (one row per patient).
     strip = alt.Chart(data[["patient_id", "group", "value"]])
@@ -65,7 +68,10 @@ def metric_strip_chart(points: pd.DataFrame, summary: pd.DataFrame, analyte: str
     p_value = per_group["p_value"].dropna()
     tested = (f"{test.iloc[0]} p = {p_value.iloc[0]:.3g}." if len(test) and len(p_value)
               else "Not tested: fewer than 2 groups with 2 patients.")
-    subtitle = [f"One point per patient ({counts}); black: median and IQR. {tested}",
-                f"{label} in {unit}, {scale_words(data, log_scale)}."]
-    chart = alt.layer(strip, iqr, median).properties(height=320, width=alt.Step(110))
-    return style.titled(chart, f"{label} of {analyte} per patient", subtitle)
+    first = (f"One point per patient ({counts}); black: median and IQR." if draw_points else
+             f"Median (tick) and IQR (bar) per group ({counts}); too many patients to draw one by one.")
+    subtitle = [f"{first} {tested}", f"{label} in {unit}, {scale_words(data, log_scale)}."]
+    layers = [strip, iqr, median] if draw_points else [iqr, median]
+    chart = alt.layer(*layers).properties(height=320, width=alt.Step(110))
+    return style.titled(chart, f"{label} of {analyte} per patient" if draw_points else f"{label} of {analyte} per group",
+                        subtitle)

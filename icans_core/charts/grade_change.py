@@ -16,13 +16,15 @@ GRADE_AXIS_TITLE = "ICANS grade (ASTCT, 0-5)"
 def grade_change_chart(summary: pd.DataFrame, daily: pd.DataFrame | None, agent_class: str, *,
                        groups: list[str], group_sizes: dict[str, int],
                        title: str = "Change in ICANS grade after an intervention",
-                       day0: str | None = None, severe_grade: int = 3) -> alt.LayerChart:
+                       day0: str | None = None, severe_grade: int = 3,
+                       lines_note: str = "each patient") -> alt.LayerChart:
     """Each patient's daily ICANS grade (thin lines, when `daily` is given), the group median
     (thick) with its interquartile range (shaded), over days relative to the first dose (rule at 0).
 
     summary: group, relative_day, n, median_grade, q1, q3, share_severe; daily: patient_id, group,
     first_dose_day, relative_day, icans_grade, assessed; group_sizes: patients per group;
-    day0: which dose is day 0, in words (e.g. "first IVIG dose at or after severe-ICANS onset").
+    day0: which dose is day 0, in words (e.g. "first IVIG dose at or after severe-ICANS onset");
+    lines_note: whose thin lines are drawn (e.g. "200 of 4,000 patients, a random sample").
     """
     day0 = day0 or f"first {agent_class} dose"
     colour = alt.Color("group:N", scale=style.group_scale(groups), title="Group",
@@ -60,8 +62,9 @@ def grade_change_chart(summary: pd.DataFrame, daily: pd.DataFrame | None, agent_
                    x="relative_day:Q", tooltip=alt.Tooltip("label:N", title="Day 0"))]
     n = sum(group_sizes.values())
     parts = ", ".join(f"{g} {k}" for g, k in group_sizes.items())
-    subtitle = [f"n = {n} patients ({parts})" if parts else f"n = {n} patients",
-                "Thick: group median, shaded: interquartile range" + (", thin: each patient" if with_patients else ""),
+    word = "patient" if n == 1 else "patients"
+    subtitle = [f"n = {n} {word} ({parts})" if parts else f"n = {n} {word}",
+                "Thick: group median, shaded: interquartile range" + (f", thin: {lines_note}" if with_patients else ""),
                 f"Day 0: {day0}; grade carried forward from the last assessment of each whole day"]
     chart = alt.layer(*layers).properties(width=640, height=300)
     return style.titled(chart, title, subtitle)

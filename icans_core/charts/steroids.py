@@ -20,11 +20,12 @@ def _group_counts(summary: pd.DataFrame, groups: list[str]) -> str:
 
 
 def steroid_chart(exposure: pd.DataFrame, summary: pd.DataFrame, measure: str = "cumulative_dex_mg",
-                  log: bool = False) -> alt.LayerChart:
+                  log: bool = False, points: bool = True) -> alt.LayerChart:
     """Per-patient points of one steroid measure by group, over the group's IQR box and median.
 
     `exposure` is steroids.steroid_exposure(...), `summary` steroids.steroid_summary(...) of it;
-    only treated patients with a value above 0 are drawn (a log axis has no 0).
+    only treated patients with a value above 0 are drawn (a log axis has no 0); points=False
+    draws only the boxes and medians (large cohorts: the browser gets the summary, not a row per patient).
     """
     if measure not in MEASURES:
         raise ValueError(f"measure must be one of {', '.join(MEASURES)}")
@@ -36,7 +37,9 @@ def steroid_chart(exposure: pd.DataFrame, summary: pd.DataFrame, measure: str = 
                               ["group", "n_patients", "n_treated", "n", "median", "q1", "q3", "mean"]]
     title = MEASURES[measure]
     y_scale = alt.Scale(type="log") if log else alt.Scale(zero=True)
-    x = alt.X("group:N", sort=groups, title="Group", axis=alt.Axis(labelAngle=-20, labelLimit=200))
+    # Every group's name stays on the axis: no label is dropped for overlap or cut short.
+    x = alt.X("group:N", sort=groups, title="Group",
+              axis=alt.Axis(labelAngle=-30 if len(groups) > 3 else 0, labelLimit=0, labelOverlap=False))
 
     # Every layer sits on the same x offset scale (the points jitter on it, the summary at 0):
     # mixing offset and non-offset layers on one band scale mis-sizes the chart in Streamlit.
@@ -55,7 +58,7 @@ def steroid_chart(exposure: pd.DataFrame, summary: pd.DataFrame, measure: str = 
         x=x, xOffset=centre, y=alt.Y("median:Q", title=title, scale=y_scale), color=colour,
         tooltip=[alt.Tooltip("group:N", title="Group"), alt.Tooltip("median:Q", title="Median", format=",.1f"),
                  alt.Tooltip("n_treated:Q", title="Patients treated")])
-    points = alt.Chart(points_frame).mark_circle(size=42, opacity=0.8).encode(
+    points_layer = alt.Chart(points_frame).mark_circle(size=42, opacity=0.8).encode(
         x=x, xOffset=alt.XOffset("jitter:Q", scale=offset_scale, title=None),
         y=alt.Y(f"{measure}:Q", title=title, scale=y_scale), color=colour,
         tooltip=[alt.Tooltip("patient_id:N", title="Patient"), alt.Tooltip("group:N", title="Group"),
@@ -64,11 +67,13 @@ def steroid_chart(exposure: pd.DataFrame, summary: pd.DataFrame, measure: str = 
                              format=",.1f"),
                  alt.Tooltip("first_steroid_day:Q", title="First steroid day (since infusion)")],
     ).transform_calculate(jitter="sqrt(-2*log(random()))*cos(2*PI*random())")
-    chart = alt.layer(boxes, medians, points).properties(width=alt.Step(90), height=320)
+    layers = [boxes, medians, points_layer] if points else [boxes, medians]
+    chart = alt.layer(*layers).properties(width=alt.Step(110), height=340)
     note = EQUIVALENCE_NOTE if measure == "cumulative_dex_mg" else "distinct whole days with a systemic dose"
-    return style.titled(chart, f"{title} per patient",
+    drawn = "dots: each treated patient; " if points else "too many patients to draw one by one (CSV: every patient); "
+    return style.titled(chart, f"{title} per patient" if points else f"{title}: distribution per group",
                         [f"Patients treated / in group: {_group_counts(boxes_frame, groups)}",
-                         "Box: interquartile range among treated patients; bar: median; "
+                         f"Box: interquartile range among treated patients; bar: median; {drawn}"
                          f"{'log scale; ' if log else ''}{note}"])
 
 
@@ -82,18 +87,21 @@ def intervention_timing_chart(by_class: pd.DataFrame) -> alt.Chart:
     classes = [c for c in S.AGENT_CLASSES if c in set(frame["agent_class"])]
     classes += sorted(set(frame["agent_class"]) - set(classes))
     sizes = by_class.drop_duplicates("group").set_index("group")["n_patients"]
+    # One row per group, so every group's name is on the axis; class by colour and symbol.
     chart = alt.Chart(frame).mark_point(filled=True, size=140, opacity=0.9).encode(
         x=alt.X("median_first_day:Q", title="Median first day given (days since CAR-T infusion)"),
-        y=alt.Y("agent_class:N", sort=classes, title="Intervention class"),
-        yOffset=alt.YOffset("group:N", sort=groups),
-        color=alt.Color("group:N", scale=style.group_scale(groups), sort=groups, title="Group"),
-        shape=alt.Shape("agent_class:N", scale=style.class_shape_scale(), title="Intervention class"),
+        y=alt.Y("group:N", sort=groups, title="Group", scale=alt.Scale(domain=groups),
+                axis=alt.Axis(labelLimit=0, labelOverlap=False)),
+        color=alt.Color("agent_class:N", title="Intervention class", sort=classes, scale=alt.Scale(
+            domain=classes, range=[style.CLASS_STYLE.get(c, style.CLASS_STYLE[S.OTHER])[0] for c in classes])),
+        shape=alt.Shape("agent_class:N", title="Intervention class", sort=classes, scale=alt.Scale(
+            domain=classes, range=[style.CLASS_STYLE.get(c, style.CLASS_STYLE[S.OTHER])[1] for c in classes])),
         tooltip=[alt.Tooltip("group:N", title="Group"), alt.Tooltip("agent_class:N", title="Class"),
                  alt.Tooltip("n_treated:Q", title="Patients treated"),
                  alt.Tooltip("n_patients:Q", title="Patients in group"),
                  alt.Tooltip("percent:Q", title="Treated (%)", format=".0f"),
                  alt.Tooltip("median_first_day:Q", title="Median first day", format=".2f")],
-    ).properties(width=520, height=alt.Step(14))
+    ).properties(width=520, height=alt.Step(28))
     n_text = "; ".join(f"{g} {int(sizes[g])}" for g in groups if g in sizes.index)
     return style.titled(chart, "When each intervention class was first given",
                         [f"Median over treated patients of each patient's first dose; patients per group: {n_text}",

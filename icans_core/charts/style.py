@@ -44,6 +44,19 @@ def group_scale(groups: list[str]) -> alt.Scale:
     return alt.Scale(domain=list(groups), range=[GROUP_PALETTE[i % len(GROUP_PALETTE)] for i in range(len(groups))])
 
 
+SUBTITLE_WIDTH = 110  # characters per subtitle line: a long line would widen the figure and shrink the plot
+
+
+def wrap_lines(lines: str | list[str], width: int = SUBTITLE_WIDTH) -> list[str]:
+    """Subtitle lines broken at word boundaries so that none is longer than `width` characters."""
+    import textwrap
+
+    out: list[str] = []
+    for line in [lines] if isinstance(lines, str) else lines:
+        out += textwrap.wrap(str(line), width=width, break_long_words=False, break_on_hyphens=False) or [""]
+    return out
+
+
 def titled(chart: alt.Chart | alt.LayerChart | alt.VConcatChart, title: str, subtitle: str | list[str]) -> alt.Chart:
-    """Every figure carries a title and a subtitle that states n and units."""
-    return chart.properties(title=alt.TitleParams(title, subtitle=subtitle, anchor="start"))
+    """Every figure carries a title and a subtitle that states n and units (long lines wrapped)."""
+    return chart.properties(title=alt.TitleParams(title, subtitle=wrap_lines(subtitle), anchor="start"))

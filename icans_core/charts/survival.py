@@ -43,7 +43,10 @@ def _legend(counts: pd.DataFrame, title: str = "Group") -> alt.Legend:
 
 def _n_subtitle(counts: pd.DataFrame, what: str = "patients with a severe-ICANS episode") -> str:
     per_group = ", ".join(f"{g} {int(n)}" for g, n in zip(counts["group"], counts["n"]))
-    return f"n = {int(counts['n'].sum())} {what} ({per_group})"
+    n = int(counts["n"].sum())
+    if n == 1:  # "1 patient with ...", never "1 patients"
+        what = what.replace("patients", "patient", 1).replace("episodes", "episode", 1)
+    return f"n = {n} {what} ({per_group})"
 
 
 def km_chart(km: pd.DataFrame, medians: pd.DataFrame, origin_label: str, ci: str = "log",
@@ -92,10 +95,19 @@ def at_risk_chart(at_risk: pd.DataFrame, groups: list[str] | None = None) -> alt
 
 
 def km_figure(km: pd.DataFrame, medians: pd.DataFrame, at_risk: pd.DataFrame, origin_label: str,
-              ci: str = "log", orientation: str = RESOLVED, groups: list[str] | None = None) -> alt.VConcatChart:
-    """The Kaplan-Meier plot above its number-at-risk table, on one shared day axis, titled."""
+              ci: str = "log", orientation: str = RESOLVED, groups: list[str] | None = None,
+              test_text: str = "") -> alt.VConcatChart:
+    """The Kaplan-Meier plot above its number-at-risk table, on one shared day axis, titled;
+    `test_text` (e.g. 'Log-rank p = 0.42') is written inside the plot's top corner."""
     ticks = sorted(at_risk["time"].unique().tolist())
     curve = km_chart(km, medians, origin_label, ci, orientation, groups, x_values=ticks)
+    if test_text:
+        # The corner away from the curves: top right when they rise (resolved), bottom right when they fall.
+        top = orientation != RESOLVED
+        note = alt.Chart(pd.DataFrame({"text": [test_text]})).mark_text(
+            align="right", baseline="top" if top else "bottom", fontSize=13, x="width",
+            y=6 if top else HEIGHT - 6, dx=-6).encode(text="text:N")
+        curve = alt.layer(curve, note)
     table = at_risk_chart(at_risk, groups)
     what = "resolved" if orientation == RESOLVED else "still with severe ICANS"
     figure = alt.vconcat(curve, table, spacing=6).resolve_scale(x="shared", color="shared")

@@ -20,37 +20,74 @@ DEATH_SHAPE = "M-1,-1L1,1M-1,1L1,-1"
 EVENT_STYLE = {"death": ("#000000", DEATH_SHAPE), "last follow-up": ("#525252", "triangle-right")}
 
 ROW_STEP = 24  # pixels per patient while they fit
-MIN_ROW_STEP = 4
+MIN_ROW_STEP = 12  # patient ids stay readable: more lanes than fit go to further pages
 MAX_HEIGHT = 2400  # beyond this the rows get thinner instead of the chart taller
 LABEL_MIN_STEP = 10  # below this, patient labels would overlap: hover instead
 WIDTH = 600  # with the strip, labels and legends this fits a wide page at 1400 px
+MAX_LANES_PER_PAGE = int(MAX_HEIGHT // MIN_ROW_STEP)  # 200 lanes: every id readable
+STAR = "M0,-1L0.29,-0.4L0.95,-0.31L0.47,0.15L0.59,0.81L0,0.5L-0.59,0.81L-0.47,0.15L-0.95,-0.31L-0.29,-0.4Z"
+HEXAGON = "M0,-1L0.87,-0.5L0.87,0.5L0,1L-0.87,0.5L-0.87,-0.5Z"
+PLUS = "M-0.25,-1H0.25V-0.25H1V0.25H0.25V1H-0.25V0.25H-1V-0.25H-0.25Z"
+BOWTIE = "M-1,-1L1,1V-1L-1,1Z"
+SPARE_SHAPES = ["triangle-up", "triangle-left", "triangle-right", "diamond", "square", "circle", "cross", STAR,
+                HEXAGON, PLUS, BOWTIE, "wedge", "arrow"]
 
 
 def row_step(patients: int) -> float:
-    """Pixels per patient row: 24 while the chart stays under 2,400 px, then thinner, at least 4."""
+    """Pixels per patient row: 24 while the chart stays under 2,400 px, then thinner, at least 12."""
     if patients <= 0:
         return ROW_STEP
     return max(MIN_ROW_STEP, min(ROW_STEP, MAX_HEIGHT / patients))
 
 
+def agent_styles(marks: pd.DataFrame) -> dict[str, tuple[str, str]]:
+    """agent -> (colour, shape) for the agents drawn: the class colour, and a shape of its own.
+
+    The most used agent of a class takes the class's shape, further agents of that class (e.g.
+    methylprednisolone beside dexamethasone, as the IVIG study's Fig 2 separates them) the next
+    shape not yet taken.
+    """
+    # Within a class the most used agent keeps the class's own shape (tocilizumab before siltuximab).
+    pairs = marks.groupby(["agent", "agent_class"]).size().rename("uses").reset_index()
+    rank = {c: i for i, c in enumerate(style.CLASS_STYLE)}
+    pairs = pairs.assign(r=pairs["agent_class"].map(rank).fillna(len(rank)), minus=-pairs["uses"]).sort_values(
+        ["r", "minus", "agent"])
+    taken: set[str] = set()
+    out: dict[str, tuple[str, str]] = {}
+    for agent, agent_class in zip(pairs["agent"], pairs["agent_class"]):
+        colour, shape = style.CLASS_STYLE.get(agent_class, style.CLASS_STYLE[style.S.OTHER])
+        if agent in out:
+            continue
+        if shape in taken:
+            shape = next((s for s in [*SPARE_SHAPES, *[v for _, v in style.CLASS_STYLE.values()]]
+                          if s not in taken), shape)
+        taken.add(shape)
+        out[str(agent)] = (colour, shape)
+    return out
+
+
 def _n_line(group_sizes: dict[str, int] | None, n: int) -> str:
+    word = "patient" if n == 1 else "patients"
     if not group_sizes:
-        return f"n = {n} patients"
+        return f"n = {n} {word}"
     parts = ", ".join(f"{g} {k}" for g, k in group_sizes.items())
-    return f"n = {n} patients ({parts})"
+    return f"n = {n} {word} ({parts})"
 
 
 def swimlane_chart(intervals: pd.DataFrame, marks: pd.DataFrame, patient_marks: pd.DataFrame, order: list[str],
                    *, patient_groups: dict[str, str] | None = None, groups: list[str] | None = None,
                    group_sizes: dict[str, int] | None = None,
                    days: tuple[float, float] | None = None,
-                   title: str = "Clinical course per patient") -> alt.HConcatChart:
+                   title: str = "Clinical course per patient", symbol_by: str = "class",
+                   page_note: str = "") -> alt.HConcatChart:
     """Swimlanes for the patients in `order` (top first).
 
     intervals: patient_id, group, lane, start_day, end_day, grade; marks: patient_id, group,
     agent, agent_class, start_day, end_day, daily_dose, dose_unit, route, label; patient_marks:
     patient_id, group, kind, day; patient_groups: patient_id -> group for the group strip;
     groups: colour order. Zero-length intervals (a lone last assessment) are drawn as ticks.
+    symbol_by: "class" (one symbol per intervention class) or "agent" (one per drug). Every legend
+    lists only what is drawn.
     """
     groups = groups or sorted({g for g in (patient_groups or {}).values() if g is not None})
     step = row_step(len(order))
@@ -67,8 +104,9 @@ def swimlane_chart(intervals: pd.DataFrame, marks: pd.DataFrame, patient_marks: 
     bar_tooltip = [alt.Tooltip("patient_id:N", title="Patient"), alt.Tooltip("group:N", title="Group"),
                    alt.Tooltip("lane:N", title="Syndrome"), alt.Tooltip("grade:O", title="ASTCT grade"),
                    alt.Tooltip("start_day:Q", title="From day"), alt.Tooltip("end_day:Q", title="To day")]
+    present_grades = sorted({int(g) for g in intervals["grade"].dropna()})
     grade_colour = alt.Color("grade:O", scale=style.grade_scale(), title="ASTCT grade",
-                             legend=alt.Legend(orient="right", direction="vertical"))
+                             legend=alt.Legend(orient="right", direction="vertical", values=present_grades))
     lanes = alt.Chart(intervals)
     bars = lanes.mark_bar(clip=True).encode(
         x=alt.X("start_day:Q", scale=x_scale, axis=x_axis), x2="end_day:Q", y=y, yOffset=y_offset,
@@ -88,19 +126,33 @@ def swimlane_chart(intervals: pd.DataFrame, marks: pd.DataFrame, patient_marks: 
         clip=True, strokeWidth=max(1.0, step / 10)).encode(
         x=alt.X("start_day:Q", scale=x_scale, axis=x_axis), x2="end_day:Q", y=y, yOffset=y_offset,
         color=alt.Color("agent_class:N", scale=style.class_colour_scale(), legend=None), tooltip=mark_tooltip)
+    if symbol_by == "agent":
+        styles = agent_styles(marks)
+        field, legend_title = "agent:N", "Intervention (agent)"
+        colour_scale = alt.Scale(domain=list(styles), range=[c for c, _ in styles.values()])
+        shape_scale = alt.Scale(domain=list(styles), range=[s for _, s in styles.values()])
+    else:
+        present = [c for c in style.CLASS_STYLE if c in set(marks["agent_class"])]
+        present += sorted(set(marks["agent_class"].dropna()) - set(present))
+        field, legend_title = "agent_class:N", "Intervention (class)"
+        colour_scale = alt.Scale(domain=present, range=[style.CLASS_STYLE.get(c, style.CLASS_STYLE[style.S.OTHER])[0]
+                                                        for c in present])
+        shape_scale = alt.Scale(domain=present, range=[style.CLASS_STYLE.get(c, style.CLASS_STYLE[style.S.OTHER])[1]
+                                                       for c in present])
     doses = treatments.mark_point(clip=True, filled=True, size=point_size, opacity=1).encode(
         x=alt.X("start_day:Q", scale=x_scale, axis=x_axis), y=y, yOffset=y_offset,
-        color=alt.Color("agent_class:N", scale=style.class_colour_scale(), title="Intervention"),
-        shape=alt.Shape("agent_class:N", scale=style.class_shape_scale(), title="Intervention"),
+        color=alt.Color(field, scale=colour_scale, title=legend_title),
+        shape=alt.Shape(field, scale=shape_scale, title=legend_title),
         tooltip=mark_tooltip)
 
+    kinds = [k for k in EVENT_STYLE if k in set(patient_marks["kind"])] or list(EVENT_STYLE)
     events = alt.Chart(patient_marks).mark_point(clip=True, filled=False, size=point_size * 2.5,
                                                   strokeWidth=2).encode(
         x=alt.X("day:Q", scale=x_scale, axis=x_axis), y=y,
         shape=alt.Shape("kind:N", title="Patient", scale=alt.Scale(
-            domain=list(EVENT_STYLE), range=[s for _, s in EVENT_STYLE.values()])),
+            domain=kinds, range=[EVENT_STYLE[k][1] for k in kinds])),
         color=alt.Color("kind:N", title="Patient", scale=alt.Scale(
-            domain=list(EVENT_STYLE), range=[c for c, _ in EVENT_STYLE.values()])),
+            domain=kinds, range=[EVENT_STYLE[k][0] for k in kinds])),
         tooltip=[alt.Tooltip("patient_id:N", title="Patient"), alt.Tooltip("group:N", title="Group"),
                  alt.Tooltip("kind:N", title="Event"), alt.Tooltip("day:Q", title="Day")])
 
@@ -123,9 +175,10 @@ def swimlane_chart(intervals: pd.DataFrame, marks: pd.DataFrame, patient_marks: 
     ).properties(width=10, height=height)
 
     lo_hi = f", days {days[0]:g} to {days[1]:g}" if days else ""
-    subtitle = [_n_line(group_sizes, len(order)),
+    symbols = "each drug" if symbol_by == "agent" else "each intervention class"
+    subtitle = [_n_line(group_sizes, len(order)) + (f"; {page_note}" if page_note else ""),
                 "Top bar ICANS, lower bar CRS, coloured by ASTCT grade (0-5); symbols above: first day of "
-                "each intervention, line: multi-day course",
+                f"{symbols}, line: multi-day course",
                 f"x: days since CAR-T infusion{lo_hi}"]
     chart = alt.hconcat(strip, lanes_chart, spacing=4).resolve_scale(color="independent", shape="independent")
     return style.titled(chart, title, subtitle)
