@@ -279,3 +279,65 @@ def test_empty_cohort_gives_empty_frames_with_columns():
 def test_serum_analytes_offered_in_panel_order_without_cell_counts():
     available = ["CAR-T cells", "ferritin", "IL-6", "my marker", "CRP", "IFN-gamma", "CD4+ CAR-T cells"]
     assert kinetics.list_serum_analytes(available) == ["IL-6", "IFN-gamma", "CRP", "ferritin", "my marker"]
+
+
+# --- every cell at once, the same numbers as scipy cell by cell (issue 11) ----------------------
+
+def scipy_cell_by_cell(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """The reference: one scipy call per cell, R's method choice (exact below 50 without ties)."""
+    from scipy import stats as scipy_stats
+
+    rows = []
+    for cell, values in frame.dropna(subset=["value"]).groupby(by, sort=True):
+        samples = [v.to_numpy(float) for _, v in values.groupby("group")["value"] if len(v) >= 2]
+        pooled = np.concatenate(samples) if samples else np.array([])
+        if len(samples) < 2 or np.all(pooled == pooled[0]):
+            rows.append((*cell, np.nan, None))
+        elif len(samples) > 2:
+            rows.append((*cell, scipy_stats.kruskal(*samples).pvalue, "Kruskal-Wallis"))
+        else:
+            x, y = samples
+            exact = len(x) < 50 and len(y) < 50 and np.unique(pooled).size == pooled.size
+            p = scipy_stats.mannwhitneyu(x, y, alternative="two-sided",
+                                         method="exact" if exact else "asymptotic").pvalue
+            rows.append((*cell, p, "Mann-Whitney U"))
+    return pd.DataFrame(rows, columns=[*by, "p_value", "test"])
+
+
+def random_cells(seed: int, n_cells: int, max_groups: int, max_n: int, levels: int | None) -> pd.DataFrame:
+    """Random patient rows over many cells: group sizes 0..max_n, values rounded to `levels` (ties) or not."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c in range(n_cells):
+        for g in range(rng.integers(1, max_groups + 1)):
+            shift = rng.normal(0, 1)
+            for i in range(rng.integers(0, max_n + 1)):
+                v = rng.normal(shift, 1.0)
+                v = float(np.round(v * levels) / levels) if levels else v
+                rows.append((f"p{c}-{g}-{i}", f"G{g}", "IL-6", c, v))
+    return patient_days(rows)
+
+
+@pytest.mark.parametrize("seed,n_cells,max_groups,max_n,levels", [
+    (1, 300, 2, 6, None),     # small n, no ties: exact Mann-Whitney
+    (2, 300, 2, 8, 2),        # small n with ties: normal approximation with tie correction
+    (3, 120, 2, 70, None),    # 50 or more per group: normal approximation
+    (4, 200, 6, 8, 3),        # many groups, ties: Kruskal-Wallis
+    (5, 100, 4, 60, 1),       # heavy ties, big groups, 1-group and all-equal cells
+])
+def test_every_cell_at_once_equals_scipy_cell_by_cell(seed, n_cells, max_groups, max_n, levels):
+    frame = random_cells(seed, n_cells, max_groups, max_n, levels)
+    ours = kinetics.compare_groups(frame, ["analyte", "day"])
+    reference = scipy_cell_by_cell(frame, ["analyte", "day"])
+    assert list(ours[["analyte", "day"]].itertuples(index=False)) == \
+        list(reference[["analyte", "day"]].itertuples(index=False))
+    assert list(ours["test"]) == list(reference["test"])
+    assert set(ours["test"].dropna()) <= {"Mann-Whitney U", "Kruskal-Wallis"}
+    # bit for bit: scipy's formulas, operation for operation
+    np.testing.assert_array_equal(ours["p_value"].to_numpy(float), reference["p_value"].to_numpy(float))
+
+
+def test_every_method_is_exercised_by_the_random_cells():
+    tests = pd.concat([scipy_cell_by_cell(random_cells(s, 60, g, n, lv), ["analyte", "day"])
+                       for s, g, n, lv in ((1, 2, 6, None), (2, 2, 8, 2), (4, 6, 8, 3))])
+    assert {"Mann-Whitney U", "Kruskal-Wallis", None} <= set(tests["test"])
