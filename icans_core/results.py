@@ -42,14 +42,13 @@ def compute_results(con: duckdb.DuckDBPyConnection, options: AnalysisOptions = A
     toxicity = store.toxicity_frame(con)
     interventions = store.interventions_frame(con)
     episodes = compute_episodes(toxicity, patients, interventions, options.episodes)
-    patient_days = store.lab_patient_days(con, serum_analytes(con), options.group_by)
     tables = {
         "episodes": episodes,
         "resolution_summary": survival.median_times(episodes, options.ci),
         "resolution_test": survival.logrank(episodes),
         "steroid_exposure": steroids.steroid_exposure(interventions, patients),
         "expansion": expansion.expansion_metrics(store.lab_values(con, list(schema.CELL_COUNT_ANALYTES))),
-        "cytokine_medians": kinetics.cytokine_medians(patient_days),
+        "cytokine_medians": kinetics.cohort_cytokine_medians(con, serum_analytes(con), options.group_by),
         "swimlanes": swimlanes.grade_intervals(toxicity),
     }
     return {name: tables[name].reindex(columns=columns) for name, columns in RESULT_COLUMNS.items()}

@@ -53,6 +53,7 @@ def load_cohort(con: duckdb.DuckDBPyConnection, cohort: Cohort) -> None:
                 con.register("incoming_rows", frame)
                 con.execute(f"INSERT INTO {quote(spec.name)} SELECT {names} FROM incoming_rows")
                 con.unregister("incoming_rows")
+        drop_derived(con)  # derived from the previous cohort
         # The patients the analyses look at; cohort filters replace its rows (all by default).
         con.execute("CREATE OR REPLACE TABLE selected_patients AS SELECT patient_id FROM patients")
         con.execute("CREATE OR REPLACE TABLE cohort_sources (name VARCHAR, size_bytes BIGINT, sha256 VARCHAR)")
@@ -198,26 +199,14 @@ def lab_patient_days(con: duckdb.DuckDBPyConnection, analytes: list[str], group_
 
     Days are floor(day - origin): origin 0 (infusion) unless `origins` (patient_id, origin_day)
     is given, in which case patients without an origin are left out. Aggregated in DuckDB
-    so only one row per patient-day leaves the database.
+    so only one row per patient-day leaves the database; at infusion, read from the cohort's
+    derived patient-day table (computed once per connection and cohort).
     Columns: patient_id, group, analyte, unit, day (integer), value, below_lloq (any sample that day).
     """
-    origin_join, origin_day = "", "0"
-    if origins is not None:
-        con.register("analysis_origins", origins[["patient_id", "origin_day"]])
-        origin_join, origin_day = "JOIN analysis_origins o USING (patient_id)", "o.origin_day"
-    try:
-        return con.execute(f"""
-            SELECT l.patient_id, {_grouping(group_by)} AS "group", l.analyte, l.unit,
-                   CAST(floor(l.day - {origin_day}) AS INTEGER) AS day,
-                   median(l.value) AS value, bool_or(l.below_lloq) AS below_lloq
-            FROM labs l JOIN selected_patients USING (patient_id)
-                 JOIN patients p USING (patient_id) {origin_join}
-            WHERE list_contains(?, l.analyte)
-            GROUP BY ALL ORDER BY "group", l.analyte, day, l.patient_id
-        """, [list(analytes)]).df()
-    finally:
-        if origins is not None:
-            con.unregister("analysis_origins")
+    with _Origins(con, origins) as shifted:
+        return con.execute(f"""SELECT * FROM ({_patient_days_sql(group_by, shifted)})
+                               ORDER BY "group", analyte, day, patient_id""",
+                           {"analytes": list(analytes)}).df()
 
 
 # --- Cohort filters ----------------------------------------------------------------------------
@@ -355,3 +344,126 @@ def read_cohort_file(path) -> tuple[dict[str, pd.DataFrame], list, dict]:
     finally:
         con.close()
     return tables, sources, dict(zip(_METADATA_COLUMNS, row))
+
+
+# --- Derived tables and aggregates computed where the data is (issue 11) -------------------------
+#
+# The patient-day values of the whole cohort (one per patient, analyte, unit and whole day since
+# infusion, the patient's median that day) are computed once per connection and cohort, in the
+# connection's own database (so they can only ever serve this connection's cohort; load_cohort
+# drops them); a filter change then only joins the selection to them. Medians, quartiles and the
+# rank sums of the per-day tests are aggregated in DuckDB, so only one row per group and day (not
+# per patient-day) reaches pandas.
+
+_LAB_DAYS = "derived_lab_days"
+_LAB_DAYS_DISTINCT = "derived_lab_days_distinct"
+DERIVED_TABLES = (_LAB_DAYS, _LAB_DAYS_DISTINCT)
+
+
+def drop_derived(con: duckdb.DuckDBPyConnection) -> None:
+    """Forget every derived table of this connection (the cohort changed)."""
+    for name in DERIVED_TABLES:
+        con.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def _ensure_lab_days(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(f"""
+        CREATE TABLE IF NOT EXISTS {_LAB_DAYS} AS
+        SELECT patient_id, analyte, unit, CAST(floor(day) AS INTEGER) AS day,
+               median(value) AS value, bool_or(below_lloq) AS below_lloq
+        FROM labs GROUP BY ALL
+    """)
+
+
+def _lab_days_are_distinct(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the derived table has one row per patient, analyte and day (its unit never both
+    given and blank), decided once per cohort."""
+    con.execute(f"""CREATE TABLE IF NOT EXISTS {_LAB_DAYS_DISTINCT} AS
+                    SELECT count(*) = count(DISTINCT (patient_id, analyte, day)) AS distinct_days
+                    FROM {_LAB_DAYS}""")
+    return bool(con.execute(f"SELECT distinct_days FROM {_LAB_DAYS_DISTINCT}").fetchone()[0])
+
+
+def _patient_days_sql(group_by: str, with_origins: bool) -> str:
+    """The relation of lab_patient_days (before ordering): from the derived table at infusion,
+    else from the labs shifted by each patient's origin (view analysis_origins)."""
+    if not with_origins:
+        return f"""
+            SELECT d.patient_id, {_grouping(group_by)} AS "group", d.analyte, d.unit, d.day, d.value,
+                   d.below_lloq
+            FROM {_LAB_DAYS} d JOIN selected_patients USING (patient_id) JOIN patients p USING (patient_id)
+            WHERE list_contains($analytes, d.analyte)"""
+    return f"""
+        SELECT l.patient_id, {_grouping(group_by)} AS "group", l.analyte, l.unit,
+               CAST(floor(l.day - o.origin_day) AS INTEGER) AS day,
+               median(l.value) AS value, bool_or(l.below_lloq) AS below_lloq
+        FROM labs l JOIN selected_patients USING (patient_id)
+             JOIN patients p USING (patient_id) JOIN analysis_origins o USING (patient_id)
+        WHERE list_contains($analytes, l.analyte)
+        GROUP BY ALL"""
+
+
+class _Origins:
+    """Registers per-patient origins (patient_id, origin_day) for the length of a query."""
+
+    def __init__(self, con, origins: pd.DataFrame | None):
+        self.con, self.origins = con, origins
+
+    def __enter__(self) -> bool:
+        if self.origins is None:
+            _ensure_lab_days(self.con)
+            return False
+        self.con.register("analysis_origins", self.origins[["patient_id", "origin_day"]])
+        return True
+
+    def __exit__(self, *exc) -> None:
+        if self.origins is not None:
+            self.con.unregister("analysis_origins")
+
+
+def patient_day_cells(con: duckdb.DuckDBPyConnection, analytes: list[str], group_by: str = "group",
+                      origins: pd.DataFrame | None = None, halve_below_lloq: bool = False,
+                      day_range: tuple[float, float] | None = None) -> pd.DataFrame:
+    """What kinetics.summarise_days computes from lab_patient_days, aggregated in DuckDB: per group,
+    analyte and day, median and quartiles by quantile_cont (linear, like R type 7).
+
+    Columns: group, analyte, day, n, median, q1, q3, unit, n_below_lloq, n_patients (patients of
+    the group with a value of the analyte in the day range). Sorted by analyte, group, day.
+    """
+    first, last = day_range if day_range is not None else (None, None)
+    with _Origins(con, origins) as shifted:
+        return con.execute(f"""
+            WITH pd AS MATERIALIZED (
+                SELECT patient_id, "group", analyte, unit, day,
+                       CASE WHEN $halve AND coalesce(below_lloq, false) THEN value / 2 ELSE value END AS value,
+                       coalesce(below_lloq, false) AS below_lloq
+                FROM ({_patient_days_sql(group_by, shifted)})
+                WHERE ($first IS NULL OR day >= $first) AND ($last IS NULL OR day <= $last)),
+            summary AS (
+                -- one row per patient and day unless a patient has the analyte with and without a
+                -- unit that day (validation allows one unit per analyte, or none): count(*) is then
+                -- the number of patients, and min(unit) the unit (the first one given, as pandas')
+                SELECT "group", analyte, day,
+                       CASE WHEN $distinct_days THEN count(*) ELSE count(DISTINCT patient_id) END AS n,
+                       quantile_cont(value, [0.5, 0.25, 0.75]) AS quartiles, min(unit) AS unit,
+                       CAST(sum(CAST(below_lloq AS INTEGER)) AS BIGINT) AS n_below_lloq
+                FROM pd GROUP BY ALL),
+            per_group AS (SELECT "group", analyte, count(DISTINCT patient_id) AS n_patients FROM pd GROUP BY ALL)
+            SELECT s."group", s.analyte, s.day, s.n, s.quartiles[1] AS median, s.quartiles[2] AS q1,
+                   s.quartiles[3] AS q3, s.unit, s.n_below_lloq, g.n_patients
+            FROM summary s JOIN per_group g USING ("group", analyte)
+            ORDER BY s.analyte, s."group", s.day
+        """, {"analytes": list(analytes), "halve": bool(halve_below_lloq), "first": first,
+              "last": last, "distinct_days": shifted is False and _lab_days_are_distinct(con)}).df()
+
+
+def patient_day_values(con: duckdb.DuckDBPyConnection, analytes: list[str], group_by: str = "group",
+                       origins: pd.DataFrame | None = None, day_range: tuple[float, float] | None = None):
+    """The non-missing patient-day values as recorded, for rank statistics, as an Arrow table
+    (no pandas objects per row). Columns: analyte, day, group, value."""
+    first, last = day_range if day_range is not None else (None, None)
+    with _Origins(con, origins) as shifted:
+        return con.sql(f"""
+            SELECT analyte, day, "group", value FROM ({_patient_days_sql(group_by, shifted)})
+            WHERE value IS NOT NULL AND ($first IS NULL OR day >= $first) AND ($last IS NULL OR day <= $last)
+        """, params={"analytes": list(analytes), "first": first, "last": last}).to_arrow_table()

@@ -341,3 +341,52 @@ def test_every_method_is_exercised_by_the_random_cells():
     tests = pd.concat([scipy_cell_by_cell(random_cells(s, 60, g, n, lv), ["analyte", "day"])
                        for s, g, n, lv in ((1, 2, 6, None), (2, 2, 8, 2), (4, 6, 8, 3))])
     assert {"Mann-Whitney U", "Kruskal-Wallis", None} <= set(tests["test"])
+
+
+# --- aggregated in DuckDB: the same table as from the patient-day rows (issue 11) ---------------
+
+@pytest.fixture(scope="module")
+def sample_connection():
+    from pathlib import Path
+
+    from icans_core import store
+    from icans_core.ingest import load_paths
+
+    result = load_paths([Path(__file__).resolve().parent.parent / "data" / "sample"])
+    assert result.ok
+    con = store.connect()
+    store.load_cohort(con, result.cohort)
+    return con
+
+
+@pytest.mark.parametrize("group_by,aligned,lloq,day_range,products", [
+    ("group", False, kinetics.LLOQ_AS_RECORDED, None, ()),
+    ("product", False, kinetics.LLOQ_HALF, (-5, 28), ()),             # several groups: Kruskal-Wallis
+    ("group", True, kinetics.LLOQ_AS_RECORDED, (-3, 14), ()),         # days since severe-ICANS onset
+    ("disease", False, kinetics.LLOQ_AS_RECORDED, None, ("axi-cel",)),  # a filtered selection
+])
+def test_cohort_medians_in_duckdb_equal_the_patient_day_route(sample_connection, group_by, aligned, lloq, day_range,
+                                                              products):
+    from icans_core import results, store
+    from icans_core.filters import CohortFilter
+
+    con = sample_connection
+    store.select_patients(con, CohortFilter(products=products))
+    analytes = results.serum_analytes(con)
+    origins = None
+    if aligned:
+        episodes = compute_episodes(store.toxicity_frame(con), store.patients_frame(con, group_by))
+        origins = kinetics.align_at_onset(episodes)
+    expected = kinetics.cytokine_medians(store.lab_patient_days(con, analytes, group_by, origins), lloq, day_range)
+    found = kinetics.cohort_cytokine_medians(con, analytes, group_by, origins, lloq, day_range)
+    store.select_patients(con, CohortFilter())
+    assert len(found) > 50 and found["p_value"].notna().any()
+    assert list(found.columns) == list(expected.columns)
+    keys = ["group", "analyte", "day", "n", "unit", "n_below_lloq", "n_patients", "test"]
+    assert found[keys].astype(object).where(found[keys].notna(), None).values.tolist() == \
+        expected[keys].astype(object).where(expected[keys].notna(), None).values.tolist()
+    np.testing.assert_array_equal(found["p_value"].to_numpy(float), expected["p_value"].to_numpy(float))
+    np.testing.assert_array_equal(found["q_value"].to_numpy(float), expected["q_value"].to_numpy(float))
+    # quartiles: DuckDB's quantile_cont and pandas interpolate alike, to the last bit or two
+    np.testing.assert_allclose(found[["median", "q1", "q3"]].to_numpy(float),
+                               expected[["median", "q1", "q3"]].to_numpy(float), rtol=1e-13)

@@ -63,8 +63,8 @@ if alignment == "onset":
         st.stop()
 
 # every serum analyte and day is tested, as in the export, so the q-values shown are the export's
-patient_days = store.lab_patient_days(con, choices, analysis.group_by, origins)
-medians = kinetics.select_medians(kinetics.cytokine_medians(patient_days, lloq), chosen, day_range)
+medians = kinetics.select_medians(kinetics.cohort_cytokine_medians(con, choices, analysis.group_by, origins, lloq),
+                                  chosen, day_range)
 if medians.empty:
     st.info(f"No values of {', '.join(plain(a) for a in chosen)} between day {day_range[0]} and day "
             f"{day_range[1]} for these patients.")
