@@ -41,8 +41,11 @@ def _columns(spec: S.TableSpec) -> list[tuple[str, str]]:
 
 def load_cohort(con: duckdb.DuckDBPyConnection, cohort: Cohort) -> None:
     """Replace whatever cohort the database holds with this one, in one transaction."""
+    shared = _shared_views(con)
     con.begin()
     try:
+        for name in shared:  # a cohort opened by reference (open_shared): its views give way
+            con.execute(f"DROP VIEW {name}")
         for spec in S.TABLES.values():
             columns = _columns(spec)
             ddl = ", ".join(f"{quote(name)} {sql_type}" for name, sql_type in columns)
@@ -65,6 +68,59 @@ def load_cohort(con: duckdb.DuckDBPyConnection, cohort: Cohort) -> None:
     except Exception:
         con.rollback()
         raise
+    if shared:
+        con.execute(f"DETACH {SHARED_CATALOG}")
+
+
+# --- Cohorts shared by reference (issue 11) -------------------------------------------------------
+#
+# The sample, the deployment cohort and published cohorts are the same for every session, so each
+# lives in one DuckDB file that sessions ATTACH read-only instead of copying it into their own
+# database. A session's database keeps only its own rows: the selection, derived tables, or an
+# upload (load_cohort replaces the views with private tables). READ_ONLY is DuckDB's: no statement
+# can write to the attached file, and while any session has it attached, no connection of the
+# process can attach it for writing ("unique file handle conflict").
+
+SHARED_CATALOG = "shared_cohort"
+_SHARED_NAMES = (*S.TABLES, "cohort_sources", "cohort_info")
+
+
+def open_shared(path) -> duckdb.DuckDBPyConnection:
+    """A new private in-memory database whose cohort is the file at `path`, attached READ-ONLY.
+
+    The cohort tables are views on the file; `selected_patients` (all patients) and anything
+    derived are private to this connection. The file must come from `save_cohort_file`.
+    """
+    con = connect()
+    literal = "'" + str(path).replace("'", "''") + "'"  # a server-side path (never user input)
+    con.execute(f"ATTACH {literal} AS {SHARED_CATALOG} (READ_ONLY)")
+    con.begin()
+    for name in _SHARED_NAMES:
+        con.execute(f"CREATE VIEW {name} AS SELECT * FROM {SHARED_CATALOG}.main.{name}")
+    con.execute("CREATE TABLE selected_patients AS SELECT patient_id FROM patients")
+    con.commit()
+    return con
+
+
+def _shared_views(con: duckdb.DuckDBPyConnection) -> list[str]:
+    rows = con.execute("SELECT view_name FROM duckdb_views() WHERE database_name = current_database() "
+                       "AND NOT internal AND list_contains(?, view_name)", [list(_SHARED_NAMES)]).fetchall()
+    return [r[0] for r in rows]
+
+
+def is_shared(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether this connection's cohort is a shared file attached read-only (not a private copy)."""
+    return bool(_shared_views(con))
+
+
+def cohort_file_metadata(path) -> dict:
+    """label, loaded_at, published_at and publisher of a cohort file, without reading its tables."""
+    con = open_cohort_file(path)
+    try:
+        row = con.execute("SELECT label, loaded_at, published_at, publisher FROM cohort_metadata").fetchone()
+    finally:
+        con.close()
+    return dict(zip(_METADATA_COLUMNS, row))
 
 
 def has_cohort(con: duckdb.DuckDBPyConnection) -> bool:
