@@ -13,8 +13,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from icans_core import expansion, kinetics, schema, steroids, store, survival, swimlanes
-from icans_core.episodes import compute_episodes
+from icans_core import derived, kinetics, schema, store, survival
 from icans_core.options import AnalysisOptions
 from icans_core.spreadsheet_safe import neutralise_formulas
 
@@ -38,18 +37,17 @@ def serum_analytes(con: duckdb.DuckDBPyConnection) -> list[str]:
 def compute_results(con: duckdb.DuckDBPyConnection, options: AnalysisOptions = AnalysisOptions()
                     ) -> dict[str, pd.DataFrame]:
     """Every result table of the export for the selected patients, keyed by file stem."""
-    patients = store.patients_frame(con, options.group_by)
-    toxicity = store.toxicity_frame(con)
-    interventions = store.interventions_frame(con)
-    episodes = compute_episodes(toxicity, patients, interventions, options.episodes)
+    # Per-patient tables come from the session's derived tables (computed once per cohort and
+    # options, then restricted to the selection: the same rows as computing them on it).
+    episodes = derived.episodes(con, options.group_by, options.episodes)
     tables = {
         "episodes": episodes,
         "resolution_summary": survival.median_times(episodes, options.ci),
         "resolution_test": survival.logrank(episodes),
-        "steroid_exposure": steroids.steroid_exposure(interventions, patients),
-        "expansion": expansion.expansion_metrics(store.lab_values(con, list(schema.CELL_COUNT_ANALYTES))),
+        "steroid_exposure": derived.steroid_exposure(con, options.group_by),
+        "expansion": derived.expansion_metrics(con),
         "cytokine_medians": kinetics.cohort_cytokine_medians(con, serum_analytes(con), options.group_by),
-        "swimlanes": swimlanes.grade_intervals(toxicity),
+        "swimlanes": derived.grade_intervals(con),
     }
     return {name: tables[name].reindex(columns=columns) for name, columns in RESULT_COLUMNS.items()}
 

@@ -7,7 +7,10 @@ as parameters; identifiers come only from `schema.TABLES` and are quoted.
 
 from __future__ import annotations
 
+import re
+
 import duckdb
+import numpy as np
 import pandas as pd
 
 from icans_core import schema as S
@@ -197,34 +200,39 @@ def _grouping(group_by: str) -> str:
     return GROUPINGS[group_by]
 
 
-def patients_frame(con: duckdb.DuckDBPyConnection, group_by: str = "group") -> pd.DataFrame:
-    """Selected patients. Columns: patient_id, group, product, target, costimulatory_domain,
-    disease, age_years, sex, ecog, last_followup_day, death_day, death_cause."""
+def _chosen(everyone: bool) -> str:
+    """The patients a query reads: the selection, or (for tables derived once per cohort) all."""
+    return "(SELECT patient_id FROM patients) AS everyone" if everyone else "selected_patients"
+
+
+def patients_frame(con: duckdb.DuckDBPyConnection, group_by: str = "group", everyone: bool = False) -> pd.DataFrame:
+    """Selected patients (every patient with `everyone`). Columns: patient_id, group, product, target,
+    costimulatory_domain, disease, age_years, sex, ecog, last_followup_day, death_day, death_cause."""
     return con.execute(f"""
         SELECT p.patient_id, {_grouping(group_by)} AS "group", p.product, p.target, p.costimulatory_domain,
                p.disease, p.age_years, p.sex, p.ecog, p.last_followup_day, p.death_day, p.death_cause
-        FROM patients p JOIN selected_patients USING (patient_id)
+        FROM patients p JOIN {_chosen(everyone)} USING (patient_id)
         ORDER BY p.source_row
     """).df()
 
 
-def toxicity_frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Assessments of the selected patients, by patient and day.
+def toxicity_frame(con: duckdb.DuckDBPyConnection, everyone: bool = False) -> pd.DataFrame:
+    """Assessments of the selected patients (every patient with `everyone`), by patient and day.
     Columns: patient_id, day, crs_grade, icans_grade, ice_score (grades nullable: blank = not assessed)."""
-    return con.execute("""
+    return con.execute(f"""
         SELECT t.patient_id, t.day, t.crs_grade, t.icans_grade, t.ice_score
-        FROM toxicity t JOIN selected_patients USING (patient_id)
+        FROM toxicity t JOIN {_chosen(everyone)} USING (patient_id)
         ORDER BY t.patient_id, t.day, t.source_row
     """).df()
 
 
-def interventions_frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Treatments of the selected patients. Columns: patient_id, agent, agent_class, start_day,
+def interventions_frame(con: duckdb.DuckDBPyConnection, everyone: bool = False) -> pd.DataFrame:
+    """Treatments of the selected patients (every patient with `everyone`). Columns: patient_id, agent, agent_class, start_day,
     end_day (blank filled with start_day), daily_dose, dose_unit, route."""
-    return con.execute("""
+    return con.execute(f"""
         SELECT i.patient_id, i.agent, i.agent_class, i.start_day, i.end_day, i.daily_dose,
                i.dose_unit, i.route
-        FROM interventions i JOIN selected_patients USING (patient_id)
+        FROM interventions i JOIN {_chosen(everyone)} USING (patient_id)
         ORDER BY i.patient_id, i.start_day, i.source_row
     """).df()
 
@@ -238,12 +246,12 @@ def lab_analytes(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """).df()
 
 
-def lab_values(con: duckdb.DuckDBPyConnection, analytes: list[str]) -> pd.DataFrame:
-    """Every measurement of the given analytes in the selected patients.
+def lab_values(con: duckdb.DuckDBPyConnection, analytes: list[str], everyone: bool = False) -> pd.DataFrame:
+    """Every measurement of the given analytes in the selected patients (every patient with `everyone`).
     Columns: patient_id, analyte, day, value, unit, below_lloq."""
-    return con.execute("""
+    return con.execute(f"""
         SELECT l.patient_id, l.analyte, l.day, l.value, l.unit, l.below_lloq
-        FROM labs l JOIN selected_patients USING (patient_id)
+        FROM labs l JOIN {_chosen(everyone)} USING (patient_id)
         WHERE list_contains(?, l.analyte)
         ORDER BY l.patient_id, l.analyte, l.day, l.source_row
     """, [list(analytes)]).df()
@@ -418,8 +426,45 @@ DERIVED_TABLES = (_LAB_DAYS, _LAB_DAYS_DISTINCT)
 
 def drop_derived(con: duckdb.DuckDBPyConnection) -> None:
     """Forget every derived table of this connection (the cohort changed)."""
-    for name in DERIVED_TABLES:
-        con.execute(f"DROP TABLE IF EXISTS {name}")
+    found = con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+                        "AND starts_with(table_name, 'derived_')").fetchall()
+    for (name,) in found:  # names from the catalog: only ever ones this module created
+        con.execute(f'DROP TABLE IF EXISTS "{name}"')
+
+
+_DERIVED_KEY = re.compile(r"[a-z0-9_]{1,100}")
+
+
+def derived_rows(con: duckdb.DuckDBPyConnection, key: str, compute) -> pd.DataFrame:
+    """The selected patients' rows of a per-patient frame derived from the whole cohort.
+
+    `compute()` returns the frame for every patient (one computed from each patient's own rows
+    only, so restricting it afterwards equals computing it on the selection) with a patient_id
+    column; it is run once per connection, cohort and `key` (the options it depends on: a name of
+    [a-z0-9_] only) and kept in this connection's own database, which load_cohort empties: it can
+    never serve another session or another cohort. Rows come back in the computed order, with
+    the computed column types.
+    Columns: those of compute().
+    """
+    if not _DERIVED_KEY.fullmatch(key):
+        raise ValueError(f"not a derived-table key: {key!r}")
+    table = f"derived_{key}"
+    exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+                         "AND table_name = ?", [table]).fetchone()[0]
+    if not exists:
+        frame = compute()
+        dtypes = {c: str(t) for c, t in frame.dtypes.items()}
+        con.register("derived_incoming", frame.assign(derived_row=np.arange(len(frame))))
+        try:
+            con.execute(f'CREATE TABLE "{table}" AS SELECT * FROM derived_incoming')
+            con.execute(f'CREATE TABLE "{table}_types" AS SELECT unnest(?) AS name, unnest(?) AS dtype',
+                        [list(dtypes), list(dtypes.values())])
+        finally:
+            con.unregister("derived_incoming")
+    rows = con.execute(f'SELECT * EXCLUDE (derived_row) FROM "{table}" '
+                       "WHERE patient_id IN (SELECT patient_id FROM selected_patients) ORDER BY derived_row").df()
+    dtypes = dict(con.execute(f'SELECT name, dtype FROM "{table}_types"').fetchall())
+    return rows.astype({c: t for c, t in dtypes.items() if str(rows[c].dtype) != t})
 
 
 def _ensure_lab_days(con: duckdb.DuckDBPyConnection) -> None:
