@@ -18,8 +18,10 @@ What is measured, per size:
   aggregated so nothing is copied out); the ratio is the two divided;
   the first call after opening (derived tables built) is reported apart from the repeated calls;
 - memory: peak RSS of this process (ru_maxrss) after the size's work, and the RSS added by N
-  sessions on the cohort file (each opening the file and computing every view), against N
-  sessions each holding a private copy (the app before issue 11).
+  sessions on the cohort file (each opening the file and computing every export table, which
+  builds its derived tables), against N sessions each holding a private copy of the cohort (the
+  app before issue 11; the copy alone, before any derived table), and what is left after closing
+  them.
 """
 
 from __future__ import annotations
@@ -170,10 +172,10 @@ def measure_sessions(path: Path, cohort, sessions: int) -> dict:
         for _ in range(sessions):
             if mode.startswith("shared"):
                 con = store.open_shared(path)
+                results.compute_results(con, options)  # its derived tables: what a session adds
             else:
                 con = store.connect()
-                store.load_cohort(con, cohort)
-            views_data(con, options)
+                store.load_cohort(con, cohort)  # the copy alone (no derived tables yet)
             cons.append(con)
         gc.collect()
         held = rss_mib() - before
