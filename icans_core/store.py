@@ -98,7 +98,9 @@ def open_shared(path) -> duckdb.DuckDBPyConnection:
     literal = "'" + str(path).replace("'", "''") + "'"  # a server-side path (never user input)
     con.execute(f"ATTACH {literal} AS {SHARED_CATALOG} (READ_ONLY)")
     con.begin()
-    for name in _SHARED_NAMES:
+    in_file = {r[0] for r in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = ?", [SHARED_CATALOG]).fetchall()}
+    for name in (*_SHARED_NAMES, *(d for d in DERIVED_TABLES if d in in_file)):
         con.execute(f"CREATE VIEW {name} AS SELECT * FROM {SHARED_CATALOG}.main.{name}")
     con.execute("CREATE TABLE selected_patients AS SELECT patient_id FROM patients")
     con.commit()
@@ -107,7 +109,8 @@ def open_shared(path) -> duckdb.DuckDBPyConnection:
 
 def _shared_views(con: duckdb.DuckDBPyConnection) -> list[str]:
     rows = con.execute("SELECT view_name FROM duckdb_views() WHERE database_name = current_database() "
-                       "AND NOT internal AND list_contains(?, view_name)", [list(_SHARED_NAMES)]).fetchall()
+                       "AND NOT internal AND list_contains(?, view_name)",
+                       [[*_SHARED_NAMES, *DERIVED_TABLES]]).fetchall()
     return [r[0] for r in rows]
 
 
@@ -381,6 +384,9 @@ def save_cohort_file(path, cohort: Cohort, metadata: dict) -> None:
     con = duckdb.connect(str(path))
     try:
         load_cohort(con, cohort)
+        # derived once for every session that will attach the file (open_shared)
+        _ensure_lab_days(con)
+        _lab_days_are_distinct(con)
         con.execute("CREATE TABLE cohort_metadata (label VARCHAR, loaded_at VARCHAR, published_at VARCHAR, "
                     "publisher VARCHAR)")
         con.execute("INSERT INTO cohort_metadata VALUES (?, ?, ?, ?)",
