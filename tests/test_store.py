@@ -145,10 +145,15 @@ def test_sessions_on_one_shared_file_keep_their_own_selection(shared_file):
     assert store.select_patients(second, CohortFilter()) == 3
     assert list(store.patients_frame(first)["patient_id"]) == ["P1"]
     assert len(store.patients_frame(second)) == 3
-    # derived tables live in each session's own database too
-    store.lab_patient_days(first, ["IL-6"])
-    assert first.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'derived_lab_days'").fetchone()[0] == 1
-    assert second.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'derived_lab_days'").fetchone()[0] == 0
+    # the patient-day table was derived once, into the file: both read it, neither copies it
+    assert len(store.lab_patient_days(first, ["IL-6"])) < len(store.lab_patient_days(second, ["IL-6"]))
+    own = "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND table_name = ?"
+    assert first.execute(own, ["derived_lab_days"]).fetchone()[0] == 0
+    # what a session derives for its options lives in its own database only
+    from icans_core import derived
+    derived.episodes(first)
+    assert first.execute(own, ["derived_episodes_group_3_1_onset"]).fetchone()[0] == 1
+    assert second.execute(own, ["derived_episodes_group_3_1_onset"]).fetchone()[0] == 0
 
 
 def test_an_upload_replaces_a_shared_cohort_with_private_tables(shared_file):
