@@ -168,6 +168,9 @@ def _replace_connection(con: duckdb.DuckDBPyConnection) -> None:
     """Make `con` this session's database and close the one it replaces (its memory is returned)."""
     previous = st.session_state.get(_CONNECTION)
     st.session_state[_CONNECTION] = con
+    # a new database starts with every patient selected: the sidebar must apply its filter again
+    # (ui/filters.py skips it when the filter and the cohort's load time are unchanged)
+    st.session_state.pop("cohort_filter_applied", None)
     if previous is not None and previous is not con:
         previous.close()
 
