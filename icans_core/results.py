@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from icans_core import derived, kinetics, schema, store, survival
+from icans_core import derived_tables, kinetics, schema, store, survival
 from icans_core.options import AnalysisOptions
 from icans_core.spreadsheet_safe import neutralise_formulas
 
@@ -39,15 +39,15 @@ def compute_results(con: duckdb.DuckDBPyConnection, options: AnalysisOptions = A
     """Every result table of the export for the selected patients, keyed by file stem."""
     # Per-patient tables come from the session's derived tables (computed once per cohort and
     # options, then restricted to the selection: the same rows as computing them on it).
-    episodes = derived.episodes(con, options.group_by, options.episodes)
+    episodes = derived_tables.episodes(con, options.group_by, options.episodes)
     tables = {
         "episodes": episodes,
         "resolution_summary": survival.median_times(episodes, options.ci),
         "resolution_test": survival.logrank(episodes),
-        "steroid_exposure": derived.steroid_exposure(con, options.group_by),
-        "expansion": derived.expansion_metrics(con),
+        "steroid_exposure": derived_tables.steroid_exposure(con, options.group_by),
+        "expansion": derived_tables.expansion_metrics(con),
         "cytokine_medians": kinetics.cohort_cytokine_medians(con, serum_analytes(con), options.group_by),
-        "swimlanes": derived.grade_intervals(con),
+        "swimlanes": derived_tables.grade_intervals(con),
     }
     return {name: tables[name].reindex(columns=columns) for name, columns in RESULT_COLUMNS.items()}
 

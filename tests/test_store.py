@@ -150,8 +150,8 @@ def test_sessions_on_one_shared_file_keep_their_own_selection(shared_file):
     own = "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND table_name = ?"
     assert first.execute(own, ["derived_lab_days"]).fetchone()[0] == 0
     # what a session derives for its options lives in its own database only
-    from icans_core import derived
-    derived.episodes(first)
+    from icans_core import derived_tables
+    derived_tables.episodes(first)
     assert first.execute(own, ["derived_episodes_group_3_1_onset"]).fetchone()[0] == 1
     assert second.execute(own, ["derived_episodes_group_3_1_onset"]).fetchone()[0] == 0
 

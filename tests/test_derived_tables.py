@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from icans_core import derived, expansion, schema, steroids, store, swimlanes
+from icans_core import derived_tables, expansion, schema, steroids, store, swimlanes
 from icans_core.episodes import EpisodeOptions, compute_episodes
 from icans_core.filters import CohortFilter, InterventionFilter
 from icans_core.ingest import load_paths
@@ -54,10 +54,10 @@ def test_derived_tables_equal_the_analysis_on_the_selection(con, cohort_filter, 
     store.select_patients(con, cohort_filter)
     expected = direct(con, group_by, options)
     found = {
-        "episodes": derived.episodes(con, group_by, options),
-        "steroid_exposure": derived.steroid_exposure(con, group_by),
-        "expansion_metrics": derived.expansion_metrics(con),
-        "grade_intervals": derived.grade_intervals(con),
+        "episodes": derived_tables.episodes(con, group_by, options),
+        "steroid_exposure": derived_tables.steroid_exposure(con, group_by),
+        "expansion_metrics": derived_tables.expansion_metrics(con),
+        "grade_intervals": derived_tables.grade_intervals(con),
     }
     for name, frame in expected.items():
         if frame.empty:
@@ -69,15 +69,15 @@ def test_derived_tables_equal_the_analysis_on_the_selection(con, cohort_filter, 
 
 
 def test_derived_tables_are_computed_once_and_forgotten_with_the_cohort(con, tmp_path):
-    derived.episodes(con)
+    derived_tables.episodes(con)
     tables = set(con.execute("SELECT table_name FROM duckdb_tables() WHERE starts_with(table_name, 'derived_')")
                  .df()["table_name"])
     assert "derived_episodes_group_3_1_onset" in tables
     other = load_paths([SAMPLE]).cohort
     private = store.open_shared(Path(con.execute(
         "SELECT path FROM duckdb_databases() WHERE database_name = 'shared_cohort'").fetchone()[0]))
-    derived.episodes(private)
-    derived.steroid_exposure(private)
+    derived_tables.episodes(private)
+    derived_tables.steroid_exposure(private)
     assert private.execute("SELECT count(*) FROM duckdb_tables() WHERE starts_with(table_name, 'derived_')"
                            ).fetchone()[0] >= 2
     store.load_cohort(private, other)  # an upload replaces the cohort: what was derived from it goes
