@@ -41,9 +41,14 @@ system-packages: chromium
 test: $(INSTALLED) system-packages
 	$(BIN)/python -m pytest
 
-bench: $(INSTALLED)
+# BENCH_LARGE=1 adds the 100,000-patient registry (generated first: a few minutes more).
+BENCH_REGISTRY ?= /tmp/icans-bench-registry-10k
+bench: $(INSTALLED) chromium
 	$(BIN)/python benchmarks/bench_sample.py
 	$(BIN)/python benchmarks/bench_ingest.py
+	$(BIN)/python benchmarks/bench_scale.py --patients 300 10000 $(if $(BENCH_LARGE),100000,)
+	test -d $(BENCH_REGISTRY) || $(BIN)/python -m icans_core sample --patients 10000 --seed 7 --out $(BENCH_REGISTRY)
+	$(BIN)/python benchmarks/bench_browser.py --cohort $(BENCH_REGISTRY)
 
 # Regenerate the bundled sample cohort and the upload template (tests check they match).
 sample: $(INSTALLED)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special, stats
 
 from icans_core import schema as S
 from icans_core.schema import CELL_COUNT_ANALYTES, CYTOKINES
@@ -30,6 +30,8 @@ LLOQ_OPTIONS = (LLOQ_AS_RECORDED, LLOQ_HALF)
 MANN_WHITNEY, KRUSKAL_WALLIS = "Mann-Whitney U", "Kruskal-Wallis"
 # A group joins a day's test only with at least this many patients that day.
 MIN_PATIENTS_PER_GROUP = 2
+# R's wilcox.test is exact below 50 patients per group when there are no ties.
+EXACT_BELOW = 50
 # The published figure style: p < 0.1 is a trend, p < 0.05 significant.
 TREND, SIGNIFICANT = 0.1, 0.05
 TREND_MARK, SIGNIFICANT_MARK = "trend", "significant"
@@ -112,31 +114,180 @@ def compare_groups(frame: pd.DataFrame, by: list[str], value: str = "value") -> 
 
     Columns: the `by` columns, p_value (NaN when fewer than 2 groups have 2 patients, or all
     values are equal), test (Mann-Whitney U or Kruskal-Wallis; blank when not tested).
+    Every cell at once from rank sums (rank_tests); the same numbers as scipy cell by cell.
     """
-    rows = []
     frame = frame.dropna(subset=[value])
-    for cell, values in frame.groupby(by, sort=True):
-        samples = [v.to_numpy(float) for _, v in values.groupby("group")[value]
-                   if len(v) >= MIN_PATIENTS_PER_GROUP]
-        p_value, test = _compare(samples)
-        rows.append((*cell, p_value, test))
-    return pd.DataFrame(rows, columns=[*by, "p_value", "test"]).astype({"p_value": float})
+    cells = frame[by].drop_duplicates().sort_values(by, kind="stable").reset_index(drop=True)
+    if frame.empty:
+        return cells.assign(p_value=pd.Series(dtype=float), test=pd.Series(dtype=object))
+    sizes = frame.groupby([*by, "group"], sort=False, observed=True)[value].transform("size")
+    kept = frame.loc[sizes >= MIN_PATIENTS_PER_GROUP, [*by, "group", value]]
+    # Ranks among the groups compared only (scipy gets only their samples); ties get the average.
+    kept = kept.assign(rank=kept.groupby(by, sort=False, observed=True)[value].rank(method="average"))
+    groups = kept.groupby([*by, "group"], sort=True, observed=True).agg(
+        n=("rank", "size"), rank_sum=("rank", "sum")).reset_index()
+    ties = kept.groupby([*by, value], sort=False, observed=True).size().to_numpy(np.int64)
+    tie_cells = kept.groupby([*by, value], sort=False, observed=True).size().reset_index()[by]
+    tie_term = tie_cells.assign(tie_term=(ties ** 3 - ties).astype(float), n_distinct=1) \
+        .groupby(by, sort=True, observed=True)[["tie_term", "n_distinct"]].sum().reset_index()
+    tests = rank_tests(groups, tie_term, by)
+    out = cells.merge(tests, on=by, how="left")
+    out["test"] = out["test"].astype(object).where(out["test"].notna(), None)
+    return out.astype({"p_value": float})[[*by, "p_value", "test"]]
 
 
-def _compare(samples: list[np.ndarray]) -> tuple[float, str | None]:
-    if len(samples) < 2:
-        return np.nan, None
-    pooled = np.concatenate(samples)
-    if np.all(pooled == pooled[0]):
-        return np.nan, None
-    if len(samples) > 2:
-        return float(stats.kruskal(*samples).pvalue), KRUSKAL_WALLIS
-    x, y = samples
-    # R's wilcox.test default, which users check against: exact below 50 per group without
-    # ties, else the normal approximation with continuity correction (scipy's "auto" stops at 8).
-    exact = len(x) < 50 and len(y) < 50 and np.unique(pooled).size == pooled.size
-    result = stats.mannwhitneyu(x, y, alternative="two-sided", method="exact" if exact else "asymptotic")
-    return float(result.pvalue), MANN_WHITNEY
+def rank_tests(groups: pd.DataFrame, ties: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """The group test of every cell at once, from rank statistics.
+
+    `groups`: one row per cell of `by` and compared group (groups of >= 2 patients), sorted by
+    cell then group, with n and rank_sum (average ranks within the cell, among these groups).
+    `ties`: one row per cell with tie_term (sum of t^3 - t over the cell's tied values) and
+    n_distinct (distinct values). Mann-Whitney U (two-sided; exact below 50 per group without
+    ties, else normal approximation with continuity and tie correction: R's wilcox.test) for 2
+    groups, Kruskal-Wallis (chi-square, tie-corrected) for more: scipy's formulas, operation for
+    operation, so the p-values are scipy's. Columns: the `by` columns, p_value, test.
+    """
+    if groups.empty:
+        return pd.DataFrame({**{c: pd.Series(dtype=groups[c].dtype) for c in by},
+                             "p_value": pd.Series(dtype=float), "test": pd.Series(dtype=object)})
+    cell_id = groups.groupby(by, sort=False, observed=True).ngroup().to_numpy()
+    position = groups.groupby(by, sort=False, observed=True).cumcount().to_numpy()
+    cells = groups.drop_duplicates(by)[by].reset_index(drop=True)
+    n_cells, width = len(cells), max(int(position.max()) + 1, 2)
+    n = np.zeros((n_cells, width), dtype=np.int64)
+    rank_sum = np.zeros((n_cells, width))
+    n[cell_id, position] = groups["n"].to_numpy(np.int64)
+    rank_sum[cell_id, position] = groups["rank_sum"].to_numpy(float)
+    k = (n > 0).sum(axis=1)
+    total = n.sum(axis=1)
+    tied = cells.merge(ties, on=by, how="left")
+    tie_term = tied["tie_term"].to_numpy(float)
+    distinct = tied["n_distinct"].to_numpy(np.int64)
+
+    p = np.full(n_cells, np.nan)
+    test = np.full(n_cells, None, dtype=object)
+    tested = (k >= 2) & (distinct > 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # Kruskal-Wallis as scipy.stats.kruskal: H from the rank sums, divided by the tie correction.
+        many = tested & (k > 2)
+        ssbn = np.zeros(n_cells)
+        for j in range(width):  # summed group by group, in order, as scipy does
+            ssbn = ssbn + np.where(n[:, j] > 0, rank_sum[:, j] ** 2 / np.maximum(n[:, j], 1), 0.0)
+        correction = 1 - tie_term / (total ** 3 - total)
+        h = 12.0 / (total * (total + 1)) * ssbn - 3 * (total + 1)
+        h = h / correction
+        p[many] = special.chdtrc(k[many] - 1, h[many])
+        test[many] = KRUSKAL_WALLIS
+
+        two = tested & (k == 2)
+        n1, n2, r1 = n[:, 0], n[:, 1], rank_sum[:, 0]
+        u1 = r1 - n1 * (n1 + 1) / 2
+        u = np.maximum(u1, n1 * n2 - u1)
+        exact = two & (n1 < EXACT_BELOW) & (n2 < EXACT_BELOW) & (tie_term == 0)
+        normal = two & ~exact
+        both = n1 + n2
+        s = np.sqrt(n1 * n2 / 12 * ((both + 1) - tie_term / (both * (both - 1))))
+        z = (u - n1 * n2 / 2 - 0.5) / s
+        p[normal] = np.clip(special.ndtr(-z[normal]) * 2, 0.0, 1.0)
+        p[exact] = _exact_mann_whitney(u1[exact], n1[exact], n2[exact])
+        test[two] = MANN_WHITNEY
+    return cells.assign(p_value=p, test=test)
+
+
+def rank_sums(values) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rank statistics of every (analyte, day) at once, for rank_tests, with numpy.
+
+    Input: an Arrow table or frame with analyte, day, group, value (one per patient, none
+    missing). Groups with fewer than MIN_PATIENTS_PER_GROUP values that day are left out before
+    ranking (scipy is given only the groups compared); tied values get the average rank.
+    Returns (groups: analyte, day, group, n, rank_sum, sorted by analyte, day, group;
+    ties: analyte, day, tie_term, n_distinct).
+    """
+    empty = (pd.DataFrame(columns=["analyte", "day", "group", "n", "rank_sum"]),
+             pd.DataFrame(columns=["analyte", "day", "tie_term", "n_distinct"]))
+    if len(values) == 0:
+        return empty
+    analyte, group = _sorted_codes(values["analyte"]), _sorted_codes(values["group"])
+    day = np.asarray(values["day"], dtype=np.int64)
+    value = np.asarray(values["value"], dtype=float)
+    day0, n_days, n_groups = day.min(), int(day.max() - day.min() + 1), len(group.categories)
+    cell = analyte.codes.astype(np.int64) * n_days + (day - day0)
+    cell_group = cell * n_groups + group.codes
+    sizes = np.bincount(cell_group)
+    keep = sizes[cell_group] >= MIN_PATIENTS_PER_GROUP
+    cell, cell_group, value = cell[keep], cell_group[keep], value[keep]
+    if len(cell) == 0:
+        return empty
+    # by cell, then value: a stable integer sort of the value order (two cheap sorts, not a lexsort)
+    by_value = np.argsort(value, kind="stable")
+    order = by_value[np.argsort(cell[by_value], kind="stable")]
+    cell, cell_group, value = cell[order], cell_group[order], value[order]
+    index = np.arange(len(cell))
+    new_cell = np.r_[True, cell[1:] != cell[:-1]]
+    cell_start = np.maximum.accumulate(np.where(new_cell, index, 0))
+    new_run = new_cell | np.r_[True, value[1:] != value[:-1]]
+    run_id = np.cumsum(new_run) - 1
+    run_start = index[new_run]
+    run_length = np.diff(np.r_[run_start, len(cell)])
+    # 1-based positions in the cell; a run of ties shares the mean of its positions
+    average = (run_start - cell_start[new_run] + 1) + (run_length - 1) / 2.0
+    rank = average[run_id]
+    size = int(cell_group.max()) + 1
+    n = np.bincount(cell_group, minlength=size)
+    rank_sum = np.bincount(cell_group, weights=rank, minlength=size)
+    groups_found = np.flatnonzero(n)
+    run_cell = cell[new_run]
+    t = run_length.astype(float)
+    tie_term = np.bincount(run_cell, weights=t ** 3 - t)
+    distinct = np.bincount(run_cell)
+    cells_found = np.flatnonzero(distinct)
+    groups = pd.DataFrame({
+        "analyte": np.asarray(analyte.categories)[(groups_found // n_groups) // n_days],
+        "day": (groups_found // n_groups) % n_days + day0,
+        "group": np.asarray(group.categories)[groups_found % n_groups],
+        "n": n[groups_found], "rank_sum": rank_sum[groups_found]})
+    ties = pd.DataFrame({
+        "analyte": np.asarray(analyte.categories)[cells_found // n_days], "day": cells_found % n_days + day0,
+        "tie_term": tie_term[cells_found], "n_distinct": distinct[cells_found]})
+    return groups, ties
+
+
+def _sorted_codes(column) -> pd.Categorical:
+    """A text column (Arrow or pandas) as codes into its sorted distinct values, without a Python
+    object per row for Arrow input."""
+    if hasattr(column, "combine_chunks"):  # Arrow: dictionary-encode in C++, then sort the few names
+        encoded = column.combine_chunks().dictionary_encode()
+        names = np.asarray(encoded.dictionary.to_pylist(), dtype=object)
+        order = np.argsort(names, kind="stable")
+        position = np.empty(len(names), dtype=np.int64)
+        position[order] = np.arange(len(names))
+        return pd.Categorical.from_codes(position[np.asarray(encoded.indices)], names[order])
+    return pd.Categorical(column)  # categories sorted
+
+
+def _exact_mann_whitney(u1: np.ndarray, n1: np.ndarray, n2: np.ndarray) -> np.ndarray:
+    """scipy's exact two-sided p for each (U1, n1, n2) without ties, one scipy call per (n1, n2).
+
+    Without ties the exact p depends on U alone, so each cell is handed to scipy as a set of
+    ranks with the cell's rank sum: x the lowest ranks, shifted up from the top until they sum to
+    R1 = U1 + n1(n1 + 1)/2; y the rest of 1..n1+n2.
+    """
+    p = np.full(len(u1), np.nan)
+    pairs = pd.DataFrame({"n1": n1, "n2": n2})
+    for (a, b), rows in pairs.groupby(["n1", "n2"], sort=False).groups.items():
+        rows = np.asarray(rows)
+        x = np.empty((len(rows), a))
+        y = np.empty((len(rows), b))
+        for i, excess in zip(range(len(rows)), u1[rows].astype(np.int64)):
+            ranks = np.arange(1, a + 1)
+            for j in range(a - 1, -1, -1):  # the top rank first: each moves up by at most b
+                shift = min(int(excess), b)
+                ranks[j] += shift
+                excess -= shift
+            x[i] = ranks
+            y[i] = np.setdiff1d(np.arange(1, a + b + 1), ranks)
+        p[rows] = stats.mannwhitneyu(x, y, alternative="two-sided", method="exact", axis=1).pvalue
+    return p
 
 
 def adjust_bh(p_values: pd.Series) -> pd.Series:
@@ -163,6 +314,33 @@ def cytokine_medians(patient_days: pd.DataFrame, lloq: str = LLOQ_AS_RECORDED,
     if summary.empty:
         return pd.DataFrame(columns=MEDIAN_COLUMNS)
     tests = compare_groups(_within(patient_days, day_range), ["analyte", "day"])
+    tests["q_value"] = adjust_bh(tests["p_value"])
+    medians = summary.merge(tests, on=["analyte", "day"], how="left")
+    return medians[MEDIAN_COLUMNS]
+
+
+def cohort_cytokine_medians(con, analytes: list[str], group_by: str = "group",
+                            origins: pd.DataFrame | None = None, lloq: str = LLOQ_AS_RECORDED,
+                            day_range: tuple[float, float] | None = None) -> pd.DataFrame:
+    """cytokine_medians of store.lab_patient_days(con, analytes, group_by, origins), aggregated in
+    DuckDB (medians, quartiles and the tests' rank sums), so no patient-day row reaches pandas.
+
+    The same rows and numbers as cytokine_medians (p-values bit for bit; quartiles by DuckDB's
+    quantile_cont, the same linear interpolation). Columns: as cytokine_medians.
+    """
+    from icans_core import store  # store imports the ingest stack; kinetics stays light without it
+
+    if lloq not in LLOQ_OPTIONS:
+        raise ValueError(f"lloq must be one of {', '.join(LLOQ_OPTIONS)}")
+    summary = store.patient_day_cells(con, analytes, group_by, origins, lloq == LLOQ_HALF, day_range)
+    if summary.empty:
+        return pd.DataFrame(columns=MEDIAN_COLUMNS)
+    keys = ["analyte", "day"]
+    groups, ties = rank_sums(store.patient_day_values(con, analytes, group_by, origins, day_range))
+    all_days = summary[keys].drop_duplicates().sort_values(keys).reset_index(drop=True)
+    tests = all_days.merge(rank_tests(groups, ties, keys), on=keys, how="left")
+    tests["test"] = tests["test"].astype(object).where(tests["test"].notna(), None)
+    tests["p_value"] = tests["p_value"].astype(float)
     tests["q_value"] = adjust_bh(tests["p_value"])
     medians = summary.merge(tests, on=["analyte", "day"], how="left")
     return medians[MEDIAN_COLUMNS]

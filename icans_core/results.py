@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from icans_core import competing_risks, cox, expansion, kinetics, nca, schema, steroids, store, summary, survival, swimlanes
+from icans_core import competing_risks, cox, derived_tables, kinetics, nca, schema, steroids, store, summary, survival
 from icans_core.episodes import compute_episodes
 from icans_core.options import AnalysisOptions
 from icans_core.spreadsheet_safe import spreadsheet_csv
@@ -51,23 +51,20 @@ def compute_results(con: duckdb.DuckDBPyConnection, options: AnalysisOptions = A
                     cox_covariates: tuple[str, ...] = (), nca_options: nca.NcaOptions = nca.NcaOptions()
                     ) -> dict[str, pd.DataFrame]:
     """Every result table of the export for the selected patients, keyed by file stem (the contract's, then more)."""
-    patients = store.patients_frame(con, options.group_by)
-    toxicity = store.toxicity_frame(con)
-    interventions = store.interventions_frame(con)
-    episodes = compute_episodes(toxicity, patients, interventions, options.episodes)
-    patient_days = store.lab_patient_days(con, serum_analytes(con), options.group_by)
+    # Per-patient tables come from the session's derived tables (computed once per cohort and
+    # options, then restricted to the selection: the same rows as computing them on it).
+    episodes = derived_tables.episodes(con, options.group_by, options.episodes)
     tables = {
         "episodes": episodes,
         "resolution_summary": survival.median_times(episodes, options.ci),
         "resolution_test": survival.logrank(episodes),
-        "steroid_exposure": steroids.steroid_exposure(interventions, patients),
-        "expansion": expansion.expansion_metrics(store.lab_values(con, list(schema.CELL_COUNT_ANALYTES))),
-        "cytokine_medians": kinetics.cytokine_medians(patient_days),
-        "swimlanes": swimlanes.grade_intervals(toxicity),
+        "steroid_exposure": derived_tables.steroid_exposure(con, options.group_by),
+        "expansion": derived_tables.expansion_metrics(con),
+        "cytokine_medians": kinetics.cohort_cytokine_medians(con, serum_analytes(con), options.group_by),
+        "swimlanes": derived_tables.grade_intervals(con),
     }
     contract = {name: tables[name].reindex(columns=columns) for name, columns in RESULT_COLUMNS.items()}
-    return {**contract, **compute_more_results(con, options, episodes=episodes, patients=patients,
-                                               toxicity=toxicity, interventions=interventions,
+    return {**contract, **compute_more_results(con, options, episodes=episodes,
                                                cox_covariates=cox_covariates, nca_options=nca_options)}
 
 

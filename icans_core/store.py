@@ -7,7 +7,10 @@ as parameters; identifiers come only from `schema.TABLES` and are quoted.
 
 from __future__ import annotations
 
+import re
+
 import duckdb
+import numpy as np
 import pandas as pd
 
 from icans_core import schema as S
@@ -41,8 +44,11 @@ def _columns(spec: S.TableSpec) -> list[tuple[str, str]]:
 
 def load_cohort(con: duckdb.DuckDBPyConnection, cohort: Cohort) -> None:
     """Replace whatever cohort the database holds with this one, in one transaction."""
+    shared = _shared_views(con)
     con.begin()
     try:
+        for name in shared:  # a cohort opened by reference (open_shared): its views give way
+            con.execute(f"DROP VIEW {name}")
         for spec in S.TABLES.values():
             columns = _columns(spec)
             ddl = ", ".join(f"{quote(name)} {sql_type}" for name, sql_type in columns)
@@ -53,6 +59,7 @@ def load_cohort(con: duckdb.DuckDBPyConnection, cohort: Cohort) -> None:
                 con.register("incoming_rows", frame)
                 con.execute(f"INSERT INTO {quote(spec.name)} SELECT {names} FROM incoming_rows")
                 con.unregister("incoming_rows")
+        drop_derived(con)  # derived from the previous cohort
         # The patients the analyses look at; cohort filters replace its rows (all by default).
         con.execute("CREATE OR REPLACE TABLE selected_patients AS SELECT patient_id FROM patients")
         con.execute("CREATE OR REPLACE TABLE cohort_sources (name VARCHAR, size_bytes BIGINT, sha256 VARCHAR)")
@@ -64,6 +71,62 @@ def load_cohort(con: duckdb.DuckDBPyConnection, cohort: Cohort) -> None:
     except Exception:
         con.rollback()
         raise
+    if shared:
+        con.execute(f"DETACH {SHARED_CATALOG}")
+
+
+# --- Cohorts shared by reference (issue 11) -------------------------------------------------------
+#
+# The sample, the deployment cohort and published cohorts are the same for every session, so each
+# lives in one DuckDB file that sessions ATTACH read-only instead of copying it into their own
+# database. A session's database keeps only its own rows: the selection, derived tables, or an
+# upload (load_cohort replaces the views with private tables). READ_ONLY is DuckDB's: no statement
+# can write to the attached file, and while any session has it attached, no connection of the
+# process can attach it for writing ("unique file handle conflict").
+
+SHARED_CATALOG = "shared_cohort"
+_SHARED_NAMES = (*S.TABLES, "cohort_sources", "cohort_info")
+
+
+def open_shared(path) -> duckdb.DuckDBPyConnection:
+    """A new private in-memory database whose cohort is the file at `path`, attached READ-ONLY.
+
+    The cohort tables are views on the file; `selected_patients` (all patients) and anything
+    derived are private to this connection. The file must come from `save_cohort_file`.
+    """
+    con = connect()
+    literal = "'" + str(path).replace("'", "''") + "'"  # a server-side path (never user input)
+    con.execute(f"ATTACH {literal} AS {SHARED_CATALOG} (READ_ONLY)")
+    con.begin()
+    in_file = {r[0] for r in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = ?", [SHARED_CATALOG]).fetchall()}
+    for name in (*_SHARED_NAMES, *(d for d in DERIVED_TABLES if d in in_file)):
+        con.execute(f"CREATE VIEW {name} AS SELECT * FROM {SHARED_CATALOG}.main.{name}")
+    con.execute("CREATE TABLE selected_patients AS SELECT patient_id FROM patients")
+    con.commit()
+    return con
+
+
+def _shared_views(con: duckdb.DuckDBPyConnection) -> list[str]:
+    rows = con.execute("SELECT view_name FROM duckdb_views() WHERE database_name = current_database() "
+                       "AND NOT internal AND list_contains(?, view_name)",
+                       [[*_SHARED_NAMES, *DERIVED_TABLES]]).fetchall()
+    return [r[0] for r in rows]
+
+
+def is_shared(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether this connection's cohort is a shared file attached read-only (not a private copy)."""
+    return bool(_shared_views(con))
+
+
+def cohort_file_metadata(path) -> dict:
+    """label, loaded_at, published_at and publisher of a cohort file, without reading its tables."""
+    con = open_cohort_file(path)
+    try:
+        row = con.execute("SELECT label, loaded_at, published_at, publisher FROM cohort_metadata").fetchone()
+    finally:
+        con.close()
+    return dict(zip(_METADATA_COLUMNS, row))
 
 
 def has_cohort(con: duckdb.DuckDBPyConnection) -> bool:
@@ -140,34 +203,39 @@ def _grouping(group_by: str) -> str:
     return GROUPINGS[group_by]
 
 
-def patients_frame(con: duckdb.DuckDBPyConnection, group_by: str = "group") -> pd.DataFrame:
-    """Selected patients. Columns: patient_id, group, product, target, costimulatory_domain,
-    disease, age_years, sex, ecog, last_followup_day, death_day, death_cause."""
+def _chosen(everyone: bool) -> str:
+    """The patients a query reads: the selection, or (for tables derived once per cohort) all."""
+    return "(SELECT patient_id FROM patients) AS everyone" if everyone else "selected_patients"
+
+
+def patients_frame(con: duckdb.DuckDBPyConnection, group_by: str = "group", everyone: bool = False) -> pd.DataFrame:
+    """Selected patients (every patient with `everyone`). Columns: patient_id, group, product, target,
+    costimulatory_domain, disease, age_years, sex, ecog, last_followup_day, death_day, death_cause."""
     return con.execute(f"""
         SELECT p.patient_id, {_grouping(group_by)} AS "group", p.product, p.target, p.costimulatory_domain,
                p.disease, p.age_years, p.sex, p.ecog, p.last_followup_day, p.death_day, p.death_cause
-        FROM patients p JOIN selected_patients USING (patient_id)
+        FROM patients p JOIN {_chosen(everyone)} USING (patient_id)
         ORDER BY p.source_row
     """).df()
 
 
-def toxicity_frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Assessments of the selected patients, by patient and day.
+def toxicity_frame(con: duckdb.DuckDBPyConnection, everyone: bool = False) -> pd.DataFrame:
+    """Assessments of the selected patients (every patient with `everyone`), by patient and day.
     Columns: patient_id, day, crs_grade, icans_grade, ice_score (grades nullable: blank = not assessed)."""
-    return con.execute("""
+    return con.execute(f"""
         SELECT t.patient_id, t.day, t.crs_grade, t.icans_grade, t.ice_score
-        FROM toxicity t JOIN selected_patients USING (patient_id)
+        FROM toxicity t JOIN {_chosen(everyone)} USING (patient_id)
         ORDER BY t.patient_id, t.day, t.source_row
     """).df()
 
 
-def interventions_frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Treatments of the selected patients. Columns: patient_id, agent, agent_class, start_day,
+def interventions_frame(con: duckdb.DuckDBPyConnection, everyone: bool = False) -> pd.DataFrame:
+    """Treatments of the selected patients (every patient with `everyone`). Columns: patient_id, agent, agent_class, start_day,
     end_day (blank filled with start_day), daily_dose, dose_unit, route."""
-    return con.execute("""
+    return con.execute(f"""
         SELECT i.patient_id, i.agent, i.agent_class, i.start_day, i.end_day, i.daily_dose,
                i.dose_unit, i.route
-        FROM interventions i JOIN selected_patients USING (patient_id)
+        FROM interventions i JOIN {_chosen(everyone)} USING (patient_id)
         ORDER BY i.patient_id, i.start_day, i.source_row
     """).df()
 
@@ -181,12 +249,12 @@ def lab_analytes(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """).df()
 
 
-def lab_values(con: duckdb.DuckDBPyConnection, analytes: list[str]) -> pd.DataFrame:
-    """Every measurement of the given analytes in the selected patients.
+def lab_values(con: duckdb.DuckDBPyConnection, analytes: list[str], everyone: bool = False) -> pd.DataFrame:
+    """Every measurement of the given analytes in the selected patients (every patient with `everyone`).
     Columns: patient_id, analyte, day, value, unit, below_lloq."""
-    return con.execute("""
+    return con.execute(f"""
         SELECT l.patient_id, l.analyte, l.day, l.value, l.unit, l.below_lloq
-        FROM labs l JOIN selected_patients USING (patient_id)
+        FROM labs l JOIN {_chosen(everyone)} USING (patient_id)
         WHERE list_contains(?, l.analyte)
         ORDER BY l.patient_id, l.analyte, l.day, l.source_row
     """, [list(analytes)]).df()
@@ -198,26 +266,14 @@ def lab_patient_days(con: duckdb.DuckDBPyConnection, analytes: list[str], group_
 
     Days are floor(day - origin): origin 0 (infusion) unless `origins` (patient_id, origin_day)
     is given, in which case patients without an origin are left out. Aggregated in DuckDB
-    so only one row per patient-day leaves the database.
+    so only one row per patient-day leaves the database; at infusion, read from the cohort's
+    derived patient-day table (computed once per connection and cohort).
     Columns: patient_id, group, analyte, unit, day (integer), value, below_lloq (any sample that day).
     """
-    origin_join, origin_day = "", "0"
-    if origins is not None:
-        con.register("analysis_origins", origins[["patient_id", "origin_day"]])
-        origin_join, origin_day = "JOIN analysis_origins o USING (patient_id)", "o.origin_day"
-    try:
-        return con.execute(f"""
-            SELECT l.patient_id, {_grouping(group_by)} AS "group", l.analyte, l.unit,
-                   CAST(floor(l.day - {origin_day}) AS INTEGER) AS day,
-                   median(l.value) AS value, bool_or(l.below_lloq) AS below_lloq
-            FROM labs l JOIN selected_patients USING (patient_id)
-                 JOIN patients p USING (patient_id) {origin_join}
-            WHERE list_contains(?, l.analyte)
-            GROUP BY ALL ORDER BY "group", l.analyte, day, l.patient_id
-        """, [list(analytes)]).df()
-    finally:
-        if origins is not None:
-            con.unregister("analysis_origins")
+    with _Origins(con, origins) as shifted:
+        return con.execute(f"""SELECT * FROM ({_patient_days_sql(group_by, shifted)})
+                               ORDER BY "group", analyte, day, patient_id""",
+                           {"analytes": list(analytes)}).df()
 
 
 # --- Cohort filters ----------------------------------------------------------------------------
@@ -328,6 +384,9 @@ def save_cohort_file(path, cohort: Cohort, metadata: dict) -> None:
     con = duckdb.connect(str(path))
     try:
         load_cohort(con, cohort)
+        # derived once for every session that will attach the file (open_shared)
+        _ensure_lab_days(con)
+        _lab_days_are_distinct(con)
         con.execute("CREATE TABLE cohort_metadata (label VARCHAR, loaded_at VARCHAR, published_at VARCHAR, "
                     "publisher VARCHAR)")
         con.execute("INSERT INTO cohort_metadata VALUES (?, ?, ?, ?)",
@@ -401,3 +460,163 @@ def toxicity_episodes_frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         FROM toxicity_episodes e JOIN selected_patients USING (patient_id)
         ORDER BY e.patient_id, e.onset_day, e.source_row
     """).df()
+
+
+# --- Derived tables and aggregates computed where the data is (issue 11) -------------------------
+#
+# The patient-day values of the whole cohort (one per patient, analyte, unit and whole day since
+# infusion, the patient's median that day) are computed once per connection and cohort, in the
+# connection's own database (so they can only ever serve this connection's cohort; load_cohort
+# drops them); a filter change then only joins the selection to them. Medians, quartiles and the
+# rank sums of the per-day tests are aggregated in DuckDB, so only one row per group and day (not
+# per patient-day) reaches pandas.
+
+_LAB_DAYS = "derived_lab_days"
+_LAB_DAYS_DISTINCT = "derived_lab_days_distinct"
+DERIVED_TABLES = (_LAB_DAYS, _LAB_DAYS_DISTINCT)
+
+
+def drop_derived(con: duckdb.DuckDBPyConnection) -> None:
+    """Forget every derived table of this connection (the cohort changed)."""
+    found = con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+                        "AND starts_with(table_name, 'derived_')").fetchall()
+    for (name,) in found:  # names from the catalog: only ever ones this module created
+        con.execute(f'DROP TABLE IF EXISTS "{name}"')
+
+
+_DERIVED_KEY = re.compile(r"[a-z0-9_]{1,100}")
+
+
+def derived_rows(con: duckdb.DuckDBPyConnection, key: str, compute) -> pd.DataFrame:
+    """The selected patients' rows of a per-patient frame derived from the whole cohort.
+
+    `compute()` returns the frame for every patient (one computed from each patient's own rows
+    only, so restricting it afterwards equals computing it on the selection) with a patient_id
+    column; it is run once per connection, cohort and `key` (the options it depends on: a name of
+    [a-z0-9_] only) and kept in this connection's own database, which load_cohort empties: it can
+    never serve another session or another cohort. Rows come back in the computed order, with
+    the computed column types.
+    Columns: those of compute().
+    """
+    if not _DERIVED_KEY.fullmatch(key):
+        raise ValueError(f"not a derived-table key: {key!r}")
+    table = f"derived_{key}"
+    exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+                         "AND table_name = ?", [table]).fetchone()[0]
+    if not exists:
+        frame = compute()
+        dtypes = {c: str(t) for c, t in frame.dtypes.items()}
+        con.register("derived_incoming", frame.assign(derived_row=np.arange(len(frame))))
+        try:
+            con.execute(f'CREATE TABLE "{table}" AS SELECT * FROM derived_incoming')
+            con.execute(f'CREATE TABLE "{table}_types" AS SELECT unnest(?) AS name, unnest(?) AS dtype',
+                        [list(dtypes), list(dtypes.values())])
+        finally:
+            con.unregister("derived_incoming")
+    rows = con.execute(f'SELECT * EXCLUDE (derived_row) FROM "{table}" '
+                       "WHERE patient_id IN (SELECT patient_id FROM selected_patients) ORDER BY derived_row").df()
+    dtypes = dict(con.execute(f'SELECT name, dtype FROM "{table}_types"').fetchall())
+    return rows.astype({c: t for c, t in dtypes.items() if str(rows[c].dtype) != t})
+
+
+def _ensure_lab_days(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(f"""
+        CREATE TABLE IF NOT EXISTS {_LAB_DAYS} AS
+        SELECT patient_id, analyte, unit, CAST(floor(day) AS INTEGER) AS day,
+               median(value) AS value, bool_or(below_lloq) AS below_lloq
+        FROM labs GROUP BY ALL
+    """)
+
+
+def _lab_days_are_distinct(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the derived table has one row per patient, analyte and day (its unit never both
+    given and blank), decided once per cohort."""
+    con.execute(f"""CREATE TABLE IF NOT EXISTS {_LAB_DAYS_DISTINCT} AS
+                    SELECT count(*) = count(DISTINCT (patient_id, analyte, day)) AS distinct_days
+                    FROM {_LAB_DAYS}""")
+    return bool(con.execute(f"SELECT distinct_days FROM {_LAB_DAYS_DISTINCT}").fetchone()[0])
+
+
+def _patient_days_sql(group_by: str, with_origins: bool) -> str:
+    """The relation of lab_patient_days (before ordering): from the derived table at infusion,
+    else from the labs shifted by each patient's origin (view analysis_origins)."""
+    if not with_origins:
+        return f"""
+            SELECT d.patient_id, {_grouping(group_by)} AS "group", d.analyte, d.unit, d.day, d.value,
+                   d.below_lloq
+            FROM {_LAB_DAYS} d JOIN selected_patients USING (patient_id) JOIN patients p USING (patient_id)
+            WHERE list_contains($analytes, d.analyte)"""
+    return f"""
+        SELECT l.patient_id, {_grouping(group_by)} AS "group", l.analyte, l.unit,
+               CAST(floor(l.day - o.origin_day) AS INTEGER) AS day,
+               median(l.value) AS value, bool_or(l.below_lloq) AS below_lloq
+        FROM labs l JOIN selected_patients USING (patient_id)
+             JOIN patients p USING (patient_id) JOIN analysis_origins o USING (patient_id)
+        WHERE list_contains($analytes, l.analyte)
+        GROUP BY ALL"""
+
+
+class _Origins:
+    """Registers per-patient origins (patient_id, origin_day) for the length of a query."""
+
+    def __init__(self, con, origins: pd.DataFrame | None):
+        self.con, self.origins = con, origins
+
+    def __enter__(self) -> bool:
+        if self.origins is None:
+            _ensure_lab_days(self.con)
+            return False
+        self.con.register("analysis_origins", self.origins[["patient_id", "origin_day"]])
+        return True
+
+    def __exit__(self, *exc) -> None:
+        if self.origins is not None:
+            self.con.unregister("analysis_origins")
+
+
+def patient_day_cells(con: duckdb.DuckDBPyConnection, analytes: list[str], group_by: str = "group",
+                      origins: pd.DataFrame | None = None, halve_below_lloq: bool = False,
+                      day_range: tuple[float, float] | None = None) -> pd.DataFrame:
+    """What kinetics.summarise_days computes from lab_patient_days, aggregated in DuckDB: per group,
+    analyte and day, median and quartiles by quantile_cont (linear, like R type 7).
+
+    Columns: group, analyte, day, n, median, q1, q3, unit, n_below_lloq, n_patients (patients of
+    the group with a value of the analyte in the day range). Sorted by analyte, group, day.
+    """
+    first, last = day_range if day_range is not None else (None, None)
+    with _Origins(con, origins) as shifted:
+        return con.execute(f"""
+            WITH pd AS MATERIALIZED (
+                SELECT patient_id, "group", analyte, unit, day,
+                       CASE WHEN $halve AND coalesce(below_lloq, false) THEN value / 2 ELSE value END AS value,
+                       coalesce(below_lloq, false) AS below_lloq
+                FROM ({_patient_days_sql(group_by, shifted)})
+                WHERE ($first IS NULL OR day >= $first) AND ($last IS NULL OR day <= $last)),
+            summary AS (
+                -- one row per patient and day unless a patient has the analyte with and without a
+                -- unit that day (validation allows one unit per analyte, or none): count(*) is then
+                -- the number of patients, and min(unit) the unit (the first one given, as pandas')
+                SELECT "group", analyte, day,
+                       CASE WHEN $distinct_days THEN count(*) ELSE count(DISTINCT patient_id) END AS n,
+                       quantile_cont(value, [0.5, 0.25, 0.75]) AS quartiles, min(unit) AS unit,
+                       CAST(sum(CAST(below_lloq AS INTEGER)) AS BIGINT) AS n_below_lloq
+                FROM pd GROUP BY ALL),
+            per_group AS (SELECT "group", analyte, count(DISTINCT patient_id) AS n_patients FROM pd GROUP BY ALL)
+            SELECT s."group", s.analyte, s.day, s.n, s.quartiles[1] AS median, s.quartiles[2] AS q1,
+                   s.quartiles[3] AS q3, s.unit, s.n_below_lloq, g.n_patients
+            FROM summary s JOIN per_group g USING ("group", analyte)
+            ORDER BY s.analyte, s."group", s.day
+        """, {"analytes": list(analytes), "halve": bool(halve_below_lloq), "first": first,
+              "last": last, "distinct_days": shifted is False and _lab_days_are_distinct(con)}).df()
+
+
+def patient_day_values(con: duckdb.DuckDBPyConnection, analytes: list[str], group_by: str = "group",
+                       origins: pd.DataFrame | None = None, day_range: tuple[float, float] | None = None):
+    """The non-missing patient-day values as recorded, for rank statistics, as an Arrow table
+    (no pandas objects per row). Columns: analyte, day, group, value."""
+    first, last = day_range if day_range is not None else (None, None)
+    with _Origins(con, origins) as shifted:
+        return con.sql(f"""
+            SELECT analyte, day, "group", value FROM ({_patient_days_sql(group_by, shifted)})
+            WHERE value IS NOT NULL AND ($first IS NULL OR day >= $first) AND ($last IS NULL OR day <= $last)
+        """, params={"analytes": list(analytes), "first": first, "last": last}).to_arrow_table()

@@ -107,11 +107,34 @@ def fisher_test(table: np.ndarray) -> tuple[str, float]:
         p = _fisher_exact_2xk(table if table.shape[1] == 2 else table.T)
         if p is not None:
             return FISHER, p
-    method = stats.MonteCarloMethod(n_resamples=FISHER_MONTE_CARLO_TABLES,
-                                    rng=np.random.default_rng(MONTE_CARLO_SEED))
-    # scipy returns a 1-element array for tables with more cells than observations
-    p = np.asarray(stats.fisher_exact(table, method=method).pvalue).ravel()[0]
-    return FISHER_MONTE_CARLO, float(p)
+    return FISHER_MONTE_CARLO, _fisher_monte_carlo(table)
+
+
+def _fisher_monte_carlo(table: np.ndarray) -> float:
+    """Monte Carlo Fisher p: scipy's own algorithm and random stream (fisher_exact with a
+    MonteCarloMethod), with the resampled tables always read as a batch.
+
+    scipy (1.17) decides whether its statistic got one table or a batch by comparing the
+    array's size with the table's total, so with more patients than resampled cells
+    (9,999 tables x 6 cells < 60,000 patients: the sex row of a 60,000-patient registry) it
+    reshapes the batch as one table and raises "cannot reshape array"; and with fewer
+    patients than cells it returns an array. Here the batch shape is never guessed.
+    """
+    shape = table.shape
+    rng = np.random.default_rng(MONTE_CARLO_SEED)
+    tables = stats.random_table(table.sum(axis=1), table.sum(axis=0), seed=rng)
+
+    def resample(size):
+        return tables.rvs(size=size[0]).reshape(size)
+
+    def statistic(flat, axis):  # flat: one table's cells, or a batch (n, cells) of them
+        return tables.pmf(np.asarray(flat).reshape((-1, *shape)) if np.ndim(flat) > 1 else
+                          np.asarray(flat).reshape(shape))
+
+    # tables with *smaller* probability mass are the more extreme ones (as scipy and R)
+    result = stats.monte_carlo_test(table.ravel(), resample, statistic, alternative="less",
+                                    n_resamples=FISHER_MONTE_CARLO_TABLES)
+    return float(np.asarray(result.pvalue).ravel()[0])
 
 
 def _log_choose(n: int, k: np.ndarray) -> np.ndarray:

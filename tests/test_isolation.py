@@ -26,7 +26,7 @@ UI_FILES = [ROOT / "dashboard.py", *sorted((ROOT / "ui").glob("*.py")), *sorted(
 SERVER_STATE = {("browser_gate.py", "_session_browsers"), ("browser_gate.py", "_downloads"),
                 ("downloads.py", "_failures")}
 SHARED_CACHES = {"sample_cohort", "_deployment_cohort",
-                 "_sample_fingerprint", "_deployment_fingerprint"}  # the fingerprints of those two (links)
+                 "_published_fingerprint"}  # a published cohort's fingerprint: anyone with its id opens it
 
 
 def cohort_of(prefix: str) -> list[tuple[str, bytes, str]]:

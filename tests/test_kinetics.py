@@ -279,3 +279,114 @@ def test_empty_cohort_gives_empty_frames_with_columns():
 def test_serum_analytes_offered_in_panel_order_without_cell_counts():
     available = ["CAR-T cells", "ferritin", "IL-6", "my marker", "CRP", "IFN-gamma", "CD4+ CAR-T cells"]
     assert kinetics.list_serum_analytes(available) == ["IL-6", "IFN-gamma", "CRP", "ferritin", "my marker"]
+
+
+# --- every cell at once, the same numbers as scipy cell by cell (issue 11) ----------------------
+
+def scipy_cell_by_cell(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """The reference: one scipy call per cell, R's method choice (exact below 50 without ties)."""
+    from scipy import stats as scipy_stats
+
+    rows = []
+    for cell, values in frame.dropna(subset=["value"]).groupby(by, sort=True):
+        samples = [v.to_numpy(float) for _, v in values.groupby("group")["value"] if len(v) >= 2]
+        pooled = np.concatenate(samples) if samples else np.array([])
+        if len(samples) < 2 or np.all(pooled == pooled[0]):
+            rows.append((*cell, np.nan, None))
+        elif len(samples) > 2:
+            rows.append((*cell, scipy_stats.kruskal(*samples).pvalue, "Kruskal-Wallis"))
+        else:
+            x, y = samples
+            exact = len(x) < 50 and len(y) < 50 and np.unique(pooled).size == pooled.size
+            p = scipy_stats.mannwhitneyu(x, y, alternative="two-sided",
+                                         method="exact" if exact else "asymptotic").pvalue
+            rows.append((*cell, p, "Mann-Whitney U"))
+    return pd.DataFrame(rows, columns=[*by, "p_value", "test"])
+
+
+def random_cells(seed: int, n_cells: int, max_groups: int, max_n: int, levels: int | None) -> pd.DataFrame:
+    """Random patient rows over many cells: group sizes 0..max_n, values rounded to `levels` (ties) or not."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c in range(n_cells):
+        for g in range(rng.integers(1, max_groups + 1)):
+            shift = rng.normal(0, 1)
+            for i in range(rng.integers(0, max_n + 1)):
+                v = rng.normal(shift, 1.0)
+                v = float(np.round(v * levels) / levels) if levels else v
+                rows.append((f"p{c}-{g}-{i}", f"G{g}", "IL-6", c, v))
+    return patient_days(rows)
+
+
+@pytest.mark.parametrize("seed,n_cells,max_groups,max_n,levels", [
+    (1, 300, 2, 6, None),     # small n, no ties: exact Mann-Whitney
+    (2, 300, 2, 8, 2),        # small n with ties: normal approximation with tie correction
+    (3, 120, 2, 70, None),    # 50 or more per group: normal approximation
+    (4, 200, 6, 8, 3),        # many groups, ties: Kruskal-Wallis
+    (5, 100, 4, 60, 1),       # heavy ties, big groups, 1-group and all-equal cells
+])
+def test_every_cell_at_once_equals_scipy_cell_by_cell(seed, n_cells, max_groups, max_n, levels):
+    frame = random_cells(seed, n_cells, max_groups, max_n, levels)
+    ours = kinetics.compare_groups(frame, ["analyte", "day"])
+    reference = scipy_cell_by_cell(frame, ["analyte", "day"])
+    assert list(ours[["analyte", "day"]].itertuples(index=False)) == \
+        list(reference[["analyte", "day"]].itertuples(index=False))
+    assert list(ours["test"]) == list(reference["test"])
+    assert set(ours["test"].dropna()) <= {"Mann-Whitney U", "Kruskal-Wallis"}
+    # bit for bit: scipy's formulas, operation for operation
+    np.testing.assert_array_equal(ours["p_value"].to_numpy(float), reference["p_value"].to_numpy(float))
+
+
+def test_every_method_is_exercised_by_the_random_cells():
+    tests = pd.concat([scipy_cell_by_cell(random_cells(s, 60, g, n, lv), ["analyte", "day"])
+                       for s, g, n, lv in ((1, 2, 6, None), (2, 2, 8, 2), (4, 6, 8, 3))])
+    assert {"Mann-Whitney U", "Kruskal-Wallis", None} <= set(tests["test"])
+
+
+# --- aggregated in DuckDB: the same table as from the patient-day rows (issue 11) ---------------
+
+@pytest.fixture(scope="module")
+def sample_connection():
+    from pathlib import Path
+
+    from icans_core import store
+    from icans_core.ingest import load_paths
+
+    result = load_paths([Path(__file__).resolve().parent.parent / "data" / "sample"])
+    assert result.ok
+    con = store.connect()
+    store.load_cohort(con, result.cohort)
+    return con
+
+
+@pytest.mark.parametrize("group_by,aligned,lloq,day_range,products", [
+    ("group", False, kinetics.LLOQ_AS_RECORDED, None, ()),
+    ("product", False, kinetics.LLOQ_HALF, (-5, 28), ()),             # several groups: Kruskal-Wallis
+    ("group", True, kinetics.LLOQ_AS_RECORDED, (-3, 14), ()),         # days since severe-ICANS onset
+    ("disease", False, kinetics.LLOQ_AS_RECORDED, None, ("axi-cel",)),  # a filtered selection
+])
+def test_cohort_medians_in_duckdb_equal_the_patient_day_route(sample_connection, group_by, aligned, lloq, day_range,
+                                                              products):
+    from icans_core import results, store
+    from icans_core.filters import CohortFilter
+
+    con = sample_connection
+    store.select_patients(con, CohortFilter(products=products))
+    analytes = results.serum_analytes(con)
+    origins = None
+    if aligned:
+        episodes = compute_episodes(store.toxicity_frame(con), store.patients_frame(con, group_by))
+        origins = kinetics.align_at_onset(episodes)
+    expected = kinetics.cytokine_medians(store.lab_patient_days(con, analytes, group_by, origins), lloq, day_range)
+    found = kinetics.cohort_cytokine_medians(con, analytes, group_by, origins, lloq, day_range)
+    store.select_patients(con, CohortFilter())
+    assert len(found) > 50 and found["p_value"].notna().any()
+    assert list(found.columns) == list(expected.columns)
+    keys = ["group", "analyte", "day", "n", "unit", "n_below_lloq", "n_patients", "test"]
+    assert found[keys].astype(object).where(found[keys].notna(), None).values.tolist() == \
+        expected[keys].astype(object).where(expected[keys].notna(), None).values.tolist()
+    np.testing.assert_array_equal(found["p_value"].to_numpy(float), expected["p_value"].to_numpy(float))
+    np.testing.assert_array_equal(found["q_value"].to_numpy(float), expected["q_value"].to_numpy(float))
+    # quartiles: DuckDB's quantile_cont and pandas interpolate alike, to the last bit or two
+    np.testing.assert_allclose(found[["median", "q1", "q3"]].to_numpy(float),
+                               expected[["median", "q1", "q3"]].to_numpy(float), rtol=1e-13)

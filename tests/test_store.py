@@ -111,3 +111,59 @@ def test_cohort_labels_are_parameters_not_sql():
     store.load_cohort(con, hostile)
     assert store.cohort_info(con)["label"] == hostile.label
     assert store.table_counts(con).iloc[0]["rows"] == 2
+
+
+# --- cohorts shared by reference (issue 11) ------------------------------------------------------
+
+@pytest.fixture
+def shared_file(tmp_path):
+    path = tmp_path / "shared.duckdb"
+    store.save_cohort_file(path, small_cohort(extra_patient="P3"), {"label": "shared"})
+    return path
+
+
+def test_a_shared_file_is_attached_not_copied_and_cannot_be_written(shared_file):
+    import duckdb
+
+    con = store.open_shared(shared_file)
+    assert store.is_shared(con)
+    assert store.table_counts(con).iloc[0]["rows"] == 3
+    for statement in ("INSERT INTO shared_cohort.patients (patient_id) VALUES ('X')",
+                      "DELETE FROM patients", "DROP TABLE shared_cohort.labs",
+                      "CREATE TABLE shared_cohort.main.extra (x INTEGER)"):
+        with pytest.raises(duckdb.Error):
+            con.execute(statement)
+    # while a session has it attached, nobody in this process can open it for writing
+    with pytest.raises(duckdb.Error):
+        store.connect().execute(f"ATTACH '{shared_file}' AS writable")
+    assert store.table_counts(store.open_shared(shared_file)).iloc[0]["rows"] == 3
+
+
+def test_sessions_on_one_shared_file_keep_their_own_selection(shared_file):
+    from icans_core.filters import CohortFilter
+
+    first, second = store.open_shared(shared_file), store.open_shared(shared_file)
+    assert store.select_patients(first, CohortFilter(products=("axi-cel",))) == 1
+    assert store.select_patients(second, CohortFilter()) == 3
+    assert list(store.patients_frame(first)["patient_id"]) == ["P1"]
+    assert len(store.patients_frame(second)) == 3
+    # the patient-day table was derived once, into the file: both read it, neither copies it
+    assert len(store.lab_patient_days(first, ["IL-6"])) < len(store.lab_patient_days(second, ["IL-6"]))
+    own = "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND table_name = ?"
+    assert first.execute(own, ["derived_lab_days"]).fetchone()[0] == 0
+    # what a session derives for its options lives in its own database only
+    from icans_core import derived_tables
+    derived_tables.episodes(first)
+    assert first.execute(own, ["derived_episodes_group_3_1_onset"]).fetchone()[0] == 1
+    assert second.execute(own, ["derived_episodes_group_3_1_onset"]).fetchone()[0] == 0
+
+
+def test_an_upload_replaces_a_shared_cohort_with_private_tables(shared_file):
+    con = store.open_shared(shared_file)
+    store.lab_patient_days(con, ["IL-6"])
+    store.load_cohort(con, small_cohort())
+    assert not store.is_shared(con)
+    assert store.table_counts(con).iloc[0]["rows"] == 2
+    assert con.execute("SELECT count(*) FROM duckdb_databases() WHERE database_name = 'shared_cohort'").fetchone()[0] == 0
+    assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'derived_lab_days'").fetchone()[0] == 0
+    assert store.table_counts(store.open_shared(shared_file)).iloc[0]["rows"] == 3  # the file is untouched

@@ -351,3 +351,36 @@ def test_interventions_by_class():
 def test_small_groups():
     assert small_groups(PATIENTS).to_dict("list") == {"group": ["IVIG", "Steroids"], "n": [4, 4]}
     assert small_groups(PATIENTS, minimum=4).empty
+
+
+# --- Fisher at registry size (issue 11: the Overview crashed at ~60,000 patients) ----------------
+
+def test_fisher_monte_carlo_at_60000_patients_on_the_sex_row():
+    # Two groups x F / M / other with 60,000 patients: more patients than the 9,999 resampled
+    # tables have cells (59,994), where scipy 1.17's fisher_exact raised "cannot reshape array".
+    table = np.array([[14_990, 15_010, 12], [15_020, 14_950, 18]])
+    assert table.sum() == 60_000
+    name, p = fisher_test(table)
+    assert name == FISHER_MONTE_CARLO
+    # An independent reference: Pearson's chi-square, accurate at this size (expected counts >= 15).
+    from scipy.stats import chi2_contingency
+    assert p == pytest.approx(chi2_contingency(table, correction=False).pvalue, abs=0.02)
+    assert fisher_test(table.T) == (name, p)  # groups as columns: the same p
+
+
+def test_fisher_monte_carlo_at_60000_patients_from_patient_rows():
+    groups = np.repeat(["A", "B"], 30_000)
+    levels = np.tile(np.array(["F", "M"] * 14_995 + ["other"] * 10, dtype=object), 2)
+    name, p = compare_categorical(pd.Series(levels), pd.Series(groups))
+    assert name == FISHER_MONTE_CARLO and p == 1.0  # identical distribution in both groups
+
+
+def test_fisher_monte_carlo_is_scipys_own_where_scipy_works():
+    from scipy import stats
+
+    from icans_core.summary import MONTE_CARLO_SEED
+    for table in (np.array([[3, 0, 1], [0, 3, 1], [1, 1, 2]]), np.array([[2, 0, 0], [0, 2, 0], [0, 0, 2]]),
+                  np.array([[40, 30, 5], [35, 45, 2], [10, 12, 9]])):
+        method = stats.MonteCarloMethod(n_resamples=9_999, rng=np.random.default_rng(MONTE_CARLO_SEED))
+        expected = np.asarray(stats.fisher_exact(table, method=method).pvalue).ravel()[0]
+        assert fisher_test(table) == (FISHER_MONTE_CARLO, expected)

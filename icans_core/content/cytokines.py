@@ -73,8 +73,9 @@ def build(con: duckdb.DuckDBPyConnection, analysis: AnalysisOptions,
         if origins.empty:
             return view
     # every serum analyte and day is tested, as in the export, so the q-values shown are the export's
-    patient_days = store.lab_patient_days(con, choices, analysis.group_by, origins)
-    medians = kinetics.select_medians(kinetics.cytokine_medians(patient_days, options.lloq), chosen, options.days)
+    # medians and tests aggregated in DuckDB from the session's derived patient-day table (issue 11)
+    medians = kinetics.select_medians(
+        kinetics.cohort_cytokine_medians(con, choices, analysis.group_by, origins, options.lloq), chosen, options.days)
     first, last = options.days
     if medians.empty:
         return view.add(Note(f"No values of {', '.join(chosen)} between day {first} and day {last} for these "

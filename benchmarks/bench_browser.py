@@ -1,0 +1,127 @@
+"""Browser benchmark (issue 11): the app on a registry as ICANS_COHORT, driven by headless Chromium.
+
+Run: .venv/bin/python benchmarks/bench_browser.py --cohort /tmp/reg10k [--json out.json]
+(write the registry first: `python -m icans_core sample --patients 10000 --seed 7 --out /tmp/reg10k`).
+Not a test: nothing here asserts a time.
+
+Starts `streamlit run dashboard.py` on a free loopback port (tests/browser.py) and measures, from
+navigation to the page's heading shown and the script run finished ("notRunning"):
+- the first session (the server validates the deployment cohort and writes its shared file);
+- each page opened from a link in a new session (a fresh browser context: a new Streamlit
+  session, which attaches the shared file);
+- each page reached in-app from the sidebar navigation of one session;
+- the Cytokines page after a filter change (product = axi-cel through the link).
+Error boxes and exceptions shown are counted per page (they should be 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, running_app  # noqa: E402
+
+# url path -> (heading, sidebar label)
+PAGES = {
+    "overview": ("Overview", "Overview"),
+    "swimlanes": ("Toxicity swimlanes", "Swimlanes"),
+    "cytokines": ("Cytokine kinetics", "Cytokines"),
+    "resolution": ("Resolution of severe ICANS", "Resolution"),
+    "treatments": ("Treatments", "Treatments"),
+    "expansion": ("CAR-T expansion", "Expansion"),
+    "patient": ("Patient", "Patient"),
+    "report": ("Report", "Report"),
+    "cohort": ("Cohort", "Cohort"),
+}
+
+
+def settle(page, heading: str, timeout_ms: float) -> float:
+    """Seconds until `heading` is shown and the script run has finished."""
+    from playwright.sync_api import expect
+
+    start = time.perf_counter()
+    expect(page.get_by_role("heading", name=heading, exact=True).first).to_be_visible(timeout=timeout_ms)
+    expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning",
+                                                           timeout=timeout_ms)
+    return time.perf_counter() - start
+
+
+def errors_shown(page) -> int:
+    return page.get_by_test_id("stException").count() + page.get_by_test_id("stAlertContentError").count()
+
+
+def measure(url: str, timeout_ms: float) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    out: dict = {"link": {}, "in_app": {}, "errors": {}}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1400, "height": 1000})
+            page = context.new_page()
+            start = time.perf_counter()
+            page.goto(url)
+            settle(page, "Overview", timeout_ms)
+            out["first_session_s"] = time.perf_counter() - start
+            context.close()
+            for path, (heading, _) in PAGES.items():
+                context = browser.new_context(viewport={"width": 1400, "height": 1000})
+                page = context.new_page()
+                start = time.perf_counter()
+                page.goto(f"{url}/{path}")
+                settle(page, heading, timeout_ms)
+                out["link"][path] = time.perf_counter() - start
+                out["errors"][path] = errors_shown(page)
+                context.close()
+            context = browser.new_context(viewport={"width": 1400, "height": 1000})
+            page = context.new_page()
+            page.goto(url)
+            settle(page, "Overview", timeout_ms)
+            for path, (heading, label) in list(PAGES.items())[1:]:
+                start = time.perf_counter()
+                page.get_by_test_id("stSidebarNav").get_by_text(label, exact=True).click()
+                settle(page, heading, timeout_ms)
+                out["in_app"][path] = time.perf_counter() - start
+            context.close()
+            context = browser.new_context(viewport={"width": 1400, "height": 1000})
+            page = context.new_page()
+            start = time.perf_counter()
+            page.goto(f"{url}/cytokines?product=axi-cel")
+            settle(page, "Cytokine kinetics", timeout_ms)
+            out["cytokines_filtered_link_s"] = time.perf_counter() - start
+            out["errors"]["cytokines?product=axi-cel"] = errors_shown(page)
+            context.close()
+        finally:
+            browser.close()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--cohort", type=Path, required=True, help="the registry folder, as ICANS_COHORT")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds allowed per page")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {"ICANS_COHORT": str(args.cohort.resolve()), "ICANS_LIBRARY_DIR": str(Path(tmp) / "library")}
+        with running_app(Path(tmp), env=env) as (url, _log):
+            figures = measure(url, args.timeout * 1000)
+    print(f"first session (validates the cohort, writes its shared file): {figures['first_session_s']:.1f} s")
+    print("page from a link (new session): " + "; ".join(f"{k} {v:.1f} s" for k, v in figures["link"].items()))
+    print("page in-app: " + "; ".join(f"{k} {v:.1f} s" for k, v in figures["in_app"].items()))
+    print(f"cytokines from a link with product=axi-cel: {figures['cytokines_filtered_link_s']:.1f} s")
+    print("error boxes shown: " + "; ".join(f"{k} {v}" for k, v in figures["errors"].items()))
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""Per-patient tables derived once per cohort and options, restricted to the selection on each call.
+
+Each function here returns exactly what its analysis computes on the selected patients, but the
+analysis runs once, on the whole cohort, per session connection and options (store.derived_rows
+keeps the result in the connection's own database, which a new cohort empties); a filter change
+then only picks the selected patients' rows. This is sound because each of these analyses works
+patient by patient (a patient's episode, exposure, metrics and intervals depend on that
+patient's rows alone) and keeps the patients' order, so restricting the whole-cohort result
+equals computing it on the selection (tests/test_derived.py checks it on filtered selections).
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+
+from icans_core import expansion, schema, steroids, store, swimlanes
+from icans_core.episodes import ONSET, EpisodeOptions, compute_episodes
+
+
+def _origin_key(origin: str) -> str:
+    return "onset" if origin == ONSET else f"class{schema.AGENT_CLASSES.index(origin)}"
+
+
+def _group_key(group_by: str) -> str:
+    store._grouping(group_by)  # refuses an unknown grouping
+    return group_by
+
+
+def episodes(con: duckdb.DuckDBPyConnection, group_by: str = "group",
+             options: EpisodeOptions = EpisodeOptions()) -> pd.DataFrame:
+    """compute_episodes of the selected patients. Columns: as compute_episodes."""
+    key = (f"episodes_{_group_key(group_by)}_{int(options.severe_grade)}_{int(options.resolved_grade)}_"
+           f"{_origin_key(options.origin)}")
+    return store.derived_rows(con, key, lambda: compute_episodes(
+        store.toxicity_frame(con, everyone=True), store.patients_frame(con, group_by, everyone=True),
+        store.interventions_frame(con, everyone=True), options))
+
+
+def steroid_exposure(con: duckdb.DuckDBPyConnection, group_by: str = "group") -> pd.DataFrame:
+    """steroids.steroid_exposure of the selected patients. Columns: as steroid_exposure."""
+    return store.derived_rows(con, f"steroid_exposure_{_group_key(group_by)}", lambda: steroids.steroid_exposure(
+        store.interventions_frame(con, everyone=True), store.patients_frame(con, group_by, everyone=True)))
+
+
+def expansion_metrics(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """expansion.expansion_metrics of the selected patients' cell counts. Columns: as expansion_metrics."""
+    return store.derived_rows(con, "expansion_metrics", lambda: expansion.expansion_metrics(
+        store.lab_values(con, list(schema.CELL_COUNT_ANALYTES), everyone=True)))
+
+
+def grade_intervals(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """swimlanes.grade_intervals of the selected patients. Columns: as grade_intervals."""
+    return store.derived_rows(con, "grade_intervals", lambda: swimlanes.grade_intervals(
+        store.toxicity_frame(con, everyone=True)))
