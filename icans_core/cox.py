@@ -209,6 +209,9 @@ def _km_transform(time: np.ndarray, event: np.ndarray) -> np.ndarray:
     return 1 - np.concatenate([[1.0], surv])[before]
 
 
+MAX_COEFFICIENTS = 30  # the adjusted comparison is not fitted beyond this many coefficients
+
+
 def fit_cox(episodes: pd.DataFrame, patients: pd.DataFrame, covariates: list[str] = ()) -> CoxResult:
     """Cox model of time to resolution on group + covariates (Efron ties), with its tests and PH check.
 
@@ -228,6 +231,12 @@ def fit_cox(episodes: pd.DataFrame, patients: pd.DataFrame, covariates: list[str
     order = np.argsort(complete["time"].to_numpy(), kind="stable")
     complete = complete.iloc[order].reset_index(drop=True)
     x, described, assign, terms = _design(complete, covariates)
+    if x.shape[1] > MAX_COEFFICIENTS:
+        # bounds the work (each Newton step is O(coefficients^2 x episodes)): a few hundred study arms
+        # would tie up a server core for minutes, for a model nobody could read
+        result.warnings.append(f"No model: {x.shape[1]} coefficients; the adjusted comparison is fitted for at most "
+                               f"{MAX_COEFFICIENTS} (compare by a coarser grouping, or adjust for fewer covariates).")
+        return result
     if x.shape[1] >= max(result.events, 1):
         # also bounds the work: 150 groups of one patient would be 149 coefficients and no information
         result.warnings.append(f"No model: {x.shape[1]} coefficient(s) but only {result.events} resolution(s); "
@@ -272,9 +281,10 @@ def fit_cox(episodes: pd.DataFrame, patients: pd.DataFrame, covariates: list[str
     z = beta / se
     coefficients = pd.DataFrame(described)
     coefficients["coef"] = beta
-    coefficients["hr"] = np.exp(beta)
-    coefficients["hr_ci_lower"] = np.exp(beta - _Z * se)
-    coefficients["hr_ci_upper"] = np.exp(beta + _Z * se)
+    with np.errstate(over="ignore"):  # a diverged fit: an infinite HR, written blank and warned above
+        coefficients["hr"] = np.exp(beta)
+        coefficients["hr_ci_lower"] = np.exp(beta - _Z * se)
+        coefficients["hr_ci_upper"] = np.exp(beta + _Z * se)
     coefficients["se"] = se
     coefficients["z"] = z
     coefficients["p_value"] = 2 * norm.sf(np.abs(z))
@@ -284,9 +294,15 @@ def fit_cox(episodes: pd.DataFrame, patients: pd.DataFrame, covariates: list[str
     _, score0, info0, _ = efron(np.zeros(p), time, event, x)
     lr = 2 * (loglik - loglik0)
     wald = float(beta @ info @ beta)
-    score_test = float(score0 @ np.linalg.solve(info0, score0))
-    rows = [(LIKELIHOOD_RATIO, lr, p), (WALD, wald, p), (SCORE, score_test, p)]
-    rows += [(PH_PREFIX + name, stat, df) for name, stat, df in _zph(beta, time, event, x, assign, terms)]
+    rows = [(LIKELIHOOD_RATIO, lr, p), (WALD, wald, p)]
+    try:
+        rows.append((SCORE, float(score0 @ np.linalg.solve(info0, score0)), p))
+        # a diverged fit (a group where every resolution comes after the other's) leaves cox.zph's
+        # information matrix singular: R's cox.zph stops there too; say so instead of failing
+        rows += [(PH_PREFIX + name, stat, df) for name, stat, df in _zph(beta, time, event, x, assign, terms)]
+    except np.linalg.LinAlgError:
+        result.warnings.append("The score test or the proportional-hazards check (cox.zph) could not be computed: "
+                               "its information matrix is singular (the model did not converge).")
     tests = pd.DataFrame(rows, columns=["test", "statistic", "df"])
     tests["p_value"] = chi2.sf(tests["statistic"], tests["df"])
     result.tests = tests.astype({"statistic": float, "df": int, "p_value": float})[TEST_COLUMNS]
