@@ -215,6 +215,17 @@ def test_the_sidebar_survives_every_cohort_switch_with_an_age_range_set():
     assert at.sidebar.markdown and "Sample cohort (synthetic)" in as_shown(at.sidebar.markdown[0].value)
 
 
+def test_an_untouched_age_range_stays_no_restriction_on_the_next_cohort():
+    """The sample's whole age range, never narrowed, must not cut a new cohort with younger patients."""
+    at = open_app("views/cohort.py")
+    younger = PATIENTS_CSV.replace("DLBCL,61,F", "DLBCL,12,F")  # below the sample's youngest
+    upload_files(at, csv_file("patients.csv", younger), csv_file("toxicity.csv", TOXICITY_CSV))
+    assert not at.exception, [e.value for e in at.exception]
+    assert tuple(at.slider(key="age").value) == (12.0, 70.0)
+    assert "All 2 patients selected" in sidebar_captions(at)
+    assert "age" not in at.query_params
+
+
 def test_a_value_a_page_does_not_offer_is_named_not_dropped_silently():
     at = open_app("views/resolution.py", resolution_ci="loglog", resolution_orientation="resolved")
     assert at.radio(key="resolution_ci").value == "log"  # the default

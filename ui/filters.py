@@ -65,7 +65,14 @@ def clamp_range(value, low, high) -> tuple | None:
 def _clamp_stale_range(key: str, low, high) -> None:
     # After another cohort is loaded the remembered age range may lie outside the new cohort's
     # ages; Streamlit would then refuse the slider (StreamlitValueBelowMinError) and break the sidebar.
+    bounds_key = f"{key}_slider_bounds"  # the range the slider was last drawn with (the cohort's ages)
+    previous = st.session_state.get(bounds_key)
+    st.session_state[bounds_key] = (low, high)
     if key not in st.session_state:
+        return
+    if previous is not None and previous != (low, high) and tuple(st.session_state[key]) == tuple(previous):
+        # the old cohort's whole range is no restriction, and must not become one on the new cohort
+        del st.session_state[key]
         return
     clamped = clamp_range(st.session_state[key], low, high)
     if clamped is None:
