@@ -215,6 +215,16 @@ def test_the_sidebar_survives_every_cohort_switch_with_an_age_range_set():
     assert at.sidebar.markdown and "Sample cohort (synthetic)" in as_shown(at.sidebar.markdown[0].value)
 
 
+def test_a_link_naming_two_cohorts_blocks_instead_of_opening_the_last():
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60)
+    at.query_params["cohort"] = ["sample", "deployment"]
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = " ".join(as_shown(e.value) for e in at.error)
+    assert "cannot be shown" in shown and "names 2 cohorts" in shown
+    assert not at.metric  # no numbers of either cohort pass for the shared ones
+
+
 def test_an_untouched_age_range_stays_no_restriction_on_the_next_cohort():
     """The sample's whole age range, never narrowed, must not cut a new cohort with younger patients."""
     at = open_app("views/cohort.py")

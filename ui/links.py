@@ -117,6 +117,9 @@ def show_link_problem() -> bool:
     elif ref == session.REF_DEPLOYMENT:
         title = "This link was made on a deployment's own cohort, which this server does not have."
         detail = "The link belongs to another deployment of this app, or this server's cohort is not configured."
+    elif ref == session.REF_SEVERAL:
+        title = "This link is ambiguous."
+        detail = problem.get("text") or ""
     else:
         title = "This link's published cohort is not available on this server."
         detail = problem.get("text") or ""

@@ -47,6 +47,7 @@ COHORT_ENV = "ICANS_COHORT"
 COHORT_PARAMETER = "cohort"
 # What a link's `cohort=` holds besides a published id: stable machine values, never labels.
 REF_SAMPLE, REF_DEPLOYMENT, REF_UPLOAD = "sample", "deployment", "upload"
+REF_SEVERAL = "several"  # a link problem only: the link names more than one cohort
 _REF = "cohort_ref"  # the current cohort as a link names it: a REF_* value or a published id
 _FINGERPRINT = "cohort_fingerprint"  # library.fingerprint of the current cohort, computed once at load
 _LINK_PROBLEM = "cohort_link_problem"  # the opened link's cohort could not be opened: {"ref", "text"}
@@ -137,6 +138,11 @@ def _first_cohort() -> tuple[SharedFile, str, dict | None]:
     """
     cohort_id = st.query_params.get(COHORT_PARAMETER)
     if cohort_id is None:
+        return _default_cohort()
+    named = list(dict.fromkeys(st.query_params.get_all(COHORT_PARAMETER)))
+    if len(named) > 1:  # e.g. a published id pasted onto an address that had one: which one was shared?
+        _set_link_problem(REF_SEVERAL, f"It names {len(named)} cohorts ({', '.join(plain(n[:12]) for n in named)}); "
+                                       "a link names one. Ask for the link again.")
         return _default_cohort()
     if cohort_id == REF_SAMPLE:
         return sample_cohort(), "sample", None
