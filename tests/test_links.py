@@ -3,6 +3,8 @@ age slider's clamping in ui/filters.py): pure functions, then the dashboard thro
 
 from __future__ import annotations
 
+import os
+
 import hashlib
 from pathlib import Path
 from urllib.parse import parse_qsl
@@ -261,3 +263,13 @@ def test_a_link_to_the_deployment_cohort_names_a_replaced_file(tmp_path, monkeyp
     shown = "\n".join(e.value for e in after.error)
     assert "not the one the link was made on" in shown and link_fp in shown, shown
     assert after.query_params["fp"] != link_fp
+
+    # a copy that keeps the file's size and modification time (cp -p, rsync -a) is seen as well
+    path = folder / "toxicity.csv"
+    stamp, text = path.stat(), path.read_text()
+    edited = text.replace(",2,", ",1,", 1)
+    assert edited != text and len(edited) == len(text)
+    path.write_text(edited)
+    os.utime(path, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    again = open_app(cohort="deployment", fp=after.query_params["fp"])
+    assert "not the one the link was made on" in "\n".join(e.value for e in again.error)

@@ -15,6 +15,7 @@ written), else the sample. An upload is published only when its user asks (publi
 from __future__ import annotations
 
 import atexit
+import hashlib
 import logging
 import os
 import shutil
@@ -95,18 +96,27 @@ def sample_cohort() -> SharedFile:
 
 
 def _file_stamps(path: Path) -> tuple:
-    """(name, modification time, size) of the file, or of every file directly in the folder."""
+    """(name, size, SHA-256) of the file, or of every file directly in the folder: a replaced file is
+    seen even when a copy kept its size and modification time (cp -p, rsync -a)."""
     try:
         files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
-        return tuple((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+        return tuple((f.name, f.stat().st_size, _sha256(f)) for f in files)
     except OSError:
         return ()
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 # Shared cache, deliberately: the deployment cohort is the deployer's, read from the server's
 # disk and the same for every user of this deployment, so one validated file serves all
-# sessions, which attach it read-only. Keyed on the path and its files' modification times (and
-# sizes), so replacing a file on the server is picked up by the next new session. Never used
+# sessions, which attach it read-only. Keyed on the path and its files' sizes and content hashes,
+# so replacing a file on the server is picked up by the next new session. Never used
 # for uploads.
 @st.cache_resource(show_spinner="Reading this deployment's cohort…", max_entries=4)
 def _deployment_cohort(path: str, stamps: tuple) -> SharedFile:
