@@ -8,7 +8,8 @@ without a word (issue 10, "Silent data changes").
 (A rule that fires on many rows lists the first 100, then one problem counting the rest: `problems.capped`.)
 - a negative concentration or cell count (a known analyte): refused; a negative value of another
   analyte (which may be a signed measure) is warned;
-- an assessment, sample or treatment after the patient's death_day: warned.
+- an assessment, sample or treatment after the patient's death_day: warned; after the last_followup_day
+  of a patient who did not die (the last day known alive): warned; a last_followup_day before day 0: warned.
 
 Runs on the typed, normalised tables of `validation` (their `.frame`, `.raw` and `.spec`); every problem
 names the file, the spreadsheet row, the column and the value as the user wrote it.
@@ -43,6 +44,8 @@ def check_across_rows(tables: dict) -> list[Problem]:
         for name, columns in (("toxicity", ["day"]), ("labs", ["day"]), ("interventions", ["start_day", "end_day"])):
             if name in tables:
                 problems += after_death(tables["patients"], tables[name], columns)
+                problems += after_last_followup(tables["patients"], tables[name], columns)
+        problems += followup_before_infusion(tables["patients"])
     return problems
 
 
@@ -125,21 +128,48 @@ def negative_values(table) -> list[Problem]:
 
 def after_death(patients, table, columns: list[str]) -> list[Problem]:
     """A warning on every row dated after its patient's death_day (on the day of death itself is fine)."""
+    return _after(patients, table, columns, "death_day", "After death", "death_day")
+
+
+def after_last_followup(patients, table, columns: list[str]) -> list[Problem]:
+    """A warning on every row of a patient without a death_day dated after their last_followup_day, the last
+    day they were known alive: a resolution assessed then would be counted, so the user must check it."""
+    alive = patients.frame["death_day"].isna() if "death_day" in patients.frame.columns else True
+    return _after(patients, table, columns, "last_followup_day", "After the last follow-up",
+                  "last_followup_day (the last day the patient was known alive)", only=alive)
+
+
+def followup_before_infusion(patients) -> list[Problem]:
+    """A warning on a last_followup_day before day 0: follow-up is counted from the CAR-T infusion."""
+    frame = patients.frame
+    early = frame["last_followup_day"].astype("Float64").lt(0).fillna(False).astype(bool)
+    found = [warning(patients.raw.source, f"Last follow-up before the infusion (day {frame.at[row, 'last_followup_day']:g}): "
+                                          "follow-up is counted from day 0. Kept as given; check the day.",
+                     row=int(row), column="last_followup_day", value=_raw(patients, row, "last_followup_day"))
+             for row in early[early].index]
+    return capped(found, patients.raw.source, "last_followup_day")
+
+
+def _after(patients, table, columns: list[str], limit_column: str, title: str, limit_text: str,
+           only=True) -> list[Problem]:
     p = patients.frame
-    deaths = p.loc[p["death_day"].notna(), ["patient_id", "death_day"]].drop_duplicates("patient_id")
-    if deaths.empty:
+    if limit_column not in p.columns:
         return []
-    death = table.frame["patient_id"].map(deaths.set_index("patient_id")["death_day"]).astype("Float64")
-    # a whole death_day is a date without a time: anything on that day may still be before the death
-    whole = death == death.round()
+    chosen = p[limit_column].notna() & only
+    limits = p.loc[chosen, ["patient_id", limit_column]].drop_duplicates("patient_id")
+    if limits.empty:
+        return []
+    limit = table.frame["patient_id"].map(limits.set_index("patient_id")[limit_column]).astype("Float64")
+    # a whole day is a date without a time: anything on that day may still be before it ends
+    whole = limit == limit.round()
     problems = []
     flagged = pd.Series(False, index=table.frame.index)
     for column in columns:
         day = table.frame[column].astype("Float64")
-        late = ((whole & (day >= death + 1)) | (~whole & (day > death))).fillna(False).astype(bool) & ~flagged
+        late = ((whole & (day >= limit + 1)) | (~whole & (day > limit))).fillna(False).astype(bool) & ~flagged
         flagged |= late
-        found = [warning(table.raw.source, f"After death: day {day[row]:g} is after this patient's death_day "
-                                           f"({death[row]:g}). Kept as given; check the day and the death_day.",
+        found = [warning(table.raw.source, f"{title}: day {day[row]:g} is after this patient's {limit_text} "
+                                           f"({limit[row]:g}). Kept as given; check the day and the {limit_column}.",
                          row=int(row), column=column, value=_raw(table, row, column))
                  for row in late[late].index]
         problems += capped(found, table.raw.source, column)

@@ -766,6 +766,12 @@ SILENT: list[Silent] = [
            "warned", "After death: day 13 is after this patient's death_day (12)", ("interventions.csv", 2, "end_day", "13")),
     Silent("an assessment on the day of death is not after it",
            lambda: upload(cells("patients", (2, "death_day", "9"), (2, "last_followup_day", "9"))), "exact"),
+    # --- events after the last follow-up of a patient known alive (adversarial finding) ---------------
+    Silent("assessment after the last follow-up", lambda: upload(cells("patients", (2, "last_followup_day", "8"))),
+           "warned", "After the last follow-up: day 9 is after this patient's last_followup_day",
+           ("toxicity.csv", 4, "day", "9")),
+    Silent("last follow-up before the infusion", lambda: upload(cells("patients", (2, "last_followup_day", "-2"))),
+           "warned", "Last follow-up before the infusion (day -2)", ("patients.csv", 2, "last_followup_day", "-2")),
     # --- hidden sheets -----------------------------------------------------------------------------------
     Silent("hidden sheet", lambda: [Source("c.xlsx", numeric_workbook(hide("labs", "hidden")))], "warned",
            "This sheet is hidden in the workbook; it was read as the 'labs' table", ("c.xlsx › labs", None, None, None),
