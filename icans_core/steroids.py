@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import numpy as np
 import pandas as pd
 
@@ -68,11 +70,11 @@ def steroid_exposure(interventions: pd.DataFrame | None, patients: pd.DataFrame)
                             "day": np.repeat(first, length) + offsets}).drop_duplicates()
     days = covered.groupby("patient_id").size()
 
-    counted = _left_out_reason(rows) == ""
-    dose = (rows["daily_dose"].astype(float) * rows["agent"].map(S.DEXAMETHASONE_EQUIVALENTS).astype(float)
-            * length)
-    dex_mg = dose[counted].groupby(rows.loc[counted, "patient_id"]).sum()
-    left_out = (~counted).groupby(rows["patient_id"]).sum()
+    counted = (_left_out_reason(rows) == "").to_numpy()
+    dex_mg = _exact_totals(rows["patient_id"].to_numpy()[counted], rows["daily_dose"].astype(float).to_numpy()[counted],
+                           rows["agent"].map(S.DEXAMETHASONE_EQUIVALENTS).astype(float).to_numpy()[counted],
+                           length[counted])
+    left_out = pd.Series(~counted, index=rows.index).groupby(rows["patient_id"]).sum()
     first_day = rows.groupby("patient_id")["start_day"].min()
 
     ids = patients["patient_id"]
@@ -84,6 +86,15 @@ def steroid_exposure(interventions: pd.DataFrame | None, patients: pd.DataFrame)
         "rows_left_out": ids.map(left_out).fillna(0).astype(int).to_numpy(),
         "first_steroid_day": ids.map(first_day).astype(float).to_numpy(),
     }, columns=EXPOSURE_COLUMNS)
+
+
+def _exact_totals(patient_ids, doses, factors, days) -> pd.Series:
+    """Per patient, the sum of dose x factor x days in decimal arithmetic (as a hand calculation: 3 mg of
+    prednisone x 0.15 is 0.45 mg, not 0.44999999999999996), then as the nearest float. Index: patient_id."""
+    totals: dict[str, Decimal] = {}
+    for patient, dose, factor, n in zip(patient_ids, doses, factors, days):
+        totals[patient] = totals.get(patient, Decimal(0)) + Decimal(repr(float(dose))) * Decimal(repr(float(factor))) * int(n)
+    return pd.Series({patient: float(total) for patient, total in totals.items()}, dtype=float)
 
 
 def severe_icans_exposure(exposure: pd.DataFrame, episodes: pd.DataFrame) -> pd.DataFrame:

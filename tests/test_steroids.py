@@ -221,3 +221,18 @@ def test_steroid_days_never_exceed_the_span_covered(rows):
         # 1 mg of dexamethasone per day of each row, overlaps counted per row
         assert exposure.loc[patient, "cumulative_dex_mg"] == pytest.approx(float((ends - starts + 1).sum()))
     assert exposure.loc["Z", "steroid_days"] == 0
+
+
+def test_totals_are_the_hand_calculation_not_binary_noise():
+    """3 mg of prednisone is 0.45 mg dexamethasone, 0.1 + 0.2 mg is 0.3 mg (adversarial finding: the export
+    wrote 0.44999999999999996 and 0.30000000000000004)."""
+    tables = {**TABLES, "interventions": [HEADER, ["P1", "prednisone", "1", "", "3", "mg", "PO"],
+                                          ["P2", "dexamethasone", "1", "", "0.1", "mg", "IV"],
+                                          ["P2", "dexamethasone", "2", "", "0.2", "mg", "IV"]]}
+    result = load_sources(sources(tables))
+    assert result.ok, result.report.to_string()
+    con = store.connect()
+    store.load_cohort(con, result.cohort)
+    exposure = steroid_exposure(store.interventions_frame(con), store.patients_frame(con)).set_index("patient_id")
+    assert repr(float(exposure.loc["P1", "cumulative_dex_mg"])) == "0.45"
+    assert repr(float(exposure.loc["P2", "cumulative_dex_mg"])) == "0.3"
