@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from icans_core import library
+from icans_core import library, store
 from icans_core.ingest import load_sources
 from tests import cohorts
 from tests.test_page_cohort import PATIENTS_CSV, TOXICITY_CSV, as_shown, csv_file
@@ -215,6 +215,33 @@ def test_the_sidebar_survives_every_cohort_switch_with_an_age_range_set():
     assert not at.exception, [e.value for e in at.exception]
     assert at.query_params["cohort"] == "sample"
     assert at.sidebar.markdown and "Sample cohort (synthetic)" in as_shown(at.sidebar.markdown[0].value)
+
+
+def test_publishing_keeps_the_filter_the_sidebar_shows_and_the_link_says(tmp_path):
+    """The publisher goes on with the published copy: its selection is the filter the sidebar shows, as the
+    colleague opening the link gets it (adversarial finding: it fell back to every patient)."""
+    at = open_app("views/cohort.py")
+    upload_files(at, csv_file("patients.csv", PATIENTS_CSV), csv_file("toxicity.csv", TOXICITY_CSV))
+    at.multiselect(key="product").set_value(["axi-cel"]).run()
+    assert "1 of 2 patients selected" in " ".join(m.value for m in at.sidebar.markdown)
+    at.checkbox(key="publish_confirm").check().run()
+    at.button(key="publish").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert library.is_valid_id(at.query_params["cohort"])
+    assert "1 of 2 patients selected" in " ".join(m.value for m in at.sidebar.markdown)
+    # the session's own database, which every page, download and the report read
+    assert len(store.patients_frame(at.session_state["duckdb_connection"])) == 1
+
+
+@pytest.mark.parametrize("ref, carried", [("upload", None), ("sample", "0123456789"), ("deployment", "0123456789")])
+def test_opening_a_patient_carries_a_fingerprint_only_where_a_link_may(monkeypatch, ref, carried):
+    """st.switch_page's parameters follow the link's rule: no fingerprint of a private upload (adversarial
+    finding: opening a patient from the swimlanes put it in the browser's history)."""
+    from ui import session
+    monkeypatch.setattr(session, "cohort_ref", lambda: ref)
+    monkeypatch.setattr(session, "fingerprint", lambda: "0123456789")
+    assert links.switch_page_parameters().get(links.FINGERPRINT) == carried
+    assert links.switch_page_parameters()[links.COHORT] == ref
 
 
 def test_a_link_naming_two_cohorts_blocks_instead_of_opening_the_last():

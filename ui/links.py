@@ -181,4 +181,6 @@ def link_query() -> str:
 def switch_page_parameters() -> dict[str, str]:
     """What st.switch_page must set: the cohort and fingerprint (it clears the address, and may not
     clear parameters bound to widgets: those come back from the widgets' own state)."""
-    return {COHORT: session.cohort_ref(), FINGERPRINT: session.fingerprint()}
+    ref = session.cohort_ref()
+    fp = _shareable_fingerprint(ref, session.fingerprint())
+    return {COHORT: ref, **({FINGERPRINT: fp} if fp else {})}
