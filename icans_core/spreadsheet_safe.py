@@ -53,21 +53,28 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 # --- numbers exactly as given ---------------------------------------------------------------------------
-# Every CSV the app writes goes through `spreadsheet_csv`, so every number is written one way: the shortest
-# text that reads back as the same float (Python's repr, the algorithm numpy's format_float_positional
-# uses with unique=True). A fixed precision such as "%.10g" silently rounds: 1000000000.25 became
-# 1000000000, and a dose of 1e308 "inf".
+# Every CSV the app writes goes through `spreadsheet_csv`, so every number is written one way: to 15
+# significant digits, in the shortest text that reads back as that number. 15 digits is what a double
+# keeps of any decimal input, so every number a user typed with up to 15 significant digits comes out
+# exactly as typed (1000000000.25, 1e+308), and the last bits of binary arithmetic are not written
+# (0.1 + 0.2 is 0.3, a Kaplan-Meier 4/5 x 3/4 is 0.6). An input with more digits is warned at
+# validation (validation._more_digits_than_kept). A fixed precision such as "%.10g" silently rounded:
+# 1000000000.25 became 1000000000, and a dose of 1e308 "inf".
+SIGNIFICANT_DIGITS = 15
+
 
 def exact_number(value: float) -> str:
-    """The shortest text that reads back as exactly this float: '5' (not '5.0'), '1000000000.25',
-    '1e+308'; '0' for -0.0; '' for a missing or non-finite value (an estimate that does not exist)."""
+    """The number to 15 significant digits in its shortest text: '5' (not '5.0'), '1000000000.25',
+    '1e+308', '0.3' for 0.1 + 0.2; '0' for -0.0; '' for a missing or non-finite value (an estimate
+    that does not exist)."""
     if value != value or value in (math.inf, -math.inf):
         return ""
+    value = float(f"{float(value):.{SIGNIFICANT_DIGITS}g}")
     if value == 0:
         return "0"  # no "-0"
     if value.is_integer() and abs(value) < 1e16:
         return str(int(value))  # whole numbers as typed; below 1e16 every whole float is exact
-    return repr(float(value))
+    return repr(value)
 
 
 def exact_numbers(frame: pd.DataFrame) -> pd.DataFrame:

@@ -139,6 +139,8 @@ def _parse(raw: RawTable, spec: S.TableSpec) -> tuple[_Table, list[Problem]]:
             failures = failures.combine_first(_not_days(values))
         values = values.mask(values.index.isin(failures.index)) if len(failures) else values
         frame[col.name] = values
+        if col.kind == "number":
+            problems += _more_digits_than_kept(values, cells, col.name, raw.source)
         for row, problem in failures.items():
             problems.append(error(raw.source, problem, row=int(row), column=col.name,
                                   value=cells.at[row]))
@@ -217,6 +219,22 @@ def _late_day_problem(value: float) -> str:
         return (f"Looks like an Excel date serial number ({int(value)} = {date:%Y-%m-%d}: a date in a cell "
                 f"formatted as General or Number), and {days}. {DAYS_ADVICE}")
     return f"Must be {S.LATEST_DAY:,.0f} or less: {days}."
+
+
+def _more_digits_than_kept(values: pd.Series, cells: pd.Series, column: str, source: str) -> list[Problem]:
+    """A warning on every number with more significant digits than the results keep (15, what a double
+    holds for any decimal input: spreadsheet_safe.exact_number): the value is used as given, but the
+    export writes it rounded, so the user is told where it will differ from the cell."""
+    present = values.dropna().astype(float)
+    over = {x for x in pd.unique(present) if x != 0 and float(f"{x:.15g}") != x}
+    if not over:
+        return []
+    found = [warning(source, f"More significant digits than the results keep: {x!r} is written as "
+                             f"{float(f'{x:.15g}')!r} in exports (15 significant digits, as much as every decimal "
+                             "number keeps exactly in a computer's floating point); calculations use the value "
+                             "as given.", row=int(row), column=column, value=cells.at[row])
+             for row, x in present[present.isin(over)].items()]
+    return capped(found, source, column)
 
 
 def _parse_column(text: pd.Series, kind: S.Kind, decimal_comma: bool) -> tuple[pd.Series, pd.Series]:

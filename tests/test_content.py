@@ -217,15 +217,14 @@ def test_format_cell_never_writes_none():
     assert format_cell(3.0) == "3" and format_cell(True) == "yes"
 
 
-def test_figure_csvs_keep_every_digit_and_add_none():
+def test_figure_csvs_keep_every_input_digit_and_no_binary_noise():
     frame = pd.DataFrame({"a": [0.1 + 0.2, 12.345678901234, 1 / 3, 1e-20, 123456789012345.0, float("nan")],
                           "b": ["=cmd", "x", "y", "z", "w", None]})
     lines = csv_text(frame).splitlines()
-    # one writer for every CSV (spreadsheet_safe.spreadsheet_csv): the shortest text that reads back as the
-    # same number, so the writer adds no digits and drops none (a value computed as 0.1 + 0.2 is not 0.3)
-    assert lines[1].startswith("0.30000000000000004,")
+    # one writer for every CSV (spreadsheet_safe.spreadsheet_csv): 15 significant digits, shortest text
+    assert lines[1].startswith("0.3,")  # not 0.30000000000000004
     assert lines[2].startswith("12.345678901234,")  # every digit given
-    assert lines[3].startswith("0.3333333333333333,")
+    assert lines[3].startswith("0.333333333333333,")
     assert lines[4].startswith("1e-20,") and lines[5].startswith("123456789012345,")
     assert lines[6] == ","
     assert "'=cmd" in lines[1]  # formula-safe
