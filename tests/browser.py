@@ -207,6 +207,9 @@ def resume_session(app_url: str, session_id: str, xsrf_cookie: str | None = None
             kind = message.WhichOneof("type")
             if kind == "new_session":
                 given = message.new_session.initialize.session_id
-            elif kind == "script_finished":
+            elif kind == "script_finished" and given \
+                    and message.script_finished != ForwardMsg.ScriptFinishedStatus.FINISHED_EARLY_FOR_RERUN:
+                # Only the run this client asked for counts, to its end: a run already under way when it
+                # took the session over may finish first, and a run the app reruns continues in the next.
                 return given, bytes(received)
     raise TimeoutError(f"the script run did not finish within {timeout:.0f} s")
