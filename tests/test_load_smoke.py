@@ -82,7 +82,8 @@ def test_cohorts_differ_and_carry_their_prefix(tmp_path):
     assert baseline.patients not in {s.patients for s in sessions}
     with zipfile.ZipFile(io.BytesIO(sessions[1].data)) as archive:
         patients = archive.read("patients.csv").decode().splitlines()
-        assert sorted(archive.namelist()) == ["interventions.csv", "labs.csv", "patients.csv", "toxicity.csv"]
+        assert sorted(archive.namelist()) == ["interventions.csv", "labs.csv", "observations.csv", "patients.csv",
+                                              "toxicity.csv"]
     assert len(patients) == 1 + 33 and all(row.startswith("S01-P") for row in patients[1:])
     from icans_core.ingest import load_sources
     from icans_core.readers import Source

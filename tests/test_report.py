@@ -42,8 +42,9 @@ HEADINGS = {
     "h3": ["Patient characteristics per group (Table 1)", "Maximum CRS and ICANS grade per group",
            "This cohort beside published series", "Clinical course per patient", "Grade change after IVIG",
            "IL-6", "IFN-gamma", "IL-10", "Medians per group and day", "Kaplan-Meier: time to resolution",
-           "Median time to resolution", "Log-rank test",
-           "Cumulative incidence of resolution (death as a competing event)", "Episodes",
+           "Median time to resolution", "Log-rank test", "Gray's test",
+           "Cumulative incidence of resolution (death as a competing event)",
+           "Adjusted comparison (Cox; group and no covariates)", "Episodes",
            "Systemic steroid exposure per group", "Dexamethasone equivalents used",
            "Interventions received per class and group", "Expansion curves", "Cmax, Tmax and AUC0-28 per patient",
            "Cmax, Tmax and AUC0-28 per group, with tests"],
@@ -118,7 +119,8 @@ def test_title_time_and_version(sample_report):
 def test_provenance_names_every_source_file_with_its_size_and_sha256(sample_report):
     provenance = sections(sample_report)["provenance"]
     files = sorted(SAMPLE.glob("*.csv"))
-    assert [f.name for f in files] == ["interventions.csv", "labs.csv", "patients.csv", "toxicity.csv"]
+    assert [f.name for f in files] == ["interventions.csv", "labs.csv", "observations.csv", "patients.csv",
+                                       "toxicity.csv"]
     for path in files:
         data = path.read_bytes()
         row = re.search(rf"<tr>\s*<td>{re.escape(path.name)}</td>\s*<td>(\d+)</td>\s*<td>([0-9a-f]+)</td>",
