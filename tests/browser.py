@@ -213,3 +213,21 @@ def resume_session(app_url: str, session_id: str, xsrf_cookie: str | None = None
                 # took the session over may finish first, and a run the app reruns continues in the next.
                 return given, bytes(received)
     raise TimeoutError(f"the script run did not finish within {timeout:.0f} s")
+
+
+def upload_cohort(page, app_url: str, files: dict[str, bytes], patients: int, timeout: float = 60_000) -> None:
+    """Upload `files` (name -> CSV bytes) on the Cohort page as a user does, and wait until the cohort of
+    `patients` patients is loaded."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{app_url}/cohort")
+    expect(page.get_by_text("Loaded:")).to_be_visible(timeout=timeout)
+    uploader = page.get_by_test_id("stFileUploader")
+    uploader.locator("input[type=file]").set_input_files(
+        [{"name": name, "mimeType": "text/csv", "buffer": data} for name, data in files.items()])
+    expect(uploader.get_by_test_id("stFileChip")).to_have_count(len(files))
+    expect(uploader.get_by_test_id("stFileChipIconSpinner")).to_have_count(0)
+    page.get_by_role("button", name="Validate and load").click()
+    expect(page.get_by_test_id("stMetric").filter(has_text="Patients").first).to_contain_text(
+        str(patients), timeout=timeout)
+    wait_until_idle(page)

@@ -10,7 +10,10 @@ import pandas as pd
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import wait_until_idle
+from pathlib import Path
+
+from tests.browser import upload_cohort, wait_until_idle
+from tests.cohorts import ivig_study_files
 
 pytestmark = pytest.mark.browser
 FIRST_LOAD_TIMEOUT = 60_000
@@ -73,3 +76,25 @@ def test_nca_options_reach_the_table(page, app_url):
     table = csv_of(page, page.get_by_role("button", name="Table (CSV)").last)
     assert set(table["auc_method"]) == {"lin up/log down"} and set(table["auc_window"]) == {"interpolated"}
     assert table["auc_0_90"].notna().any()
+
+
+def test_grays_test_and_the_adjusted_comparison_on_an_uploaded_cohort(page, app_url):
+    """The same sections on a user's own upload (19 patients shaped like the IVIG study, two arms),
+    with a covariate picked: the coefficients are the upload's arms."""
+    files = ivig_study_files(Path(__file__).resolve().parent.parent / "data" / "sample")
+    upload_cohort(page, app_url, files, 19)
+    page.get_by_test_id("stSidebarNav").get_by_text("Resolution", exact=True).click()
+    expect(page.get_by_role("heading", name="Resolution of severe ICANS")).to_be_visible()
+    wait_until_idle(page)
+    expect(page.get_by_role("heading", name="Gray's test")).to_be_visible()
+    box = page.get_by_test_id("stMultiSelect").filter(has_text="Adjusted comparison (Cox)")
+    box.locator("input").click()
+    page.get_by_role("option", name="peak_grade", exact=True).click()
+    page.keyboard.press("Escape")
+    wait_until_idle(page)
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+    expect(page.get_by_text("Adjusted comparison (Cox; group and peak ICANS grade (per grade))")).to_be_visible()
+    coefficients = csv_of(page, page.locator(".st-key-resolution_cox_table_csv").get_by_role("button"))
+    arms = set(pd.read_csv(io.BytesIO(files["patients.csv"]))["group"])
+    assert set(coefficients.loc[coefficients["variable"] == "group", "level"]) < arms  # one arm is the reference
+    assert "peak_grade" in set(coefficients["variable"])
