@@ -195,6 +195,8 @@ def test_negative_control_with_the_binding_switched_off_the_id_alone_gets_her_se
     try:
         given, received = resume_session(unbound_server, session_id, page_name="patient")
         assert given == session_id
-        assert set(leaks(received)) >= {ALICE.encode(), *ALICE_IDS}, leaks(received)
+        # Her data reaches the raw client. (Which elements: Streamlit sends an element the session already
+        # sent as a reference to its cache, not again, so her unchanged name may come as a reference only.)
+        assert set(leaks(received)) & {ALICE.encode(), *ALICE_IDS}, leaks(received)
     finally:
         context.close()
