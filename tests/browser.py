@@ -215,9 +215,10 @@ def resume_session(app_url: str, session_id: str, xsrf_cookie: str | None = None
     raise TimeoutError(f"the script run did not finish within {timeout:.0f} s")
 
 
-def upload_cohort(page, app_url: str, files: dict[str, bytes], patients: int, timeout: float = 60_000) -> None:
-    """Upload `files` (name -> CSV bytes) on the Cohort page as a user does, and wait until the cohort of
-    `patients` patients is loaded."""
+def upload_cohort(page, app_url: str, files: dict[str, bytes], patients: int | None = None,
+                  timeout: float = 60_000) -> None:
+    """Upload `files` (name -> CSV bytes) on the Cohort page as a user does, and wait until it is loaded
+    (the "Loaded" confirmation, and the patient count when `patients` is given)."""
     from playwright.sync_api import expect
 
     page.goto(f"{app_url}/cohort")
@@ -228,6 +229,8 @@ def upload_cohort(page, app_url: str, files: dict[str, bytes], patients: int, ti
     expect(uploader.get_by_test_id("stFileChip")).to_have_count(len(files))
     expect(uploader.get_by_test_id("stFileChipIconSpinner")).to_have_count(0)
     page.get_by_role("button", name="Validate and load").click()
-    expect(page.get_by_test_id("stMetric").filter(has_text="Patients").first).to_contain_text(
-        str(patients), timeout=timeout)
+    expect(page.get_by_test_id("stAlertContentSuccess").filter(has_text="Loaded")).to_be_visible(timeout=timeout)
+    if patients is not None:
+        expect(page.get_by_test_id("stMetric").filter(has_text="Patients").first).to_contain_text(
+            str(patients), timeout=timeout)
     wait_until_idle(page)

@@ -22,7 +22,7 @@ from playwright.sync_api import expect
 from icans_core import library, sample
 from icans_core.ingest import load_sources
 from icans_core.readers import Source
-from tests.browser import EXPECT_TIMEOUT, running_app, wait_until_idle
+from tests.browser import upload_cohort, EXPECT_TIMEOUT, running_app, wait_until_idle
 
 pytestmark = pytest.mark.browser
 FIRST_LOAD_TIMEOUT = 60_000
@@ -164,15 +164,7 @@ def test_a_link_from_a_published_cohort_opens_that_cohort_with_the_same_numbers(
 
 
 def upload(page, app_url: str, files: dict[str, bytes]) -> None:
-    open_page(page, f"{app_url}/cohort", "Cohort")
-    uploader = page.get_by_test_id("stFileUploader")
-    uploader.locator("input[type=file]").set_input_files(
-        [{"name": name, "mimeType": "text/csv", "buffer": data} for name, data in files.items()])
-    expect(uploader.get_by_test_id("stFileChip")).to_have_count(len(files))
-    expect(uploader.get_by_test_id("stFileChipIconSpinner")).to_have_count(0)
-    page.get_by_role("button", name="Validate and load").click()
-    expect(page.get_by_test_id("stAlertContentSuccess").filter(has_text="Loaded")).to_be_visible(timeout=60_000)
-    wait_until_idle(page)
+    upload_cohort(page, app_url, files)
 
 
 def test_a_link_from_a_private_upload_says_so_and_shows_no_other_numbers(chromium, app_url, page):

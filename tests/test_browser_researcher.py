@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import wait_until_idle
+from tests.browser import upload_cohort, wait_until_idle
 from tests.cohorts import ivig_study_files
 
 pytestmark = pytest.mark.browser
@@ -57,17 +57,7 @@ def test_upload_filter_and_download_every_figure_and_both_reports(page, app_url)
     assert 3 <= len(selected) < 9  # the filter keeps some, not all, of the IVIG arm
 
     # upload
-    page.goto(f"{app_url}/cohort")
-    expect(page.get_by_text("Loaded:")).to_be_visible(timeout=FIRST_LOAD_TIMEOUT)
-    uploader = page.get_by_test_id("stFileUploader")
-    uploader.locator("input[type=file]").set_input_files(
-        [{"name": name, "mimeType": "text/csv", "buffer": data} for name, data in files.items()])
-    expect(uploader.get_by_test_id("stFileChip")).to_have_count(len(files))
-    expect(uploader.get_by_test_id("stFileChipIconSpinner")).to_have_count(0)
-    page.get_by_role("button", name="Validate and load").click()
-    expect(page.get_by_test_id("stMetric").filter(has_text="Patients").first).to_contain_text("19",
-                                                                                               timeout=FIRST_LOAD_TIMEOUT)
-    wait_until_idle(page)
+    upload_cohort(page, app_url, files, 19)
 
     # filter: axi-cel, IVIG within 3 days of onset (in the sidebar, as a user does)
     page.get_by_test_id("stSidebarNav").get_by_text("Resolution", exact=True).click()
