@@ -71,6 +71,8 @@ def test_nca_options_reach_the_table(page, app_url):
     page.get_by_text("lin up/log down", exact=True).click()
     wait_until_idle(page)
     page.get_by_text("interpolated ends (PKNCA aucint)").click()
+    # the run of this click has drawn the caption (right after a click the old run's idle state still shows)
+    expect(page.get_by_text("by the lin up/log down rule, interpolated ends (PKNCA aucint)")).to_be_visible()
     wait_until_idle(page)
     expect(page.get_by_test_id("stException")).to_have_count(0)
     table = csv_of(page, page.get_by_role("button", name="Table (CSV)").last)
