@@ -83,6 +83,23 @@ def wait_until_idle(page, timeout: float = EXPECT_TIMEOUT) -> None:
         "data-test-script-state", "notRunning", timeout=timeout)
 
 
+def team_password_secrets(folder: Path, password: str) -> Path:
+    """A secrets.toml in `folder` for a deployment signed in with one team password (hashed, as shipped)."""
+    from icans_core import passwords
+
+    secrets = Path(folder) / "secrets.toml"
+    secrets.write_text(f'[access]\npassword_hash = "{passwords.hash_password(password)}"\n')
+    return secrets
+
+
+@contextmanager
+def password_deployment(folder: Path, password: str, script: str = "serve.py", library: Path | None = None):
+    """`running_app` with a team password and a library folder (default: `folder`/library)."""
+    with running_app(folder, ("--secrets.files", str(team_password_secrets(folder, password))),
+                     env={"ICANS_LIBRARY_DIR": str(library or Path(folder) / "library")}, script=script) as server:
+        yield server
+
+
 @contextmanager
 def running_app(log_dir: Path, extra_args: tuple[str, ...] = (), env: dict | None = None,
                 port: int | None = None, script: str = "serve.py"):

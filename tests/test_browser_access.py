@@ -12,10 +12,10 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from icans_core import library, passwords
+from icans_core import library
 from icans_core.ingest import load_sources
 from icans_core.readers import Source
-from tests.browser import running_app, wait_until_idle
+from tests.browser import password_deployment, wait_until_idle
 from tests.test_browser_cohort import PATIENTS_CSV, TOXICITY_CSV, choose_files
 
 pytestmark = pytest.mark.browser
@@ -42,11 +42,7 @@ def published_id(tmp_path_factory):
 @pytest.fixture(scope="module")
 def app_server(tmp_path_factory, published_id):
     """This module's deployment: a team password and a library holding one published cohort."""
-    folder = tmp_path_factory.mktemp("access")
-    secrets = folder / "secrets.toml"
-    secrets.write_text(f'[access]\npassword_hash = "{passwords.hash_password(PASSWORD)}"\n')
-    with running_app(folder, ("--secrets.files", str(secrets)),
-                     env={"ICANS_LIBRARY_DIR": str(published_id[0])}) as server:
+    with password_deployment(tmp_path_factory.mktemp("access"), PASSWORD, library=published_id[0]) as server:
         yield server
 
 

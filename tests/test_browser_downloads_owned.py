@@ -18,8 +18,7 @@ import urllib.request
 import pytest
 from playwright.sync_api import expect
 
-from icans_core import passwords
-from tests.browser import running_app, wait_until_idle
+from tests.browser import password_deployment, wait_until_idle
 from tests.test_browser_access import sign_in, upload
 from tests.test_browser_session_binding import ALICE, ALICE_PATIENTS, ALICE_TOXICITY
 
@@ -29,11 +28,7 @@ FIRST_LOAD_TIMEOUT = 60_000
 
 
 def deployment(tmp_path_factory, script: str):
-    folder = tmp_path_factory.mktemp("downloads")
-    secrets = folder / "secrets.toml"
-    secrets.write_text(f'[access]\npassword_hash = "{passwords.hash_password(PASSWORD)}"\n')
-    return running_app(folder, ("--secrets.files", str(secrets)),
-                       env={"ICANS_LIBRARY_DIR": str(folder / "library")}, script=script)
+    return password_deployment(tmp_path_factory.mktemp("downloads"), PASSWORD, script)
 
 
 @pytest.fixture(scope="module")

@@ -28,8 +28,8 @@ import urllib.request
 import pytest
 from playwright.sync_api import expect
 
-from icans_core import passwords
-from tests.browser import (ROOT, SERVER_START_TIMEOUT, free_port, resume_session, running_app, stop,
+from tests.browser import (ROOT, SERVER_START_TIMEOUT, free_port, password_deployment, resume_session, stop,
+                           team_password_secrets,
                            wait_healthy, wait_until_idle)
 from tests.test_browser_access import expect_sign_in_only, patient_options, sign_in, upload
 from tests.test_browser_cohort import PATIENTS_CSV, TOXICITY_CSV
@@ -46,11 +46,7 @@ UPLOAD_URL = re.compile(r"/_stcore/upload_file/([0-9a-f-]{36})/")
 
 
 def deployment(tmp_path_factory, script: str):
-    folder = tmp_path_factory.mktemp("binding")
-    secrets = folder / "secrets.toml"
-    secrets.write_text(f'[access]\npassword_hash = "{passwords.hash_password(PASSWORD)}"\n')
-    return running_app(folder, ("--secrets.files", str(secrets)),
-                       env={"ICANS_LIBRARY_DIR": str(folder / "library")}, script=script)
+    return password_deployment(tmp_path_factory.mktemp("binding"), PASSWORD, script)
 
 
 @pytest.fixture(scope="module")
@@ -171,8 +167,7 @@ UNBOUND = ("import sys; from ui import access; access.session_check = lambda: ac
 @pytest.fixture(scope="module")
 def unbound_server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("unbound")
-    secrets = folder / "secrets.toml"
-    secrets.write_text(f'[access]\npassword_hash = "{passwords.hash_password(PASSWORD)}"\n')
+    secrets = team_password_secrets(folder, PASSWORD)
     port = free_port()
     url, log_path = f"http://127.0.0.1:{port}", folder / "server.log"
     command = [sys.executable, "-c", UNBOUND, "run", "dashboard.py", "--server.headless", "true",

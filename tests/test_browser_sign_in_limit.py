@@ -14,8 +14,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from icans_core import passwords
-from tests.browser import running_app, wait_until_idle
+from tests.browser import password_deployment, wait_until_idle
 from tests.test_browser_access import sign_in
 from ui.sign_in_limit import BURST, PER_SECOND
 
@@ -28,11 +27,7 @@ LIMITED = re.compile(r"Too many sign-in attempts on this server just now\. Wait 
 
 @pytest.fixture(scope="module")
 def app_server(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("limit")
-    secrets = folder / "secrets.toml"
-    secrets.write_text(f'[access]\npassword_hash = "{passwords.hash_password(PASSWORD)}"\n')
-    with running_app(folder, ("--secrets.files", str(secrets)),
-                     env={"ICANS_LIBRARY_DIR": str(folder / "library")}) as server:
+    with password_deployment(tmp_path_factory.mktemp("limit"), PASSWORD) as server:
         yield server
 
 
@@ -57,13 +52,11 @@ def test_fifteen_parallel_sessions_cannot_make_fifteen_guesses(chromium, app_url
         started = time.monotonic()
         for page in pages:  # all 15 submitted within a fraction of a second
             page.get_by_role("button", name="Sign in").click()
-        submitted = time.monotonic() - started
         outcomes = [outcome(page) for page in pages]
         answered = time.monotonic() - started  # every attempt was checked (or refused) within this
         guesses = outcomes.count("guess")
-        # Attempts come back at PER_SECOND while the server works through the 15 (on a loaded
-        # machine that takes longer than the clicks): never more than the burst plus what came back.
-        assert submitted < 5, submitted
+        # Attempts come back at PER_SECOND while the clicks go out and the server works through the 15
+        # (slower on a loaded machine): never more than the burst plus what came back meanwhile.
         assert guesses <= BURST + int(answered * PER_SECOND) + 1, (outcomes, answered)
         assert guesses < SESSIONS and "limited" in outcomes, outcomes
         for page in pages:
