@@ -30,7 +30,7 @@ def _analysis_inputs(args: argparse.Namespace):
     """Options, filter and a loaded connection for export and report; or an exit status if refused."""
     from icans_core import store
     from icans_core.episodes import EpisodeOptions
-    from icans_core.filters import CohortFilter, InterventionFilter
+    from icans_core.filters import CohortFilter, InterventionFilter, unknown_values
     from icans_core.options import AnalysisOptions
 
     try:
@@ -59,6 +59,12 @@ def _analysis_inputs(args: argparse.Namespace):
         print(format_problem(problem))
     con = store.connect()
     store.load_cohort(con, result.cohort)
+    unknown = unknown_values(cohort_filter, store.filter_choices(con))
+    if unknown:  # a value that matches nobody would give empty results without a word
+        for message in unknown:
+            print(f"REFUSED: {message}")
+        print("REFUSED: nothing was written.")
+        return EXIT_REFUSED
     selected = store.select_patients(con, cohort_filter)
     print(f"{selected} of {len(result.cohort.tables['patients'])} patients selected.")
     return con, options, cohort_filter

@@ -9,7 +9,13 @@ without a word (issue 10, "Silent data changes").
 - a negative concentration or cell count (a known analyte): refused; a negative value of another
   analyte (which may be a signed measure) is warned;
 - an assessment, sample or treatment after the patient's death_day: warned; after the last_followup_day
-  of a patient who did not die (the last day known alive): warned; a last_followup_day before day 0: warned.
+  of a patient who did not die (the last day known alive): warned; a last_followup_day before day 0: warned;
+- a grade 5 (death from CRS or ICANS, ASTCT) for a patient without a death_day (the analyses count the
+  patient as alive), a grade 5 after the death_day, and an assessment after a grade 5: warned (the contract
+  allows grade 5 and a blank death_day, so these load as given, and the user is told how they count);
+- values of one categorical column (group, product, disease, agent, analyte, ...) that differ only in case,
+  spacing, look-alike letters or invisible characters ("Steroids" and "steroids"): warned, naming both
+  spellings and their row counts; they stay two values (two groups), as given.
 
 Runs on the typed, normalised tables of `validation` (their `.frame`, `.raw` and `.spec`); every problem
 names the file, the spreadsheet row, the column and the value as the user wrote it.
@@ -20,7 +26,8 @@ from __future__ import annotations
 import pandas as pd
 
 from icans_core import schema as S
-from icans_core.problems import MAX_ALIKE, Problem, capped, error, warning
+from icans_core.problems import (MAX_ALIKE, Problem, capped, error, lookalike_key, lookalike_note, quoted, warning,
+                                 without_lookalikes)
 
 _SYNDROMES = {"crs_grade": "CRS", "icans_grade": "ICANS"}
 _DUPLICATE_EFFECT = {
@@ -46,7 +53,31 @@ def check_across_rows(tables: dict) -> list[Problem]:
                 problems += after_death(tables["patients"], tables[name], columns)
                 problems += after_last_followup(tables["patients"], tables[name], columns)
         problems += followup_before_infusion(tables["patients"])
+        if "toxicity" in tables:
+            problems += grade_five(tables["patients"], tables["toxicity"])
+        if "toxicity_episodes" in tables:
+            problems += grade_five_episodes(tables["patients"], tables["toxicity_episodes"])
+    for name, columns in _CATEGORICAL.items():
+        if name in tables:
+            for column in columns:
+                problems += variant_spellings(tables[name], column)
     return problems
+
+
+# Columns whose values name categories the analyses group, filter or match by (as loaded: known products,
+# agents and analytes are already normalised to one spelling, so only values kept as given can differ).
+_CATEGORICAL = {
+    "patients": ("group", "product", "disease"),
+    "interventions": ("agent",),
+    "labs": ("analyte", "unit"),
+}
+_CATEGORY_USE = {
+    "group": "two groups (two arms in every comparison, filter and chart)",
+    "product": "two products (and two groups where the product is the group)",
+    "disease": "two diseases in Table 1 and the disease filter",
+    "agent": "two agents in the intervention filters and the swimlane symbols",
+    "analyte": "two analytes (two series in every cytokine and expansion analysis)",
+}
 
 
 def _raw(table, row: int, column: str) -> object:
@@ -174,3 +205,137 @@ def _after(patients, table, columns: list[str], limit_column: str, title: str, l
                  for row in late[late].index]
         problems += capped(found, table.raw.source, column)
     return problems
+
+
+def variant_spellings(table, column: str) -> list[Problem]:
+    """A warning on each spelling of a value that differs from another spelling in the same column only in
+    case, spacing, look-alike letters or invisible characters, at its first row, naming both spellings and
+    their row counts. Nothing is merged: they stay different values, as the user gave them."""
+    f = table.frame
+    if column not in f.columns:
+        return []
+    values = f[column].dropna()
+    if values.empty:
+        return []
+    counts = values.value_counts(sort=False)
+    if len(counts) < 2:
+        return []
+    keys = pd.Series({v: lookalike_key(v) for v in counts.index})
+    problems = []
+    for _, spellings in keys.groupby(keys, sort=False):
+        if len(spellings) < 2:
+            continue
+        # the most common spelling (the first given, on a tie) is named as the other one
+        order = sorted(spellings.index, key=lambda v: (-counts[v], values.index[values == v][0]))
+        usual = order[0]
+        for other in order[1:]:
+            rows = values.index[values == other]
+            problems.append(warning(
+                table.raw.source,
+                f"{quoted(other)} ({_rows(rows)}) and {quoted(usual)} ({_rows(values.index[values == usual])}) "
+                f"differ only in {_difference(other, usual)}: they are kept as given, so they are "
+                f"{_CATEGORY_USE.get(column, 'two different values')}. Write them the same way if they are one."
+                + (f" ({'; '.join(n for n in (lookalike_note(other), lookalike_note(usual)) if n)}.)"
+                   if lookalike_note(other) or lookalike_note(usual) else ""),
+                row=int(rows[0]), column=column, value=_raw(table, rows[0], column)))
+    return capped(problems, table.raw.source, column)
+
+
+def _rows(rows) -> str:
+    shown = ", ".join(str(int(r)) for r in rows[:5]) + (", ..." if len(rows) > 5 else "")
+    return f"{len(rows):,} row{'s' if len(rows) != 1 else ''}: {'row' if len(rows) == 1 else 'rows'} {shown}"
+
+
+def _difference(a: str, b: str) -> str:
+    """Which kinds of difference separate two spellings with the same lookalike_key."""
+    plain_a, plain_b = without_lookalikes(a), without_lookalikes(b)
+    spaced_a, spaced_b = " ".join(plain_a.split()), " ".join(plain_b.split())
+    kinds = []
+    if spaced_a != spaced_b:
+        kinds.append("case")
+    if plain_a.casefold() != plain_b.casefold():
+        kinds.append("spacing")
+    if plain_a != a or plain_b != b:
+        kinds.append("look-alike or invisible characters")
+    return " and ".join(kinds) or "case"
+
+
+_SYNDROME_OF = {"crs_grade": "CRS", "icans_grade": "ICANS"}
+_ALIVE_EFFECT = ("Without a death_day the analyses count this patient as alive to the last_followup_day: an "
+                 "unresolved severe-ICANS episode is censored at its last assessment, not 'died' (no competing "
+                 "death in the cumulative incidence), there is no death in the key numbers, and the swimlane shows "
+                 "the last follow-up, not a death.")
+
+
+def grade_five(patients, toxicity) -> list[Problem]:
+    """Warnings on grade 5 (ASTCT: death from CRS / ICANS) that disagrees with the patients table: no
+    death_day (the patient then counts as alive), or after the death_day; and on assessments after a grade 5."""
+    p = patients.frame
+    t = toxicity.frame
+    if "death_day" not in p.columns or t.empty:
+        return []
+    first = p.drop_duplicates("patient_id")
+    death = t["patient_id"].map(first.set_index("patient_id")["death_day"]).astype("Float64")
+    patient_row = t["patient_id"].map(pd.Series(first.index, index=first["patient_id"]))
+    source, patients_source = toxicity.raw.source, patients.raw.source
+    day = t["day"].astype("Float64")
+    problems: list[Problem] = []
+    fives = pd.Series(False, index=t.index)
+    for column, syndrome in _SYNDROME_OF.items():
+        if column not in t.columns:
+            continue
+        five = (t[column].astype("Float64") == 5).fillna(False).astype(bool)
+        fives |= five
+        five &= day.notna().to_numpy() & t["patient_id"].isin(first["patient_id"]).to_numpy()
+        no_death = five & death.isna().to_numpy()
+        found = [warning(source, f"Grade 5 {syndrome} (death from {syndrome}, ASTCT) on day {day[r]:g}, but this "
+                                 f"patient has no death_day ({patients_source}, row {int(patient_row[r])}). Kept as "
+                                 f"given. {_ALIVE_EFFECT} Give the death_day, or correct the grade.",
+                         row=int(r), column=column, value=_raw(toxicity, r, column))
+                 for r in no_death[no_death].index]
+        late = five & _later(day, death)
+        found += [warning(source, f"Grade 5 {syndrome} (death from {syndrome}) on day {day[r]:g}, after this "
+                                  f"patient's death_day ({death[r]:g}; {patients_source}, row {int(patient_row[r])}): "
+                                  "a death from the toxicity is on the day of death. Kept as given; the death is "
+                                  "counted on the death_day. Check the day, the grade and the death_day.",
+                          row=int(r), column=column, value=_raw(toxicity, r, column))
+                  for r in late[late].index]
+        problems += capped(found, source, column)
+    if fives.any():
+        graded = pd.DataFrame({"patient_id": t.loc[fives, "patient_id"], "day": day[fives]})
+        earliest = graded.sort_values("day", kind="stable").drop_duplicates("patient_id")
+        five_day = t["patient_id"].map(earliest.set_index("patient_id")["day"]).astype("Float64")
+        five_row = dict(zip(earliest["patient_id"], earliest.index))
+        after = _later(day, five_day) & day.notna().to_numpy()
+        found = [warning(source, f"Assessed after a grade 5 (death from the toxicity) on day {five_day[r]:g} (row "
+                                 f"{int(five_row[t.at[r, 'patient_id']])}): day {day[r]:g}. Kept as given, and used "
+                                 "as given: a later ICANS grade of 1 or less counts as the resolution of a severe "
+                                 "episode. Check the grade 5 and this assessment.",
+                         row=int(r), column="day", value=_raw(toxicity, r, "day"))
+                 for r in after[after].index]
+        problems += capped(found, source, "day")
+    return problems
+
+
+def grade_five_episodes(patients, episodes) -> list[Problem]:
+    """A warning on each episode form with peak grade 5 for a patient without a death_day."""
+    p = patients.frame
+    e = episodes.frame
+    if "death_day" not in p.columns or e.empty or "peak_grade" not in e.columns:
+        return []
+    dead = set(p.loc[p["death_day"].notna(), "patient_id"])
+    rows = {pid: int(r) for r, pid in p["patient_id"].items()}
+    five = (e["peak_grade"].astype("Float64") == 5).fillna(False).astype(bool) & ~e["patient_id"].isin(dead)
+    found = [warning(episodes.raw.source, f"Peak grade 5 {e.at[r, 'syndrome']} (death from the toxicity, ASTCT), "
+                                          f"but this patient has no death_day ({patients.raw.source}, row "
+                                          f"{rows.get(e.at[r, 'patient_id'], '?')}). Kept as given. {_ALIVE_EFFECT} "
+                                          "Give the death_day, or correct the grade.",
+                     row=int(r), column="peak_grade", value=_raw(episodes, r, "peak_grade"))
+             for r in five[five].index]
+    return capped(found, episodes.raw.source, "peak_grade")
+
+
+def _later(day: pd.Series, limit: pd.Series) -> pd.Series:
+    """day after limit, where a whole limit is a day without a time (anything on that day is not after it)."""
+    whole = limit == limit.round()
+    return ((whole & (day >= limit + 1)) | (~whole & (day > limit))).fillna(False).astype(bool)

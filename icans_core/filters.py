@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Literal
 
+from icans_core.problems import quoted
 from icans_core.schema import AGENT_CLASSES
 
 Mode = Literal["any", "all", "none"]
@@ -93,3 +94,41 @@ def describe(cohort_filter: CohortFilter) -> list[str]:
                   f"(grade {rx.severe_grade}+)" if rx.within_days_of_onset is not None else "")
         lines.append(f"{MODES[rx.mode]}: {', '.join(rx.names)}{window}")
     return lines
+
+
+# The command line's option for each list filter (as `python -m icans_core export --help` names them).
+OPTIONS = {"products": "--product", "costimulatory_domains": "--costimulatory-domain", "targets": "--target",
+           "diseases": "--disease", "groups": "--group", "sexes": "--sex", "ecog": "--ecog"}
+
+
+def unknown_values(cohort_filter: CohortFilter, choices: dict[str, list]) -> list[str]:
+    """A message for every chosen value that no patient of the cohort has (values match exactly, so
+    `Axi-cel` would select nobody without a word), naming the values there are and the one that matches but
+    for case, if any. `choices` is store.filter_choices(con). Intervention classes are a closed vocabulary
+    and always known (a class nobody received is a meaningful choice with 'none')."""
+    problems = []
+    for attribute, option in OPTIONS.items():
+        available = list(choices.get(attribute, []))
+        for value in getattr(cohort_filter, attribute):
+            if value not in available:
+                problems.append(f"{option} {quoted(value)} matches no patient's {_LABELS[attribute]} in this cohort "
+                                f"(values match exactly, case included), so the results would hold nobody."
+                                f"{_same_but_case(value, available)} Available: {_listed(available)}.")
+    agents = list(dict.fromkeys(choices.get("agents", [])))
+    for value in cohort_filter.intervention.names:
+        if value not in AGENT_CLASSES and value not in agents:
+            problems.append(f"--intervention {quoted(value)} is neither an intervention class nor an agent of this "
+                            f"cohort (values match exactly, case included).{_same_but_case(value, [*AGENT_CLASSES, *agents])}"
+                            f" Classes: {_listed(list(AGENT_CLASSES))}. Agents given in this cohort: {_listed(agents)}.")
+    return problems
+
+
+def _same_but_case(value: str, available: list) -> str:
+    same = [v for v in available if str(v).casefold() == str(value).casefold()]
+    return f" Did you mean {quoted(same[0])}?" if same else ""
+
+
+def _listed(values: list) -> str:
+    if not values:
+        return "(none)"
+    return ", ".join(quoted(v) for v in values[:50]) + (f", ... ({len(values):,} in all)" if len(values) > 50 else "")

@@ -321,6 +321,26 @@ BOOLEAN_WORDS: dict[str, bool] = {
 MISSING_WORDS = frozenset({"", "na", "n/a", "nan", "null", "none"})
 
 
+def closest_agents(name: str) -> list[str]:
+    """The known agents (canonical names) a name not in the vocabulary most likely means, best first: close
+    in spelling to an agent or one of its synonyms (difflib, ratio >= 0.6), or the start of one (`pred` ->
+    prednisone, prednisolone). Only a suggestion for a message: the name itself is never changed."""
+    from difflib import get_close_matches
+
+    key = vocabulary_key(name)
+    if not key:
+        return []
+    found = [AGENT_SYNONYMS[k] for k in get_close_matches(key, list(AGENT_SYNONYMS), n=6, cutoff=0.6)]
+    if len(key) >= 3:
+        found += [AGENT_SYNONYMS[k] for k in AGENT_SYNONYMS if k.startswith(key) and len(k) > len(key)]
+    return list(dict.fromkeys(found))[:3]
+
+
+# Endings of corticosteroid names (betamethasone, budesonide, triamcinolone, fludrocortisone, ...): such an
+# agent outside the table above has no dexamethasone factor, and the warning says so.
+CORTICOSTEROID_ENDINGS = ("sone", "solone", "olone", "cort", "cortef", "medrol", "sonide", "nide", "zacort")
+
+
 def agent_class(agent: str, route: str | None) -> str:
     """The contract's class of an agent: anything given intrathecally is intrathecal therapy."""
     if route == "IT":

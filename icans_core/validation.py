@@ -26,7 +26,7 @@ from pandera.pandas import Check, Column, DataFrameSchema
 
 from icans_core import consistency, deidentify, derived
 from icans_core import schema as S
-from icans_core.problems import Problem, capped, error, warning
+from icans_core.problems import Problem, capped, error, lookalike_note, quoted, warning, without_lookalikes
 from icans_core.readers import TEXT, RawTable
 
 # Columns added to the contract's columns by normalisation (the original is kept).
@@ -84,6 +84,10 @@ def validate_tables(raw_tables: list[RawTable]) -> tuple[dict[str, pd.DataFrame]
 
     for table in tables.values():
         _normalise(table)
+    if "interventions" in tables:
+        problems += _unknown_agents(tables["interventions"])
+    if "patients" in tables:
+        problems += _lookalike_products(tables["patients"])
     patient_ids = _patient_ids(tables)
     for table in tables.values():
         problems += _apply_rules(table, _rules(table.spec, patient_ids), "error")
@@ -308,6 +312,60 @@ def _normalise(table: _Table) -> None:
         f["value"] = _scaled_exactly(f["value"], factor)
         f["below_lloq"] = f["below_lloq"].fillna(False)
     derived.normalise(name, f)  # issue 13: observations, episode forms, grade-source marks
+
+
+def _unknown_agents(table: _Table) -> list[Problem]:
+    """A warning on every agent the vocabulary does not know: it is kept as given, and its class is 'other'
+    (or intrathecal therapy, by route), so a misspelt steroid ('Dexa', 'dexametasone') would silently fall
+    out of the steroid totals. The closest known agent is suggested; the name is never changed."""
+    f = table.frame
+    unknown = f["agent"].notna() & ~f["agent"].isin(list(S.AGENTS))
+    if not unknown.any():
+        return []
+    source = table.raw.source
+    messages: dict[tuple[str, str | None], str] = {}
+    found = []
+    for row, agent, route, klass in zip(f.index[unknown], f.loc[unknown, "agent"], f.loc[unknown, "route"],
+                                        f.loc[unknown, "agent_class"]):
+        route = route if isinstance(route, str) else None
+        if (agent, route) not in messages:
+            messages[agent, route] = _unknown_agent_message(agent, klass)
+        found.append(warning(source, messages[agent, route], row=int(row), column="agent",
+                             value=table.raw.frame.at[row, "agent"] if "agent" in table.raw.frame.columns else agent))
+    return capped(found, source, "agent")
+
+
+def _lookalike_products(table: _Table) -> list[Problem]:
+    """A warning on an unknown product that looks like a known one (a Cyrillic a in axi-cel): it is another
+    product, with no target or costimulatory domain, though it reads the same."""
+    f = table.frame
+    known = {p.short for p in S.PRODUCTS}
+    found = []
+    for row, product in f.loc[f["product"].notna() & ~f["product"].isin(list(known)), "product"].items():
+        meant = S.PRODUCT_SYNONYMS.get(S.vocabulary_key(without_lookalikes(product)))
+        if meant is not None:
+            found.append(warning(table.raw.source, f"{quoted(product)} looks like the product '{meant}' but is not "
+                                                   f"it ({lookalike_note(product)}): kept as given, as another product "
+                                                   "with unknown target and costimulatory domain. Retype it.",
+                                 row=int(row), column="product", value=table.raw.frame.at[row, "product"]))
+    return capped(found, table.raw.source, "product")
+
+
+def _unknown_agent_message(agent: str, klass: str) -> str:
+    if klass == S.INTRATHECAL:
+        counted = "counted as class 'intrathecal therapy' (route IT), as any agent given intrathecally"
+    else:
+        counted = ("counted as class 'other' (so not in the steroid totals, and not as a corticosteroid, IL-6 "
+                   "or IL-1 blockade or IVIG in filters and time origins)")
+    message = f"{quoted(agent)} is not a known agent: kept as given, {counted}."
+    close = S.closest_agents(agent)
+    if close:
+        message += " Did you mean " + " or ".join(f"'{c}' ({S.AGENTS[c][0]})" for c in close) + "?"
+    if klass != S.INTRATHECAL and S.vocabulary_key(agent).endswith(S.CORTICOSTEROID_ENDINGS):
+        message += (" If it is another corticosteroid, it has no dexamethasone factor in this format (only "
+                    f"{', '.join(S.DEXAMETHASONE_EQUIVALENTS)}), so it is not counted as one.")
+    note = lookalike_note(agent)
+    return message + (f" ({note}.)" if note else "")
 
 
 def _scaled_exactly(values: pd.Series, factor: pd.Series) -> pd.Series:

@@ -491,7 +491,7 @@ CASES: list[Case] = [
              "patients", 2, 1, "\uff41\uff58\uff49\u2010\uff43\uff45\uff4c"))), check=check_vocabulary_lookalikes),
     Case("Cyrillic lookalike product", "unicode",
          lambda: upload(_set_cell("patients", 2, 1, "\u0430xi-cel")),
-         check=check_warned("Unknown product", "\u0430xi-cel")),
+         check=check_warned("looks like the product 'axi-cel'", "\\u0430xi-cel")),  # the look-alike shown escaped
     Case("terminal escape in a product", "unicode",
          lambda: upload(_set_cell("patients", 2, 1, "\x1b[31maxi-cel\x1b[0m")), check=check_escaped_in_terminal),
     Case("emoji in a group label", "unicode",
@@ -828,6 +828,86 @@ SILENT: list[Silent] = [
     Silent("the largest accepted dose comes out exactly",
            lambda: upload(cells("interventions", (2, "daily_dose", "999999.999999"))), "exact",
            export=expect("steroid_exposure", "cumulative_dex_mg", repr(999999.999999 * 1.0 * 3), patient_id="P1")),
+    # --- agent names the vocabulary does not know (adversarial finding): warned with the closest agent, never
+    # mapped; the steroid total then leaves the row out, which the export shows -----------------------------
+    *[Silent(f"misspelt or abbreviated agent {given!r}", lambda given=given: upload(cells("interventions", (2, "agent", given))),
+             "warned", f"{shown} is not a known agent: kept as given, counted as class 'other' (so not in the steroid "
+             f"totals{''.join('')}", ("interventions.csv", 2, "agent", value),
+             export=expect_all(expect("steroid_exposure", "cumulative_dex_mg", "0", patient_id="P1"),
+                               expect("steroid_exposure", "steroid_days", "0", patient_id="P1")))
+      for given, shown, value in (("Dexa", "'Dexa'", "Dexa"), ("DXM", "'DXM'", "DXM"),
+                                  ("dexametasone", "'dexametasone'", "dexametasone"),
+                                  ("d\u0435xamethasone", "'d\\u0435xamethasone'", "d\\u0435xamethasone"))],
+    Silent("misspelt steroid: the closest agent is suggested", lambda: upload(cells("interventions", (2, "agent", "Dexa"))),
+           "warned", "Did you mean 'dexamethasone' (corticosteroid)?", ("interventions.csv", 2, "agent", "Dexa")),
+    Silent("'pred' suggests both prednisone and prednisolone", lambda: upload(cells("interventions", (2, "agent", "pred"))),
+           "warned", "Did you mean 'prednisone' (corticosteroid) or 'prednisolone' (corticosteroid)?",
+           ("interventions.csv", 2, "agent", "pred")),
+    Silent("misspelt tocilizumab: not IL-6 blockade, said so", lambda: upload(cells("interventions", (3, "agent", "tocilizumb"))),
+           "warned", "Did you mean 'tocilizumab' (IL-6 blockade)?", ("interventions.csv", 3, "agent", "tocilizumb")),
+    Silent("a corticosteroid outside the table is named as such",
+           lambda: upload(cells("interventions", (2, "agent", "budesonide"))), "warned",
+           "If it is another corticosteroid, it has no dexamethasone factor", ("interventions.csv", 2, "agent", "budesonide")),
+    *[Silent(f"listed synonym {given!r} counts as methylprednisolone", lambda given=given: upload(cells("interventions", (2, "agent", given))),
+             "exact", export=expect("steroid_exposure", "cumulative_dex_mg", "22.5", patient_id="P1"))  # 3 x 40 x 0.1875
+      for given in ("MP", "solumedrol", "Solu-Medrol", "methylpred")],
+    # --- grade 5 (ASTCT: death from the toxicity) disagreeing with death_day ----------------------------------
+    Silent("grade 5 ICANS without a death_day", lambda: upload(cells("toxicity", (4, "icans_grade", "5"))), "warned",
+           "Grade 5 ICANS (death from ICANS, ASTCT) on day 9, but this patient has no death_day (patients.csv, row 2)",
+           ("toxicity.csv", 4, "icans_grade", "5"),
+           export=expect_all(expect("episodes", "outcome", "censored", patient_id="P1"),
+                             expect("episodes", "peak_grade", "5", patient_id="P1"))),
+    Silent("grade 5 CRS without a death_day says how it counts", lambda: upload(cells("toxicity", (5, "crs_grade", "5"))),
+           "warned", "Without a death_day the analyses count this patient as alive", ("toxicity.csv", 5, "crs_grade", "5")),
+    Silent("grade 5 after the death_day", lambda: upload(cells("toxicity", (4, "icans_grade", "5"),
+                                                              tables=cells("patients", (2, "death_day", "8"), (2, "last_followup_day", "8")))),
+           "warned", "Grade 5 ICANS (death from ICANS) on day 9, after this patient's death_day (8; patients.csv, row 2)",
+           ("toxicity.csv", 4, "icans_grade", "5"), export=expect("episodes", "outcome", "died", patient_id="P1")),
+    Silent("an assessment after a grade 5", lambda: upload(cells("toxicity", (3, "icans_grade", "5"), tables=SEVERE_DEATH)),
+           "warned", "Assessed after a grade 5 (death from the toxicity) on day 5 (row 3): day 9",
+           ("toxicity.csv", 4, "day", "9"), export=expect("episodes", "outcome", "resolved", patient_id="P1")),
+    Silent("grade 5 on the day of death is no warning",
+           lambda: upload(cells("toxicity", (4, "icans_grade", "5"), tables=cells("patients", (2, "death_day", "9"),
+                                                                                  (2, "last_followup_day", "9")))),
+           "exact", export=expect("episodes", "outcome", "died", patient_id="P1")),
+    Silent("peak grade 5 on an episode form without a death_day",
+           lambda: upload(appended("toxicity_episodes", ["P2", "CRS", "3", "5", "", ""],
+                                   tables={**copy_tables(), "toxicity_episodes": [
+                                       ["patient_id", "syndrome", "onset_day", "peak_grade", "resolution_day", "treatments"]]})),
+           "warned", "Peak grade 5 CRS (death from the toxicity, ASTCT), but this patient has no death_day (patients.csv, row 3)",
+           ("toxicity_episodes.csv", 2, "peak_grade", "5")),
+    # --- categories differing only in case, spacing or look-alike letters: two groups, warned, not merged -----
+    Silent("groups differing only in case", lambda: upload(cells("patients", (3, "group", "steroids + ivig"),
+                                                                 tables=SEVERE_P2)), "warned",
+           "'steroids + ivig' (1 row: row 3) and 'Steroids + IVIG' (1 row: row 2) differ only in case: they are kept "
+           "as given, so they are two groups", ("patients.csv", 3, "group", "steroids + ivig"),
+           export=expect_all(expect("episodes", "group", "Steroids + IVIG", patient_id="P1"),
+                             expect("episodes", "group", "steroids + ivig", patient_id="P2"),
+                             lambda files: len(files["resolution_summary"]) == 2 or pytest.fail("not two arms"))),
+    Silent("groups differing only in inner spacing", lambda: upload(cells("patients", (3, "group", "Steroids  +  IVIG"),
+                                                                          tables=SEVERE_P2)), "warned",
+           "differ only in spacing", ("patients.csv", 3, "group", "Steroids  +  IVIG"),
+           export=expect("episodes", "group", "Steroids  +  IVIG", patient_id="P2")),
+    Silent("groups differing by a no-break space, shown escaped",
+           lambda: upload(cells("patients", (3, "group", "Steroids\u00a0+ IVIG"), tables=SEVERE_P2)), "warned",
+           "'Steroids\\xa0+ IVIG' (1 row: row 3) and 'Steroids + IVIG' (1 row: row 2) differ only in look-alike or "
+           "invisible characters", ("patients.csv", 3, "group", "Steroids\\xa0+ IVIG")),
+    Silent("groups that look the same, one with a Cyrillic e, shown escaped and named",
+           lambda: upload(cells("patients", (3, "group", "St\u0435roids + IVIG"), tables=SEVERE_P2)), "warned",
+           "contains U+0435 CYRILLIC SMALL LETTER IE, which looks like Latin 'e'",
+           ("patients.csv", 3, "group", "St\\u0435roids + IVIG"),
+           export=expect("episodes", "group", "St\u0435roids + IVIG", patient_id="P2")),
+    Silent("unknown products differing only in case", lambda: upload(cells("patients", (2, "product", "CAR-X"),
+                                                                           (3, "product", "car-x"))), "warned",
+           "differ only in case: they are kept as given, so they are two products", ("patients.csv", 3, "product", "car-x")),
+    Silent("Axi-cel and axi-cel are one product (the vocabulary normalises them)",
+           lambda: upload(cells("patients", (2, "product", "Axi-cel"), (3, "product", "axi-cel"), (2, "group", ""),
+                                (3, "group", ""), tables=SEVERE_P2)), "exact",
+           export=expect_all(expect("episodes", "group", "axi-cel", patient_id="P1"),
+                             expect("episodes", "group", "axi-cel", patient_id="P2"))),
+    Silent("unknown agents differing only in case", lambda: upload(appended(
+               "interventions", ["P1", "Ruxolitinib", "8", "", "10", "mg", "PO"], ["P2", "ruxolitinib", "3", "", "10", "mg", "PO"])),
+           "warned", "are two agents in the intervention filters", ("interventions.csv", 5, "agent", "ruxolitinib")),
 ]
 
 
@@ -880,9 +960,51 @@ def test_the_silent_corpus_covers_every_case_of_issue_10():
     ids = " ".join(c.id for c in SILENT)
     for words in ("Excel date serial", "yyyymmdd", "one billion", "German thousands", "duplicate intervention",
                   "conflicting", "negative IL-6", "after death", "hidden sheet", "very hidden", "000", "'None'",
-                  "'NA'", "1000000000.25", "1e308", "-0"):
+                  "'NA'", "1000000000.25", "1e308", "-0", "'Dexa'", "'DXM'", "'dexametasone'", "'pred'",
+                  "tocilizumab", "grade 5 ICANS without a death_day", "grade 5 after the death_day",
+                  "after a grade 5", "only in case", "Cyrillic"):
         assert words in ids, words
     assert {c.outcome for c in SILENT} == {"refused", "warned", "exact"}
+
+
+FILTER_CASES = [  # (option, value as typed, what the refusal must say, the value that does match)
+    ("--product", "Axi-cel", "Did you mean 'axi-cel'?", "axi-cel"),
+    ("--product", "cilta-cel", "Available: 'axi-cel', 'tisa-cel'.", "tisa-cel"),  # a product nobody here has
+    ("--group", "steroids alone", "Did you mean 'Steroids alone'?", "Steroids alone"),
+    ("--disease", "dlbcl", "Did you mean 'DLBCL'?", "DLBCL"),
+    ("--sex", "f", "Did you mean 'F'?", "F"),
+    ("--costimulatory-domain", "cd28", "Did you mean 'CD28'?", "CD28"),
+    ("--target", "cd19", "Did you mean 'CD19'?", "CD19"),
+    ("--ecog", "4", "Available: '0', '1'.", "1"),
+    ("--intervention", "ivig", "Did you mean 'IVIG'?", "IVIG"),
+    ("--intervention", "Dexamethasone", "Did you mean 'dexamethasone'?", "dexamethasone"),
+]
+
+
+# every case through export; the report (slower to build) refuses by the same check, tried on two
+FILTER_RUNS = [("export", *c) for c in FILTER_CASES] + [("report", *c) for c in FILTER_CASES[:1] + FILTER_CASES[-2:-1]]
+
+
+@pytest.mark.parametrize("command,option,value,words,matching", FILTER_RUNS,
+                         ids=[f"{r[0]} {r[1]} {r[2]}" for r in FILTER_RUNS])
+def test_a_filter_value_no_patient_has_is_refused(command, option, value, words, matching, tmp_path, capsys):
+    # case-sensitive filters: `--product Axi-cel` selected nobody without a word (adversarial finding)
+    from icans_core.cli import main
+
+    folder = tmp_path / "cohort"
+    folder.mkdir()
+    for source in upload(SEVERE_P2):
+        (folder / source.name).write_bytes(source.data)
+    out = tmp_path / ("out" if command == "export" else "report.html")
+    assert main([command, str(folder), option, value, "--out", str(out)]) == 2
+    printed = capsys.readouterr().out
+    assert f"REFUSED: {option} '{value}'" in printed and words in printed, printed
+    assert not out.exists()  # nothing written
+    assert main([command, str(folder), option, matching, "--out", str(out)]) == 0, capsys.readouterr().out
+    assert "REFUSED" not in capsys.readouterr().out and out.exists()
+    if command == "export":  # the exact value selects its patients
+        episodes = list(csv.DictReader((out / "episodes.csv").open(newline="")))
+        assert episodes and len(episodes) <= 2
 
 
 def test_the_module_entry_point_refuses_and_warns(tmp_path):
