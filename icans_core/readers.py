@@ -30,7 +30,7 @@ import pyarrow.compute as pa_compute
 
 from icans_core import limits as L
 from icans_core.limits import Limits
-from icans_core.problems import Problem, capped, error, warning
+from icans_core.problems import MAX_ALIKE, Problem, capped, error, warning
 from icans_core.schema import INFO_SHEETS, TABLES
 
 XLSX_MAGIC = b"PK\x03\x04"  # an .xlsx is a zip archive
@@ -325,7 +325,7 @@ def _read_workbook(source: Source, limits: Limits) -> tuple[list[RawTable], list
                 problems.append(hidden)
                 if hidden.severity == "error":
                     continue
-            found, found_problems = _read_sheet(sheet, where, table, limits)
+            found, found_problems = _read_sheet(sheet, where, table, limits, _recomputes_on_load(book))
             tables += found
             problems += found_problems
     finally:
@@ -346,7 +346,26 @@ def _hidden_sheet(sheet, where: str, table: str) -> Problem | None:
     return None
 
 
-def _read_sheet(sheet, where: str, table: str, limits: Limits) -> tuple[list[RawTable], list[Problem]]:
+_FULL_CALC_ON_LOAD = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?calcPr\b[^>]*\sfullCalcOnLoad=[\"'](?:1|true)[\"']")
+
+
+def _recomputes_on_load(book) -> bool:
+    """Whether the workbook asks spreadsheet programs to recompute every formula when it is opened
+    (`<calcPr fullCalcOnLoad="1">`): scripts that cannot compute formulas write that (openpyxl, XlsxWriter),
+    with an empty or a placeholder result (XlsxWriter saves 0); Excel and LibreOffice do not. Read from the
+    workbook's XML: openpyxl's own `calculation.fullCalcOnLoad` is True when the attribute is absent."""
+    archive = getattr(book, "_archive", None)
+    if archive is None:
+        return False
+    parts = [n for n in archive.namelist() if PurePosixPath(n).name.lower() == "workbook.xml"]
+    for name in parts[:1]:
+        with archive.open(name) as stream:
+            return _FULL_CALC_ON_LOAD.search(stream.read(4 << 20)) is not None
+    return False
+
+
+def _read_sheet(sheet, where: str, table: str, limits: Limits,
+                recomputes: bool = False) -> tuple[list[RawTable], list[Problem]]:
     # A sheet's stored dimensions are a claim, not a fact: "A1:XFD1048576" would make openpyxl pad
     # every row to 16,384 cells and add a million empty rows. Read what the sheet holds instead.
     sheet.reset_dimensions()
@@ -379,7 +398,192 @@ def _read_sheet(sheet, where: str, table: str, limits: Limits) -> tuple[list[Raw
             body.append(values)
     frame = pd.DataFrame(body, columns=header, dtype=object, index=pd.Index(rows, dtype="int64"))
     tidy = _tidy(frame)
-    return [RawTable(table, where, tidy)], _format_warnings(shown, tidy, where)
+    layout = _layout_problems(_sheet_layout(sheet, width), tidy, where, table, recomputes)
+    return [RawTable(table, where, tidy)], layout + _format_warnings(shown, tidy, where)
+
+
+# --- what openpyxl's read-only mode does not tell: formulas, hidden rows and columns -----------------------
+# read_only + data_only gives each cell's saved value only: a formula saved without a result reads as an
+# empty cell, and rows and columns hidden in the sheet read like any other. The sheet's XML says both. It is
+# scanned as bytes first (a sheet without "<f" or hidden="1" is not parsed again), then parsed by
+# openpyxl's own parser (defusedxml where installed), element by element, so memory stays flat.
+_LAYOUT_HINT = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?f[\s>/]|\shidden=\"(?:1|true)\"")
+_CELL_REF = re.compile(r"^\$?([A-Za-z]{1,3})\$?(\d+)$")
+
+
+@dataclass
+class _Layout:
+    """A sheet's formula cells (first MAX_ALIKE per column and kind, and counts) and hidden rows and columns."""
+
+    formulas: dict[tuple[str, int], list[tuple[int, str]]]  # (kind, column) -> [(row, formula)]
+    more: dict[tuple[str, int], tuple[int, int, int]]  # (kind, column) -> beyond MAX_ALIKE: first row, last, count
+    hidden_rows: set[int]
+    hidden_columns: set[int]
+
+
+def _column_number(letters: str) -> int:
+    number = 0
+    for letter in letters.upper():
+        number = number * 26 + ord(letter) - 64
+    return number
+
+
+def _local(tag: object) -> str:
+    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+
+
+def _sheet_layout(sheet, width: int) -> _Layout | None:
+    from openpyxl.xml.functions import iterparse
+
+    archive = getattr(getattr(sheet, "parent", None), "_archive", None)
+    path = getattr(sheet, "_worksheet_path", None)
+    if archive is None or path is None:
+        return None
+    with archive.open(path) as stream:
+        tail, hinted = b"", False
+        while chunk := stream.read(1 << 20):
+            if _LAYOUT_HINT.search(tail + chunk):
+                hinted = True
+                break
+            tail = chunk[-40:]
+    layout = _Layout({}, {}, set(), set())
+    if not hinted:
+        return layout
+    row = column = 0
+    data = None
+    with archive.open(path) as stream:
+        for event, element in iterparse(stream, events=("start", "end")):
+            name = _local(element.tag)
+            if event == "start":
+                if name == "row":
+                    given = element.get("r")
+                    row = int(given) if given and given.isdigit() else row + 1
+                    column = 0
+                    if element.get("hidden") in ("1", "true"):
+                        layout.hidden_rows.add(row)
+                elif name == "sheetData":
+                    data = element
+                continue
+            if name == "c":
+                ref = _CELL_REF.match(element.get("r") or "")
+                column = _column_number(ref[1]) if ref else column + 1
+                if 2 <= row and column <= width:
+                    _note_formula(layout, element, row, column)
+                element.clear()
+            elif name == "row" and data is not None:
+                data.clear()  # the row is done: keep no element of it
+            elif name == "col" and element.get("hidden") in ("1", "true"):
+                try:
+                    first, last = int(element.get("min", "0")), int(element.get("max", "0"))
+                except ValueError:
+                    continue
+                layout.hidden_columns.update(range(max(first, 1), min(last, width) + 1))
+    return layout
+
+
+def _note_formula(layout: _Layout, cell, row: int, column: int) -> None:
+    formula = value = None
+    for child in cell:
+        name = _local(child.tag)
+        if name == "f":
+            formula = child
+        elif name == "v":
+            value = child
+    if formula is None:
+        return
+    # no result saved: no <v>, or an empty one that is not an empty text result (t="str", a formula giving "")
+    saved = value is not None and (bool(value.text) or cell.get("t") in ("str", "inlineStr"))
+    key = ("saved" if saved else "unsaved", column)
+    text = "=" + (formula.text or "").strip() if formula.text else "(a shared formula)"
+    found = layout.formulas.setdefault(key, [])
+    if len(found) < MAX_ALIKE:
+        found.append((row, text))
+    else:
+        first, _, count = layout.more.get(key, (row, row, 0))
+        layout.more[key] = (first, row, count + 1)
+
+
+def _layout_problems(layout: _Layout | None, tidy: pd.DataFrame, where: str, table: str,
+                     recomputes: bool) -> list[Problem]:
+    if layout is None:
+        return []
+    names = list(tidy.columns)
+    known = set(TABLES[table].column_names)
+    problems: list[Problem] = []
+    for (kind, column), found in sorted(layout.formulas.items(), key=lambda item: item[0][1]):
+        name = names[column - 1] if column <= len(names) else None
+        if name not in known:
+            continue  # a column that is not read (it is warned as ignored)
+        alike = []
+        for row, formula in found:
+            loaded = tidy.at[row, name] if row in tidy.index else None
+            loaded = None if loaded is None or pd.isna(loaded) else str(loaded)
+            if kind == "unsaved":
+                alike.append(error(where, f"Formula with no saved value ({formula}): the file was written by a "
+                                          "program that does not compute formulas (a script such as openpyxl), so "
+                                          "the cell would read as empty. Open and save the file in Excel or "
+                                          "LibreOffice, or paste values (copy, then Paste Special › Values).",
+                                   row=row, column=name, value=formula))
+            elif recomputes:
+                alike.append(error(where, f"Formula whose saved result may not be what the spreadsheet shows "
+                                          f"({formula}, saved result {loaded if loaded is not None else 'empty'}): "
+                                          "the workbook asks spreadsheet programs to recompute every formula when "
+                                          "it is opened, as scripts that cannot compute formulas write it (XlsxWriter "
+                                          "saves 0). Open and save the file in Excel or LibreOffice, or paste values "
+                                          "(copy, then Paste Special › Values).", row=row, column=name, value=formula))
+            else:
+                alike.append(warning(where, f"This cell is a formula ({formula}): the result the spreadsheet program "
+                                            f"saved with it, {loaded if loaded is not None else 'empty'}, is what is "
+                                            "loaded. Check that it is the value you see, or paste values (copy, then "
+                                            "Paste Special › Values) to be sure.",
+                                     row=row, column=name, value=loaded))
+        problems += alike
+        if (kind, column) in layout.more and alike:
+            first_row, last_row, count = layout.more[(kind, column)]
+            problems.append(Problem(alike[0].severity, where, first_row, name, None,
+                                    f"...and {count:,} more like the above (rows {first_row:,} to {last_row:,}): "
+                                    f"{alike[0].problem}"))
+    hidden_rows = sorted(layout.hidden_rows & ({1} | set(tidy.index)))
+    if hidden_rows:
+        problems.append(warning(where, f"{_count(len(hidden_rows), 'row')} of this sheet "
+                                       f"{'is' if len(hidden_rows) == 1 else 'are'} hidden ({_ranges(hidden_rows)}), "
+                                       f"and read as part of the '{table}' table like any other. Unhide "
+                                       f"{'it' if len(hidden_rows) == 1 else 'them'} (select the rows around, "
+                                       "right-click › Unhide; or clear the filter) to see what was loaded, or "
+                                       "delete what should not be.", row=hidden_rows[0]))
+    for column in sorted(layout.hidden_columns):
+        name = names[column - 1] if column <= len(names) else None
+        if name in known and tidy[name].notna().any():
+            problems.append(warning(where, f"The column '{name}' is hidden in this sheet (column "
+                                           f"{_column_letters(column)}), and read as part of the '{table}' table like "
+                                           "any other. Unhide it (select the columns around, right-click › Unhide) "
+                                           "to see what was loaded.", row=1, column=name))
+    return problems
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n:,} {what}{'' if n == 1 else 's'}"
+
+
+def _ranges(numbers: list[int], most: int = 20) -> str:
+    """Sorted numbers as ranges: 'rows 5, 7-9' (the first `most` ranges, then how many more)."""
+    spans: list[list[int]] = []
+    for n in numbers:
+        if spans and n == spans[-1][1] + 1:
+            spans[-1][1] = n
+        else:
+            spans.append([n, n])
+    shown = ", ".join(f"{a:,}" if a == b else f"{a:,}-{b:,}" for a, b in spans[:most])
+    rest = f", and {len(spans) - most:,} more ranges" if len(spans) > most else ""
+    return f"row{'' if len(numbers) == 1 else 's'} {shown}{rest}"
+
+
+def _column_letters(number: int) -> str:
+    letters = ""
+    while number:
+        number, rest = divmod(number - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
 
 
 # A number format that makes a spreadsheet show a number as other text than the number that is loaded:

@@ -137,7 +137,7 @@ def _parse(raw: RawTable, spec: S.TableSpec) -> tuple[_Table, list[Problem]]:
         cells, word_problems = _missing_words(cells, col, raw.source)
         problems += word_problems
         values, failures = _parse_column(cells, col.kind, raw.decimal_comma)
-        if col.kind == "number" and raw.decimal_comma:
+        if col.kind in ("number", "integer") and raw.decimal_comma:
             failures = _ambiguous_notation(cells).combine_first(failures)
         if S.is_day(col):
             failures = failures.combine_first(_not_days(values))
@@ -178,10 +178,16 @@ def _missing_words(cells: pd.Series, col: S.ColumnSpec, source: str) -> tuple[pd
     return kept, capped(problems, source, col.name)
 
 
-# In a semicolon CSV the comma is the decimal mark (14,25 = 14.25). A dot is then ambiguous where it
-# could group thousands: German "1.500" is one thousand five hundred, but it reads as 1.5.
-_THOUSANDS_DOT = re.compile(r"^[+-]?\d{1,3}(\.\d{3})+$")
+# In a semicolon CSV the comma is the decimal mark (14,25 = 14.25), and a dot is read as a decimal point
+# too (1.5 = 1.5). Either mark is ambiguous where it could group thousands, i.e. where 1 to 3 digits (not
+# starting with 0) are followed by groups of exactly three: German "1.500" is one thousand five hundred but
+# would read as 1.5, and English "1,000" is one thousand but would read as 1. Both are refused, the same
+# rule for both marks, and so is a number with both marks (1.500,25 or 1,500.25). A group after a leading 0
+# cannot be thousands (0,125 and 0.125 are 0.125), nor can a group of other than three digits (1,5, 14.25).
+_THOUSANDS_DOT = re.compile(r"^[+-]?[1-9]\d{0,2}(\.\d{3})+$")
+_THOUSANDS_COMMA = re.compile(r"^[+-]?[1-9]\d{0,2}(,\d{3})+$")
 _BOTH_MARKS = re.compile(r"^[+-]?[\d.,]*\d[\d.,]*$")
+AMBIGUOUS = "Ambiguous number in a semicolon-separated file, where the comma is the decimal mark: "
 
 
 def _ambiguous_notation(text: pd.Series) -> pd.Series:
@@ -189,14 +195,34 @@ def _ambiguous_notation(text: pd.Series) -> pd.Series:
     present = text.dropna()
     if present.empty:
         return pd.Series(dtype=object)
-    thousands = present.str.fullmatch(_THOUSANDS_DOT.pattern)
-    both = present.str.contains(".", regex=False) & present.str.contains(",", regex=False) & \
-        present.str.fullmatch(_BOTH_MARKS.pattern)
-    found = present[(thousands | both).fillna(False).astype(bool)]
-    return found.astype(object).map(lambda v: (
-        f"Ambiguous number in a semicolon-separated file, where the comma is the decimal mark: '{v}' "
-        "could be a thousands separator (German 1.500 = 1500) or a decimal point (1.5). Write it without "
-        "a thousands separator: 1500, or 1,5 for one and a half."))
+    dots = present.str.fullmatch(_THOUSANDS_DOT.pattern).fillna(False).astype(bool)
+    commas = present.str.fullmatch(_THOUSANDS_COMMA.pattern).fillna(False).astype(bool)
+    both = (present.str.contains(".", regex=False) & present.str.contains(",", regex=False)
+            & present.str.fullmatch(_BOTH_MARKS.pattern)).fillna(False).astype(bool)
+    found = present[dots | commas | both].astype(object)
+    return pd.Series({row: _ambiguity(value, both.at[row], commas.at[row]) for row, value in found.items()},
+                     dtype=object)
+
+
+def _ambiguity(value: str, both: bool, comma: bool) -> str:
+    if both:
+        return (f"{AMBIGUOUS}'{value}' has both a dot and a comma, so one of them could be a thousands separator "
+                "(German 1.500,25 = English 1,500.25). Write it without a thousands separator, with a comma for "
+                "the decimals: 1500,25.")
+    mark = "," if comma else "."
+    thousands = value.replace(mark, "")
+    if value.count(mark) > 1:  # 1.000.000 or 1,000,000: only thousands, but in the notation of the other mark
+        return (f"{AMBIGUOUS}'{value}' groups thousands with {'commas' if comma else 'dots'}, which a number "
+                f"in this file cannot hold. Write it without a thousands separator: {thousands}.")
+    decimal = Decimal(value.replace(",", ".")).normalize()
+    shown = f"{decimal:f}".replace(".", ",")
+    if comma:
+        return (f"{AMBIGUOUS}'{value}' could be a decimal comma ({value} = {shown}) or a thousands separator "
+                f"(English {value} = {thousands}). Write it without a thousands separator: {thousands}, or "
+                f"without the trailing zeros: {shown}.")
+    return (f"{AMBIGUOUS}'{value}' could be a thousands separator (German {value} = {thousands}) or a decimal "
+            f"point ({value} = {shown}). Write it without a thousands separator: {thousands}, or {shown} with "
+            "a decimal comma.")
 
 
 # Excel counts dates in days from 1899-12-30: a date typed into a General cell (or exported to CSV)
@@ -259,9 +285,24 @@ def _parse_column(text: pd.Series, kind: S.Kind, decimal_comma: bool) -> tuple[p
     values = _to_numbers(text.str.replace(",", ".", regex=False) if decimal_comma else text)
     bad = present & values.isna()
     failures = text[bad].astype(object).map(
-        lambda v: DATE_PROBLEM if _DATE_PATTERN.match(v) else
-        "Not a number." if kind == "number" else "Not a whole number.")
+        lambda v: DATE_PROBLEM if _DATE_PATTERN.match(v) else _not_a_number(v, kind, decimal_comma))
     return values, failures
+
+
+# Digits grouped by spaces (1 000, with a space, a no-break space or a thin space), apostrophes (Swiss 1'000)
+# or, outside a semicolon file, commas: refused like any text, with what to write instead.
+_GROUPED = re.compile(r"^[+-]?\d[\d.,'\s\u00a0\u202f\u2009]*\d$")
+
+
+def _not_a_number(value: str, kind: S.Kind, decimal_comma: bool) -> str:
+    plain = "Not a number." if kind == "number" else "Not a whole number."
+    if not _GROUPED.match(value):
+        return plain
+    if decimal_comma:
+        mark = "a comma for the decimals (1500,25)"
+    else:
+        mark = "a dot for the decimals (1500.25; a decimal comma is read only in a semicolon-separated CSV)"
+    return f"{plain[:-1]}: write it without thousands separators or spaces, with {mark}."
 
 
 def _to_numbers(text: pd.Series) -> pd.Series:
