@@ -19,7 +19,7 @@ The result is validated like an upload before anything is written (all-or-nothin
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -29,7 +29,7 @@ from icans_core import deidentify
 from icans_core import schema as S
 from icans_core.ingest import load_raw_tables
 from icans_core.limits import Limits
-from icans_core.problems import Problem, error
+from icans_core.problems import Problem, error, show_value
 from icans_core.readers import TEXT, RawTable, Source, read_sources, sources_from_paths
 
 REPORT_NAME = "prepare-report.csv"
@@ -102,6 +102,10 @@ class Prepared:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # contract columns, as text
     removed: list[dict] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    # what the user wrote where prepare wrote something else: (source, row, output column) -> (input column,
+    # the cell as given, what it became); and renamed columns: (source, output column) -> input column
+    origins: dict[tuple[str, int, str], tuple[str, str, str]] = field(default_factory=dict)
+    renamed: dict[tuple[str, str], str] = field(default_factory=dict)
 
     @property
     def errors(self) -> list[Problem]:
@@ -161,7 +165,7 @@ def prepare_sources(sources: list[Source], infusion_column: str = "infusion_date
     prepared_raw = [RawTable(name, raw.source, frame.set_axis(raw.frame.index, axis=0))
                     for (name, frame), raw in zip(result.tables.items(), raw_tables)]
     check = load_raw_tables(prepared_raw, [], [])
-    result.problems += check.problems
+    result.problems += [_as_given(p, result) for p in check.problems]
     if result.errors:
         result.tables = {}
     return result
@@ -219,12 +223,54 @@ def _prepare_table(raw: RawTable, infusions: dict[str, datetime], infusion_colum
             targets[target] = column
             out[target] = _convert_days(raw, column, infusions, date_order, result)
             if target != column:
+                result.renamed[(raw.source, target)] = column
+            if target != column:
                 result.removed.append({"table": raw.table, "column": column, "rows": int(frame[column].notna().sum()),
                                        "action": "converted", "detail": f"dates -> {target} (days since infusion)"})
             continue
         out[column] = _checked_text(raw, column, spec, result)
+    if raw.decimal_comma:  # the output is a comma-separated CSV, where the dot is the decimal mark
+        for name in [c for c in out if spec.column(c).kind in ("number", "integer")]:
+            out[name] = _decimal_points(raw, targets.get(name, name), name, out[name], result)
     columns = [c for c in spec.column_names if c in out]
     return pd.DataFrame({c: out[c] for c in columns}, index=frame.index).reset_index(drop=True)
+
+
+_DECIMAL_COMMA = re.compile(r"^[+-]?\d*,\d+$")
+
+
+def _decimal_points(raw: RawTable, column: str, name: str, cells: pd.Series, result: Prepared) -> pd.Series:
+    """A semicolon CSV's numbers for the comma-separated output: a decimal comma becomes a decimal point
+    (14,25 -> 14.25, listed in the report), after the upload's rule for ambiguous notation (1.500, 1,000:
+    refused, naming the cell as given). Only cells as the user wrote them: a converted date is a day already."""
+    from icans_core.validation import _ambiguous_notation
+
+    given = raw.frame[column]
+    own = cells[(cells == given).fillna(False).astype(bool)]
+    for row, problem in _ambiguous_notation(own).items():
+        result.problems.append(error(raw.source, problem, row=int(row), column=column, value=given.at[row]))
+    commas = own[own.str.fullmatch(_DECIMAL_COMMA.pattern).fillna(False).astype(bool)]
+    if commas.empty:
+        return cells
+    for row, value in commas.items():
+        result.origins[(raw.source, int(row), name)] = (column, value, value.replace(",", "."))
+    result.removed.append({"table": raw.table, "column": column, "rows": len(commas), "action": "converted",
+                           "detail": "decimal commas written as decimal points (14,25 -> 14.25)"})
+    return cells.mask(cells.index.isin(commas.index), commas.str.replace(",", ".", regex=False)).astype(TEXT)
+
+
+def _as_given(problem: Problem, result: Prepared) -> Problem:
+    """A problem found in the prepared tables, pointed at the cell as the user wrote it: the user's column
+    name, and the user's text as the value (a date, not the day it became), with what prepare made of it."""
+    if problem.column is None:
+        return problem
+    origin = result.origins.get((problem.source, problem.row, problem.column)) if problem.row is not None else None
+    if origin is None:
+        column = result.renamed.get((problem.source, problem.column))
+        return problem if column is None else replace(problem, column=column)
+    column, given, made = origin
+    return replace(problem, column=column, value=show_value(given),
+                   problem=f"{problem.problem} (The cell as given, '{given}', was converted by prepare to {made}.)")
 
 
 def _removal(table: str, column: str, spec: S.TableSpec, infusion_column: str, cells: pd.Series) -> str | None:
@@ -271,8 +317,15 @@ def _convert_days(raw: RawTable, column: str, infusions: dict[str, datetime], da
                                          column="patient_id", value=patient))
             out.append(None)
             continue
-        out.append(f"{days_since(moment, infusion):.10g}")
+        day = f"{days_since(moment, infusion):.10g}"
+        result.origins[(raw.source, int(row), _output_name(raw, column))] = (column, value, f"day {day}")
+        out.append(day)
     return pd.Series(out, index=cells.index, dtype=TEXT)
+
+
+def _output_name(raw: RawTable, column: str) -> str:
+    spec = S.TABLES[raw.table]
+    return column if column in _day_columns(spec) else (_dated_name(column, spec) or column)
 
 
 def _checked_text(raw: RawTable, column: str, spec: S.TableSpec, result: Prepared) -> pd.Series:

@@ -18,6 +18,7 @@ import struct
 import tempfile
 import time
 import unicodedata
+from datetime import datetime
 import zipfile
 from dataclasses import dataclass, field
 from typing import Callable
@@ -320,10 +321,12 @@ def merged_ids(book) -> None:
     book["patients"].merge_cells("A2:A3")
 
 
-def cached_formula(data: bytes) -> bytes:
-    # a formula with the result a spreadsheet program saved beside it (openpyxl cannot write one)
-    return rezip(data, {"xl/worksheets/sheet1.xml": lambda xml: xml.replace(
-        b'<c r="H2" t="inlineStr"><is><t>100</t></is></c>', b'<c r="H2"><f>50+50</f><v>100</v></c>')})
+def cached_formula(data: bytes, recompute: bool = False) -> bytes:
+    # a formula with the result a spreadsheet program saved beside it (openpyxl cannot write one); Excel and
+    # LibreOffice do not ask for a recomputation on opening (fullCalcOnLoad), as openpyxl and XlsxWriter do
+    return rezip(data, {"xl/worksheets/sheet1.xml": lambda xml: re.sub(
+        rb'<c r="H2"[^>]*>.*?</c>', b'<c r="H2"><f>50+50</f><v>100</v></c>', xml),
+        "xl/workbook.xml": lambda xml: xml if recompute else xml.replace(b' fullCalcOnLoad="1"', b"")})
 
 
 def uncached_formula(book) -> None:
@@ -533,10 +536,11 @@ CASES: list[Case] = [
          lambda: [Source("c.xlsx", workbook(edit=merged_ids))],
          refused="Required: this cell is empty", source="c.xlsx › patients"),
     Case("formula cell with its saved result", "workbook",
-         lambda: [Source("c.xlsx", cached_formula(workbook()))], check=check_formula_cached),
+         lambda: [Source("c.xlsx", cached_formula(workbook()))],
+         check=lambda r: (check_formula_cached(r), check_warned("This cell is a formula (=50+50)", "100")(r))),
     Case("formula cell without a saved result", "workbook",
          lambda: [Source("c.xlsx", workbook(edit=uncached_formula))],
-         refused="Required: this cell is empty", source="c.xlsx › patients"),
+         refused="Formula with no saved value (=50+50)", source="c.xlsx › patients"),
     # --- CSV shape ------------------------------------------------------------------------------------
     Case("empty file", "csv shape", lambda: upload(patients__csv=b""), refused="empty", source="patients.csv"),
     Case("header-only cohort", "csv shape",
@@ -660,6 +664,19 @@ def hide(name: str, state: str) -> Callable:
     return edit
 
 
+def hide_rows(name: str, *rows: int) -> Callable:
+    def edit(book) -> None:
+        for row in rows:
+            book[name].row_dimensions[row].hidden = True
+    return edit
+
+
+def hide_column(name: str, letter: str) -> Callable:
+    def edit(book) -> None:
+        book[name].column_dimensions[letter].hidden = True
+    return edit
+
+
 def cell_of(file: str, column: str, **match: str) -> Callable[[dict], str]:
     """The raw text of one export cell: the row of `file` whose columns equal `match`."""
     def find(files: dict) -> str:
@@ -727,6 +744,61 @@ SILENT: list[Silent] = [
     Silent("decimal comma in a semicolon CSV loads exactly",
            lambda: semicolons("labs", cells("labs", (5, "value", "1500,25"))), "exact",
            export=expect("cytokine_medians", "median", "1500.25", group="Steroids alone", day="2")),
+    # the same rule for the comma: three digits after it may group thousands (English 1,000 = 1000, not 1)
+    Silent("English thousands comma in a semicolon CSV (a dose of 1,000 mg)",
+           lambda: semicolons("interventions", cells("interventions", (2, "daily_dose", "1,000"))), "refused",
+           "'1,000' could be a decimal comma (1,000 = 1) or a thousands separator (English 1,000 = 1000)",
+           ("interventions.csv", 2, "daily_dose", "1,000")),
+    Silent("thousands commas twice in a semicolon CSV", lambda: semicolons("labs", cells("labs", (5, "value", "1,000,000"))),
+           "refused", "'1,000,000' groups thousands with commas", ("labs.csv", 5, "value", "1,000,000")),
+    Silent("thousands comma and decimal dot in a semicolon CSV",
+           lambda: semicolons("labs", cells("labs", (5, "value", "1,500.25"))), "refused", "has both a dot and a comma",
+           ("labs.csv", 5, "value", "1,500.25")),
+    Silent("thousands dot in a whole-number column of a semicolon CSV (ICE 1.000 read as 1)",
+           lambda: semicolons("toxicity", cells("toxicity", (2, "ice_score", "1.000"))), "refused",
+           "'1.000' could be a thousands separator", ("toxicity.csv", 2, "ice_score", "1.000")),
+    Silent("UTF-8 BOM, semicolons and a thousands comma",
+           lambda: upload(labs__csv=b"\xef\xbb\xbf" + table_bytes("labs", cells("labs", (4, "value", "2,500")),
+                                                                   delimiter=";")),
+           "refused", "'2,500' could be a decimal comma (2,500 = 2,5)", ("labs.csv", 4, "value", "2,500")),
+    Silent("a leading zero cannot group thousands: 0,125 in a semicolon CSV is 0.125",
+           lambda: semicolons("labs", cells("labs", (5, "value", "0,125"))), "exact",
+           export=expect("cytokine_medians", "median", "0.125", group="Steroids alone", day="2")),
+    Silent("a leading zero cannot group thousands: 0.125 in a semicolon CSV is 0.125",
+           lambda: semicolons("labs", cells("labs", (5, "value", "0.125"))), "exact",
+           export=expect("cytokine_medians", "median", "0.125", group="Steroids alone", day="2")),
+    Silent("-0,0 in a semicolon CSV is day 0", lambda: semicolons("toxicity", cells("toxicity", (2, "day", "-0,0"))),
+           "exact", export=expect("swimlanes", "start_day", "0", lane="ICANS", grade="0")),
+    Silent("space as a thousands separator", lambda: upload(cells("labs", (5, "value", "1 500"))), "refused",
+           "Not a number: write it without thousands separators or spaces", ("labs.csv", 5, "value", "1 500")),
+    Silent("no-break space as a thousands separator in a semicolon CSV",
+           lambda: semicolons("labs", cells("labs", (5, "value", "1\u00a0500,5"))), "refused",
+           "without thousands separators or spaces, with a comma for the decimals", ("labs.csv", 5, "value", "1\u00a0500,5")),
+    # --- workbook formulas, hidden rows and columns ------------------------------------------------------
+    Silent("formula with no saved value in an optional column (death_day read as alive)",
+           lambda: [Source("c.xlsx", numeric_workbook(lambda b: b["patients"].__setitem__("I2", "=4+8")))], "refused",
+           "Formula with no saved value (=4+8)", ("c.xlsx › patients", 2, "death_day", "=4+8")),
+    Silent("formula with the result a spreadsheet program saved", lambda: [Source("c.xlsx", cached_formula(numeric_workbook()))],
+           "warned", "This cell is a formula (=50+50): the result the spreadsheet program saved with it, 100, is what is "
+           "loaded", ("c.xlsx › patients", 2, "last_followup_day", "100")),
+    Silent("formula with a saved result in a workbook that asks to recompute it (a script's placeholder)",
+           lambda: [Source("c.xlsx", cached_formula(numeric_workbook(), recompute=True))], "refused",
+           "Formula whose saved result may not be what the spreadsheet shows (=50+50, saved result 100)",
+           ("c.xlsx › patients", 2, "last_followup_day", "=50+50")),
+    Silent("hidden rows", lambda: [Source("c.xlsx", numeric_workbook(hide_rows("labs", 3, 4)))], "warned",
+           "2 rows of this sheet are hidden (rows 3-4), and read as part of the 'labs' table",
+           ("c.xlsx › labs", 3, None, None), export=expect("cytokine_medians", "median", "50", group="Steroids + IVIG", analyte="CRP",
+                                                          day="2")),
+    Silent("a hidden column", lambda: [Source("c.xlsx", numeric_workbook(hide_column("labs", "D")))], "warned",
+           "The column 'value' is hidden in this sheet (column D)", ("c.xlsx › labs", 1, "value", None)),
+    Silent("hidden empty rows are no warning", lambda: [Source("c.xlsx", numeric_workbook(hide_rows("labs", 40)))],
+           "exact"),
+    Silent("a date typed as text in a workbook day column",
+           lambda: [Source("c.xlsx", numeric_workbook(lambda b: b["toxicity"].__setitem__("B3", "2024-03-05")))],
+           "refused", "Looks like a calendar date", ("c.xlsx › toxicity", 3, "day", "2024-03-05")),
+    Silent("an Excel date cell in a workbook day column",
+           lambda: [Source("c.xlsx", numeric_workbook(lambda b: b["toxicity"].__setitem__("B3", datetime(2024, 3, 5))))],
+           "refused", "Looks like a calendar date", ("c.xlsx › toxicity", 3, "day", "2024-03-05 00:00:00")),
     # --- duplicates --------------------------------------------------------------------------------------
     Silent("duplicate intervention row (doubles the steroid total)",
            lambda: upload(appended("interventions", VALID["interventions"][1])), "warned",
@@ -962,7 +1034,8 @@ def test_the_silent_corpus_covers_every_case_of_issue_10():
                   "conflicting", "negative IL-6", "after death", "hidden sheet", "very hidden", "000", "'None'",
                   "'NA'", "1000000000.25", "1e308", "-0", "'Dexa'", "'DXM'", "'dexametasone'", "'pred'",
                   "tocilizumab", "grade 5 ICANS without a death_day", "grade 5 after the death_day",
-                  "after a grade 5", "only in case", "Cyrillic"):
+                  "after a grade 5", "only in case", "Cyrillic", "1,000", "no saved value", "saved result",
+                  "hidden rows", "hidden column", "-0,0", "space", "BOM"):
         assert words in ids, words
     assert {c.outcome for c in SILENT} == {"refused", "warned", "exact"}
 

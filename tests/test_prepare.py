@@ -131,3 +131,40 @@ def test_the_upload_refusal_for_dates_points_to_prepare():
                            Source("toxicity.csv", b"patient_id,day,crs_grade\nP1,1,1\n")])
     assert {p.column for p in result.errors} == {"last_followup_day", "death_cause"}
     assert all("python -m icans_core prepare" in p.problem for p in result.errors)
+
+
+def test_messages_quote_the_date_as_given_not_the_day_it_became(capsys, tmp_path):
+    # a date 60 days before the infusion, and an assessment after the death date: the user wrote dates
+    from icans_core.cli import main
+
+    (tmp_path / "patients.csv").write_bytes(b"patient_id,product,infusion_date,last_followup_date,death_date\n"
+                                            b"P1,axi-cel,2024-03-01,2024-03-10,2024-03-10\n")
+    (tmp_path / "toxicity.csv").write_bytes(b"patient_id,date,crs_grade\nP1,2024-03-15,1\nP1,2024-01-01,2\n")
+    status = main(["prepare", str(tmp_path / "patients.csv"), str(tmp_path / "toxicity.csv"), "--out",
+                   str(tmp_path / "out")])
+    printed = capsys.readouterr().out
+    assert status == 2 and not (tmp_path / "out").exists()
+    assert ("ERROR: toxicity.csv, row 3, column date: Must be -30 or more. (The cell as given, '2024-01-01', was "
+            "converted by prepare to day -60.) (value: '2024-01-01')") in printed
+    assert ("WARNING: toxicity.csv, row 2, column date: After death: day 14 is after this patient's death_day (9)"
+            in printed and "(value: '2024-03-15')" in printed)
+    assert "(value: '-60')" not in printed and "(value: '14')" not in printed
+
+
+def test_a_semicolon_file_keeps_its_decimal_commas_and_refuses_ambiguous_thousands(tmp_path):
+    patients = Source("patients.csv", b"patient_id;product;infusion_date;last_followup_day;age_years\n"
+                                      b"P1;axi-cel;2024-03-01;100;61,5\n")
+    toxicity = Source("toxicity.csv", b"patient_id;date;crs_grade\nP1;2024-03-02 03:00;1\nP1;4,25;2\n")
+    done = prepare.prepare_sources([patients, toxicity])
+    assert done.ok, [p.problem for p in done.errors]
+    done.write(tmp_path)
+    loaded = load_paths([tmp_path / "patients.csv", tmp_path / "toxicity.csv"])
+    assert loaded.ok, loaded.report.to_string()
+    assert loaded.cohort.tables["patients"]["age_years"].tolist() == [61.5]
+    assert loaded.cohort.tables["toxicity"]["day"].tolist() == [1.125, 4.25]  # 03:00 is .125, not ambiguous
+    assert "decimal commas written as decimal points (14,25 -> 14.25)" in set(done.report["detail"])
+    german = Source("patients.csv", b"patient_id;product;infusion_date;last_followup_day\nP1;axi-cel;2024-03-01;1.500\n")
+    refused = prepare.prepare_sources([german, toxicity])
+    assert [(p.source, p.row, p.column, p.value) for p in refused.errors] == [
+        ("patients.csv", 2, "last_followup_day", "1.500")]
+    assert "could be a thousands separator" in refused.errors[0].problem
