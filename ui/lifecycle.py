@@ -276,17 +276,20 @@ def _end_session(session_id: str, departure: _Departure) -> None:
     done = threading.Event()
     outcome = {"ended": False}
 
-    def on_loop() -> None:
+    def close_databases() -> None:
+        for ref in departure.connections:
+            con = ref()
+            if con is not None:
+                try:
+                    con.close()
+                except Exception:  # closed already (replaced by another cohort)
+                    pass
+
+    def on_loop() -> None:  # on Streamlit's event loop, where a resume would run too
         try:
             if not runtime.exists() or runtime.get_instance().is_active_session(session_id):
                 return  # it came back (its new Life has not run yet) or the server is stopping
-            for ref in departure.connections:
-                con = ref()
-                if con is not None:
-                    try:
-                        con.close()
-                    except Exception:  # closed already (replaced by another cohort)
-                        pass
+            close_databases()
             runtime.get_instance().close_session(session_id)
             outcome["ended"] = True
         finally:
@@ -295,8 +298,9 @@ def _end_session(session_id: str, departure: _Departure) -> None:
     if departure.loop is not None and not departure.loop.is_closed():
         departure.loop.call_soon_threadsafe(on_loop)
         done.wait(timeout=30)
-    else:
-        on_loop()
+    else:  # released outside the event loop: the session was shut down already (nothing can resume it)
+        close_databases()
+        outcome["ended"] = True
     if not outcome["ended"]:
         return
     release_memory()
