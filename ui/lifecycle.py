@@ -291,7 +291,7 @@ def _end_session(session_id: str, departure: _Departure) -> None:
                 return  # it came back (its new Life has not run yet) or the server is stopping
             close_databases()
             runtime.get_instance().close_session(session_id)
-            outcome["ended"] = True
+            outcome["ended"], outcome["at"] = True, time.monotonic()
         finally:
             done.set()
 
@@ -300,12 +300,12 @@ def _end_session(session_id: str, departure: _Departure) -> None:
         done.wait(timeout=30)
     else:  # released outside the event loop: the session was shut down already (nothing can resume it)
         close_databases()
-        outcome["ended"] = True
+        outcome["ended"], outcome["at"] = True, time.monotonic()
     if not outcome["ended"]:
         return
     release_memory()
     log.info("a session ended %.0f s after its browser left: its databases were closed; "
-             "server memory %.0f -> %.0f MiB", time.monotonic() - departure.left_at, before, rss_mib())
+             "server memory %.0f -> %.0f MiB", outcome["at"] - departure.left_at, before, rss_mib())
 
 
 def release_memory() -> None:
