@@ -70,7 +70,7 @@ def wait_ended(log_path: Path, count: int, timeout: float) -> None:
 
 
 def measure_server(sessions: int, patients: int, tmp: Path) -> dict:
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     from tests.browser import CHROMIUM, CHROMIUM_ARGS, running_app, upload_cohort
 
@@ -78,6 +78,7 @@ def measure_server(sessions: int, patients: int, tmp: Path) -> dict:
     with running_app(tmp, ("--server.disconnectedSessionTTL", str(TTL))) as (url, log_path), \
             sync_playwright() as playwright:
         pid = int((tmp / "server.pid").read_text())
+        expect.set_options(timeout=300_000)  # a loaded machine: every wait of upload_cohort may be long
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             def open_session(files):
