@@ -59,6 +59,7 @@ def wait_for_line(log_path: Path, pattern: str, timeout: float) -> re.Match:
                          + log_path.read_text(errors="replace")[-4000:])
 
 
+@pytest.mark.timeout(900)  # a 5,000-patient cohort is generated, uploaded and validated on a shared machine
 def test_closing_the_tab_stops_the_validation_and_ends_the_session(tmp_path):
     import os
 
