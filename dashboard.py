@@ -4,7 +4,7 @@ import logging
 
 import streamlit as st
 
-from ui import access, errors, filters, links, options, sidebar
+from ui import access, errors, filters, lifecycle, links, options, session, sidebar
 from ui.icon import page_icon
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -30,28 +30,32 @@ pages = [
     st.Page("views/report.py", title="Report", icon=":material/description:"),
     st.Page("views/cohort.py", title="Cohort", icon=":material/groups:"),
 ]
-# Navigation is declared before the sign-in gate (hidden until signed in) so that a shared
-# link's page, e.g. /resolution?product=axi-cel, is still the page shown after signing in.
-navigation = st.navigation(pages, position="sidebar" if access.is_allowed() else "hidden")
-# On a deployment with sign-in configured, nothing below (no page, no sidebar, no cohort, not
-# even a published one named by the link) runs for an anonymous visitor.
-access.require_sign_in()
-links.start_run()  # before any widget: old links' label values are read as today's values
-with errors.reported("the link"):
-    links.check_opened_link()
-    if links.show_link_problem():  # the link's cohort cannot be opened: show nothing in its place
-        st.stop()
-link_slot = None
-with errors.reported("the sidebar"):
-    sidebar.show_cohort_badge()
-    access.show_account()
-    options.show_analysis_options()
-    filters.show_selection_size(filters.show_filter_panel())
-    links.keep_cohort_in_address()
-    link_slot = sidebar.show_share_link()  # now, in case the page stops early (st.stop): nothing runs after
-links.show_mismatch()
-with errors.reported("this page"):
-    navigation.run()
-with errors.reported("the link to this view"):
-    sidebar.show_share_link(link_slot)  # again after the page, with its own options in the address too
-    filters.note_unknown_parameters()  # after the page: its own options are known then
+# Everything below runs as one cancellable run: the core's long loops stop at a stop or rerun
+# request and when the browser leaves (ui/lifecycle.py), as Streamlit's own calls do.
+with lifecycle.script_run():
+    session.watch_connection()  # a session its browser resumed: interrupt its database on the next leave
+    # Navigation is declared before the sign-in gate (hidden until signed in) so that a shared
+    # link's page, e.g. /resolution?product=axi-cel, is still the page shown after signing in.
+    navigation = st.navigation(pages, position="sidebar" if access.is_allowed() else "hidden")
+    # On a deployment with sign-in configured, nothing below (no page, no sidebar, no cohort, not
+    # even a published one named by the link) runs for an anonymous visitor.
+    access.require_sign_in()
+    links.start_run()  # before any widget: old links' label values are read as today's values
+    with errors.reported("the link"):
+        links.check_opened_link()
+        if links.show_link_problem():  # the link's cohort cannot be opened: show nothing in its place
+            st.stop()
+    link_slot = None
+    with errors.reported("the sidebar"):
+        sidebar.show_cohort_badge()
+        access.show_account()
+        options.show_analysis_options()
+        filters.show_selection_size(filters.show_filter_panel())
+        links.keep_cohort_in_address()
+        link_slot = sidebar.show_share_link()  # now, in case the page stops early (st.stop): nothing runs after
+    links.show_mismatch()
+    with errors.reported("this page"):
+        navigation.run()
+    with errors.reported("the link to this view"):
+        sidebar.show_share_link(link_slot)  # again after the page, with its own options in the address too
+        filters.note_unknown_parameters()  # after the page: its own options are known then

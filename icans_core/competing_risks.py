@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import chi2, norm
 
+from icans_core.cancel import checkpoint
 from icans_core.survival import CONFIDENCE, DEATH_EVENT, RESOLUTION_EVENT, _analysable
 
 _Z = norm.ppf(1 - (1 - CONFIDENCE) / 2)
@@ -50,7 +51,10 @@ def cumulative_incidence(episodes: pd.DataFrame) -> pd.DataFrame:
     Columns: group, event, time, n_at_risk, cumulative_incidence, ci_lower, ci_upper, variance.
     """
     data = _analysable(episodes)
-    parts = [_group_curves(group, rows) for group, rows in data.groupby("group", sort=True)]
+    parts = []
+    for group, rows in data.groupby("group", sort=True):
+        checkpoint()
+        parts.append(_group_curves(group, rows))
     if not parts:
         return pd.DataFrame({c: pd.Series(dtype=object if c in ("group", "event") else float)
                              for c in CIF_COLUMNS})
@@ -146,6 +150,7 @@ def gray_test(episodes: pd.DataFrame) -> pd.DataFrame:
     time = data["time"].to_numpy(dtype=float)
     rows = []
     for event, cause in CAUSES:
+        checkpoint()
         if not (codes == cause).any():
             continue
         # crstm's coding: 1 the cause of interest, 2 any other cause, 0 censored

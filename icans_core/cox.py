@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import chi2, norm
 
+from icans_core.cancel import checkpoint
 from icans_core.episodes import RESOLVED
 from icans_core.survival import timefix
 
@@ -167,6 +168,7 @@ def _fit(time, event, x, max_iter: int = 50) -> tuple[np.ndarray, float, float, 
     loglik = loglik0
     converged = False
     for _ in range(max_iter):
+        checkpoint()
         try:
             step = np.linalg.solve(info, score)
         except np.linalg.LinAlgError:

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from icans_core.cancel import checkpoint
 from icans_core.schema import CELL_COUNT_ANALYTES
 
 LINEAR, LIN_UP_LOG_DOWN = "linear", "lin up/log down"
@@ -178,6 +179,7 @@ def nca_metrics(lab_values: pd.DataFrame, options: NcaOptions = NcaOptions()) ->
     below = cells["below_lloq"].astype("boolean").fillna(False).to_numpy(dtype=bool)
     rows = []
     for first, stop in zip(bounds[:-1], bounds[1:]):  # one series at a time, as numpy slices
+        checkpoint()
         metrics = series_metrics(day[first:stop], value[first:stop], below[first:stop], options)
         patient, analyte, unit = keys.iloc[first]
         rows.append({"patient_id": patient, "analyte": analyte, "unit": unit, **metrics})

@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pa_compute
 
 from icans_core import limits as L
+from icans_core.cancel import checkpoint
 from icans_core.limits import Limits
 from icans_core.problems import MAX_ALIKE, Problem, capped, error, warning
 from icans_core.schema import INFO_SHEETS, TABLES
@@ -84,6 +85,7 @@ def read_sources(sources: list[Source], limits: Limits | None = None) -> tuple[l
                           "with `python -m icans_core validate`; the server's administrator can raise the "
                           f"limit with the environment variable {L.UPLOAD_ENV} (and server.maxUploadSize).")]
     for source in sources:
+        checkpoint()
         found, found_problems = _read_source(source, limits)
         tables += found
         problems += found_problems

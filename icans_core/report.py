@@ -27,6 +27,7 @@ import pandas as pd
 import vl_convert as vlc
 
 from icans_core import content, store, survival
+from icans_core.cancel import checkpoint
 from icans_core.content.sections import Bullets, Figure, Heading, Note, Numbers, Table, View, display_frame
 from icans_core.options import AnalysisOptions
 
@@ -247,6 +248,7 @@ def figure_spec(chart: alt.TopLevelMixin) -> dict:
 
 
 def _figure(chart: alt.TopLevelMixin, caption: str = "") -> str:
+    checkpoint()  # drawing a figure (vl-convert) is the report's longest step
     svg = safe_svg(vlc.vegalite_to_svg(figure_spec(chart)))
     note = f"<figcaption>{_e(caption)}</figcaption>" if caption else ""
     return f"<figure>{_scope_ids(svg)}{note}</figure>"

@@ -27,6 +27,7 @@ from fpdf import FPDF, FontFace
 from fpdf.enums import WrapMode
 from PIL import Image
 
+from icans_core.cancel import checkpoint
 from icans_core.content.sections import Bullets, Figure, Heading, Note, Numbers, Table, display_frame
 from icans_core.options import AnalysisOptions
 from icans_core.report import DEFAULTS_NOTE, PROVENANCE_NOTE, ReportContent, compose_report, figure_spec
@@ -278,6 +279,7 @@ def _section(pdf: _Document, section) -> None:
         frame = section.frame[["measure", "value", "detail"]]
         pdf.table(frame.astype(str))
     elif isinstance(section, tuple):  # a figure and its PNG (_prepared)
+        checkpoint()
         figure, png = section
         pdf.figure(png, figure.caption)
     elif isinstance(section, Table):

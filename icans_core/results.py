@@ -14,6 +14,7 @@ import duckdb
 import pandas as pd
 
 from icans_core import competing_risks, cox, derived_tables, kinetics, nca, schema, steroids, store, summary, survival
+from icans_core.cancel import checkpoint
 from icans_core.episodes import compute_episodes
 from icans_core.options import AnalysisOptions
 from icans_core.spreadsheet_safe import spreadsheet_csv
@@ -84,6 +85,7 @@ def compute_more_results(con: duckdb.DuckDBPyConnection, options: AnalysisOption
     interventions = store.interventions_frame(con) if interventions is None else interventions
     if episodes is None:
         episodes = compute_episodes(toxicity, patients, interventions, options.episodes)
+    checkpoint()
     km = survival.kaplan_meier(episodes, options.ci)
     km_curve = km.assign(ci_transform=options.ci)
     cif = competing_risks.cumulative_incidence(episodes).assign(ci_method=competing_risks.CI_METHOD)
@@ -92,6 +94,7 @@ def compute_more_results(con: duckdb.DuckDBPyConnection, options: AnalysisOption
     tests = pd.concat([frame for frame in (logrank, gray) if len(frame)], ignore_index=True) \
         if len(logrank) or len(gray) else pd.DataFrame()
     model = cox.fit_cox(episodes, patients, list(cox_covariates))
+    checkpoint()
     exposure = steroids.steroid_exposure(interventions, patients)
     table1 = summary.cohort_summary(patients, toxicity, interventions, exposure, episodes)
     table1["test_explanation"] = table1["test"].map(summary.TEST_EXPLANATIONS).fillna("")

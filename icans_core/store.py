@@ -507,10 +507,17 @@ def derived_rows(con: duckdb.DuckDBPyConnection, key: str, compute) -> pd.DataFr
         frame = compute()
         dtypes = {c: str(t) for c, t in frame.dtypes.items()}
         con.register("derived_incoming", frame.assign(derived_row=np.arange(len(frame))))
+        # both tables or neither: a query interrupted between them (its session ended, ui/lifecycle.py)
+        # must not leave a table without its types for the session's next run
+        con.begin()
         try:
             con.execute(f'CREATE TABLE "{table}" AS SELECT * FROM derived_incoming')
             con.execute(f'CREATE TABLE "{table}_types" AS SELECT unnest(?) AS name, unnest(?) AS dtype',
                         [list(dtypes), list(dtypes.values())])
+            con.commit()
+        except BaseException:
+            con.rollback()
+            raise
         finally:
             con.unregister("derived_incoming")
     rows = con.execute(f'SELECT * EXCLUDE (derived_row) FROM "{table}" '

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import chi2, norm
 
+from icans_core.cancel import checkpoint
 from icans_core.episodes import DIED, RESOLVED
 
 CI_LOG, CI_LOG_LOG = "log", "log-log"
@@ -153,6 +154,7 @@ def median_times(episodes: pd.DataFrame, ci: str = CI_LOG, km: pd.DataFrame | No
     counts = data.groupby("group", sort=True).agg(n=("time", "size"), resolved=("resolved", "sum"))
     rows = []
     for group, curve in km.groupby("group", sort=True):
+        checkpoint()
         times = curve["time"].to_numpy()
         rows.append({"group": group, "median_days": _r_median(times, curve["survival"].to_numpy()),
                      "median_ci_lower": _r_median(times, curve["ci_lower"].to_numpy()),
@@ -328,6 +330,7 @@ def logrank(episodes: pd.DataFrame, max_pairwise_groups: int = MAX_PAIRWISE_GROU
     if 2 < len(groups) <= max_pairwise_groups:
         pairs = []
         for a, b in combinations(groups, 2):
+            checkpoint()  # k(k-1)/2 tests: the longest loop of the page
             pair = (group == a) | (group == b)
             result = survdiff(time[pair], event[pair], group[pair])
             pairs.append({"test": f"log-rank: {a} vs {b}", "statistic": result["chisq"], "df": result["df"],

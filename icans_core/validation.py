@@ -25,6 +25,7 @@ import pyarrow.compute as pa_compute
 from pandera.pandas import Check, Column, DataFrameSchema
 
 from icans_core import consistency, deidentify, derived
+from icans_core.cancel import checkpoint
 from icans_core import schema as S
 from icans_core.problems import Problem, capped, error, lookalike_note, quoted, warning, without_lookalikes
 from icans_core.readers import TEXT, RawTable
@@ -71,6 +72,7 @@ def validate_tables(raw_tables: list[RawTable]) -> tuple[dict[str, pd.DataFrame]
                                   f"sheet or file named '{spec.name}'."))
     tables: dict[str, _Table] = {}
     for raw in raw_tables:
+        checkpoint()
         spec = S.TABLES[raw.table]
         # direct identifiers are refused before anything else is looked at (or stored)
         problems += deidentify.screen(raw, {c.name for c in spec.columns if c.kind == "text"})
@@ -90,6 +92,7 @@ def validate_tables(raw_tables: list[RawTable]) -> tuple[dict[str, pd.DataFrame]
         problems += _lookalike_products(tables["patients"])
     patient_ids = _patient_ids(tables)
     for table in tables.values():
+        checkpoint()
         problems += _apply_rules(table, _rules(table.spec, patient_ids), "error")
         problems += _apply_rules(table, _warning_rules(table.spec), "warning")
     problems += consistency.check_across_rows(tables)  # duplicates, same-day conflicts, negatives, after death
@@ -132,6 +135,7 @@ def _parse(raw: RawTable, spec: S.TableSpec) -> tuple[_Table, list[Problem]]:
     problems: list[Problem] = []
     reported: set[tuple[int, str]] = set()
     for col in spec.columns:
+        checkpoint()  # a column of up to millions of cells at a time
         cells = raw.frame[col.name] if col.name in raw.frame.columns else pd.Series(
             pd.NA, index=raw.frame.index, dtype=TEXT)
         cells, word_problems = _missing_words(cells, col, raw.source)

@@ -108,7 +108,7 @@ def running_app(log_dir: Path, extra_args: tuple[str, ...] = (), env: dict | Non
     `extra_args` go to streamlit (e.g. ("--secrets.files", path) for a deployment with sign-in);
     `env` adds to the server's environment (e.g. ICANS_LIBRARY_DIR); `port` is for a caller that
     must name the address in advance (an OIDC redirect URI); `script` = "dashboard.py" runs the
-    dashboard without serve.py's browser gate."""
+    dashboard without serve.py's browser gate. The server's process id is written to log_dir/server.pid."""
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = Path(log_dir) / "server.log"
@@ -120,6 +120,7 @@ def running_app(log_dir: Path, extra_args: tuple[str, ...] = (), env: dict | Non
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})})
+    (Path(log_dir) / "server.pid").write_text(str(process.pid))  # for a test that watches the server's CPU time
     try:
         wait_healthy(url, process, log_path, SERVER_START_TIMEOUT)
         yield url, log_path

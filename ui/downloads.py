@@ -4,6 +4,8 @@ Wrap the callable: `st.download_button("Report", downloads.owned(build, "the rep
 
 - The file it makes is registered for the browser of the session that shows the button, so
   serve.py's gate (ui/browser_gate.py) serves it to that browser only, and only for a few minutes.
+- It stops at the core's next checkpoint (icans_core/cancel.py) when the session's browser leaves
+  (ui/lifecycle.py): nobody is there to receive it, and it is not registered for download.
 - Streamlit runs the callable in a worker thread, outside the script: an exception there would
   leave the user with Streamlit's bare "Failed to generate file for download". Here it is logged
   with a reference, the session reruns, and the page then shows the same short message with that
@@ -20,7 +22,8 @@ from typing import Callable
 from streamlit import runtime
 from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
 
-from ui import access, browser_gate
+from icans_core import cancel
+from ui import access, browser_gate, lifecycle
 
 log = logging.getLogger("icans.downloads")
 
@@ -35,13 +38,20 @@ def owned(build: Callable[[], bytes | str], what: str) -> Callable[[], bytes | s
     ctx = get_script_run_ctx()
     session_id = ctx.session_id if ctx is not None else None
     browser = access.this_browser()
+    life = lifecycle.current()
 
     def make() -> bytes | str:
         try:
-            data = build()
+            with cancel.cancellable(lifecycle.download_check(life)):
+                data = build()
             # Streamlit stores a str as its UTF-8 bytes (download_data_util): the gate knows the file by those
             content = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-        except Exception:
+        except (cancel.Cancelled, Exception) as stopped:
+            if life.ended.is_set():  # stopped, or interrupted, because the browser left: nobody to tell
+                log.info("a download stopped %.1f s after its session's browser left", life.seconds_since_end())
+                return b""
+            if isinstance(stopped, cancel.Cancelled):
+                raise
             reference = secrets.token_hex(4)
             log.exception("unexpected error in %s (reference %s)", what, reference)
             _report_failure(session_id, what, reference)

@@ -14,6 +14,8 @@ from contextlib import contextmanager
 import streamlit as st
 from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
 
+from ui import lifecycle
+
 log = logging.getLogger("icans.errors")
 
 
@@ -21,13 +23,16 @@ log = logging.getLogger("icans.errors")
 def reported(what: str):
     """Run the block; an Exception is logged with a reference and shown as a message, not a traceback.
 
-    Streamlit's own st.stop / st.rerun / st.switch_page are BaseExceptions and pass through.
+    Streamlit's own st.stop / st.rerun / st.switch_page are BaseExceptions and pass through, as does
+    icans_core.cancel.Cancelled; any exception once the session's browser has left (an interrupted
+    query, ui/lifecycle.py) becomes Cancelled, since nobody is there to see a message.
     The first boundary of a run also tells of any download that failed since the last run
     (ui/downloads.py: a download is made outside the script, where it cannot show anything)."""
     show_download_failures()
     try:
         yield
-    except Exception:
+    except Exception as exc:
+        lifecycle.raise_if_ended(exc)  # e.g. a query interrupted because the browser left: nobody to show it to
         reference = secrets.token_hex(4)
         log.exception("unexpected error in %s (reference %s)", what, reference)
         st.error(f"Something went wrong on the server while showing {what}, so it is incomplete. "

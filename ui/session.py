@@ -33,6 +33,7 @@ from icans_core import schema as S
 from icans_core.ingest import Cohort, LoadResult, SourceFile, load_paths, load_sources
 from icans_core.problems import Problem
 from icans_core.readers import Source
+from ui import lifecycle
 from ui.text import plain
 
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "data" / "sample"
@@ -199,12 +200,21 @@ def _published_fingerprint(cohort_id: str, modified_ns: int) -> str:
 
 
 def _open(cohort: SharedFile | Cohort) -> duckdb.DuckDBPyConnection:
-    """A new database for this session: a shared file attached read-only, or a private copy of an upload."""
-    if isinstance(cohort, SharedFile):
-        return store.open_shared(cohort.path)
-    con = store.connect()
-    store.load_cohort(con, cohort)
+    """A new database for this session: a shared file attached read-only, or a private copy of an upload.
+    Its queries are interrupted when the browser leaves, and it is closed when the session ends
+    (ui/lifecycle.py)."""
+    con = store.open_shared(cohort.path) if isinstance(cohort, SharedFile) else store.connect()
+    lifecycle.watch(con)
+    if not isinstance(cohort, SharedFile):
+        store.load_cohort(con, cohort)
     return con
+
+
+def watch_connection() -> None:
+    """Watch this session's database again for a new websocket connection (a session its browser resumed)."""
+    con = st.session_state.get(_CONNECTION)
+    if con is not None:
+        lifecycle.watch(con)
 
 
 def _replace_connection(con: duckdb.DuckDBPyConnection) -> None:

@@ -8,7 +8,7 @@ import streamlit as st
 from icans_core import limits, store, template
 from icans_core.problems import report_frame
 from icans_core.spreadsheet_safe import spreadsheet_csv
-from ui import access, cohort_imports, links, session
+from ui import access, cohort_imports, lifecycle, links, session
 from ui.downloads import owned
 from ui.text import plain
 
@@ -94,7 +94,8 @@ def show_share() -> None:
     if st.button("Publish", disabled=not agreed, key="publish", icon=":material/share:"):
         try:
             cohort_id = session.publish_current(publisher=access.current_user())
-        except Exception:  # never show a traceback; keep the details in the server log
+        except Exception as exc:  # never show a traceback; keep the details in the server log
+            lifecycle.raise_if_ended(exc)
             log.exception("publishing failed")
             st.error("The cohort could not be published because of an error on the server. Nothing was "
                      "shared. Please tell the server's administrator.")
@@ -135,7 +136,8 @@ def show_upload() -> None:
         progress = st.progress(0.0, text="Starting")
         try:
             result = session.load_upload(files, on_step=lambda text, done: progress.progress(done, text=text))
-        except Exception:  # never show a traceback; keep the details in the server log
+        except Exception as exc:  # never show a traceback; keep the details in the server log
+            lifecycle.raise_if_ended(exc)  # the browser left: a query interrupted for that is no failure
             log.exception("upload failed unexpectedly")
             progress.empty()
             st.error("The upload could not be processed because of an internal error. The current cohort "

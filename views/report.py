@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 import streamlit as st
 
 from icans_core import report, report_pdf, store
-from ui import session
+from ui import lifecycle, session
 from ui.downloads import owned
 from ui.options import current
 from ui.text import plain
@@ -35,21 +35,19 @@ right.markdown("**Analysis options**\n" + "\n".join(
 st.caption(f"Cohort: {plain(info['label'])}. Change the options in the sidebar.")
 
 
+life = lifecycle.current()
+
+
 def build() -> str:
-    # Streamlit runs a deferred download in another thread: that thread gets its own cursor.
-    cursor = con.cursor()
-    try:
+    # Streamlit runs a deferred download in another thread: that thread gets its own cursor (which a
+    # departing browser interrupts, ui/lifecycle.py).
+    with life.cursor(con) as cursor:
         return report.build_report(cursor, options, filter_lines, report.app_version())
-    finally:
-        cursor.close()
 
 
 def build_pdf() -> bytes:
-    cursor = con.cursor()
-    try:
+    with life.cursor(con) as cursor:
         return report_pdf.build_report_pdf(cursor, options, filter_lines, report.app_version())
-    finally:
-        cursor.close()
 
 
 file_name = report.report_file_name(info["label"], datetime.now(timezone.utc))

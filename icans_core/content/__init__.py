@@ -7,6 +7,7 @@ module's `build`.
 
 from __future__ import annotations
 
+from icans_core.cancel import checkpoint
 from icans_core.content import cytokines, expansion, overview, resolution, swimlanes, treatments
 
 # The analysis views in the order the navigation and the report show them.
@@ -16,4 +17,8 @@ VIEWS = {"overview": overview, "swimlanes": swimlanes, "cytokines": cytokines, "
 
 def build_all(con, analysis) -> list:
     """Every view with its default options (as a page shows it before any choice), in report order."""
-    return [module.build(con, analysis) for module in VIEWS.values()]
+    views = []
+    for module in VIEWS.values():
+        checkpoint()
+        views.append(module.build(con, analysis))
+    return views

@@ -1,0 +1,339 @@
+"""Bounded work: a session's work stops when its browser leaves, and its memory is returned when it ends.
+
+A Streamlit session outlives its browser tab: when the websocket closes, Streamlit asks the script
+run to stop (it stops at the next Streamlit call) and keeps the session for
+`server.disconnectedSessionTTL` seconds so that a browser that lost its connection for a moment can
+resume it. Two things do not follow from that on their own:
+
+- **Work that makes no Streamlit call does not stop.** Validation, the pairwise tests, a report
+  being built (in a download's worker thread, outside the script run) and a DuckDB query run to
+  their end. Here each websocket connection of a session has a `Life`, held in a session-scoped
+  resource (`st.cache_resource(scope="session")`), which Streamlit releases when the websocket
+  closes; its release sets `Life.ended` and interrupts every DuckDB connection the session is
+  using (`DuckDBPyConnection.interrupt()`). The core sees the end through its checkpoints
+  (icans_core/cancel.py): a script run's check is Streamlit's own yield point (reading session
+  state, so a pending stop or rerun request is raised there too) plus `Life.ended`; a download's
+  check is `Life.ended`. Either way the work stops at its next checkpoint, within one step of a
+  loop (one pairwise test, one figure, one column being validated).
+- **An ended session is not freed at once.** Streamlit drops a session whose time to resume has
+  passed without shutting it down, and only when it next writes to its session store (the next
+  disconnect of any session): on a quiet server, never. Here the departure is remembered (session
+  id and weak references to its DuckDB connections, nothing of the user's data) and a reaper
+  thread ends the session shortly before Streamlit's own deadline, on the event loop (where a
+  resume would also run, so the two cannot interleave): its databases are closed, Streamlit's
+  `close_session` shuts it down (session state, uploaded files, downloads), and the process hands
+  freed memory back to the operating system (Arrow's memory pool and glibc's malloc_trim).
+
+Log lines (INFO, logger "icans.lifecycle"; no session ids, no user data) say when a browser left,
+when a run or a download stopped after that, and when a session ended and how much memory that
+returned. docs/deployment.md ("Sessions that end") describes the settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import gc
+import logging
+import threading
+import time
+import weakref
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import streamlit as st
+from streamlit import config, runtime
+from streamlit.runtime.scriptrunner_utils.exceptions import StopException
+from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+
+from icans_core import cancel
+
+log = logging.getLogger("icans.lifecycle")
+
+_PROBE = "lifecycle_probe"  # a session-state key never set: reading it is Streamlit's yield point
+# A session is ended this long before Streamlit would stop offering it for resuming (never after:
+# then Streamlit no longer finds it to shut it down), at most this share of the time to resume.
+END_MARGIN_SECONDS = 5.0
+END_MARGIN_SHARE = 0.1
+JUST_STOPPED = 1.0  # seconds: a run that stopped this shortly before the release stopped because of it
+
+
+class Life:
+    """One websocket connection of a session, from its first script run to the websocket's close."""
+
+    def __init__(self, session_id: str) -> None:
+        self.session_id = session_id
+        self.ended = threading.Event()
+        self.ended_at: float | None = None  # time.monotonic() of the release
+        self._lock = threading.Lock()
+        self._connections: weakref.WeakSet = weakref.WeakSet()  # DuckDB connections to interrupt
+        self._runs = 0  # script runs under way (one at a time, but a rerun starts as one stops)
+        self._stopped_at: float | None = None  # when a run last stopped early, not yet told
+
+    def watch(self, con) -> None:
+        """Interrupt `con`'s query when the browser leaves (and close it when the session ends)."""
+        with self._lock:
+            self._connections.add(con)
+        if self.ended.is_set():
+            con.interrupt()
+
+    def unwatch(self, con) -> None:
+        with self._lock:
+            self._connections.discard(con)
+
+    def connections(self) -> list:
+        with self._lock:
+            return list(self._connections)
+
+    @contextmanager
+    def cursor(self, con) -> Iterator:
+        """A cursor on `con` for another thread (a download), interrupted if the browser leaves."""
+        cursor = con.cursor()
+        self.watch(cursor)
+        try:
+            yield cursor
+        finally:
+            self.unwatch(cursor)
+            cursor.close()
+
+    def seconds_since_end(self) -> float:
+        return time.monotonic() - self.ended_at if self.ended_at is not None else 0.0
+
+    def _release(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self.ended_at = now
+            self.ended.set()
+            running, stopped_at = self._runs > 0, self._stopped_at
+            connections = list(self._connections)
+        for con in connections:
+            try:
+                con.interrupt()
+            except Exception:  # a connection closed meanwhile has nothing to interrupt
+                pass
+        if running:
+            log.info("a session's browser left during a script run; the run is asked to stop")
+        else:
+            log.info("a session's browser left")
+            if stopped_at is not None and now - stopped_at < JUST_STOPPED:
+                # Streamlit asks the run to stop just before it releases the session's resources
+                log.info("a script run stopped 0.0 s after its session's browser left")
+
+    def _run_started(self) -> None:
+        with self._lock:
+            self._runs += 1
+            self._stopped_at = None
+
+    def _run_ended(self, stopped_early: bool) -> None:
+        with self._lock:
+            self._runs -= 1
+            ended = self.ended_at is not None
+            self._stopped_at = time.monotonic() if stopped_early and not ended else None
+        if ended:
+            log.info("a script run stopped %.1f s after its session's browser left", self.seconds_since_end())
+
+
+def _released(life: Life) -> None:
+    """Streamlit's release of the session-scoped resource: the websocket closed (or the session shut down)."""
+    life._release()
+    try:
+        loop = asyncio.get_running_loop()  # the release runs on Streamlit's event loop when a websocket closes
+    except RuntimeError:
+        loop = None
+    _reaper.depart(life, loop)
+
+
+@st.cache_resource(scope="session", on_release=_released, show_spinner=False)
+def _life() -> Life:
+    ctx = get_script_run_ctx()
+    life = Life(ctx.session_id if ctx is not None else "")
+    _reaper.returned(life.session_id)  # a session resumed by its browser is not ended
+    return life
+
+
+def current() -> Life:
+    """This session's current Life (from a script run)."""
+    return _life()
+
+
+def ended() -> bool:
+    """Whether this session's browser has left (from a script run)."""
+    return _life().ended.is_set()
+
+
+def raise_if_ended(exc: BaseException) -> None:
+    """In an `except` block of a script run: once the browser has left, the exception is the stop (a
+    query interrupted by it), not an error to report: raise Cancelled instead."""
+    if ended():
+        raise cancel.Cancelled() from exc
+
+
+def watch(con) -> None:
+    """Interrupt `con` when this session's browser leaves, and close it when the session ends (from a script run)."""
+    _life().watch(con)
+
+
+@contextmanager
+def script_run() -> Iterator[None]:
+    """Run the app's script with the core's checkpoints stopping at a stop or rerun request or the browser's leaving."""
+    life = _life()
+
+    def check() -> bool:
+        st.session_state.get(_PROBE)  # Streamlit's yield point: raises its pending stop or rerun request
+        return life.ended.is_set()
+
+    life._run_started()
+    stopped_early = True
+    try:
+        with cancel.cancellable(check):
+            yield
+        stopped_early = False
+    except cancel.Cancelled:
+        pass  # the browser left: the run ends here, quietly (nobody is there to show anything to)
+    except StopException:
+        raise
+    except BaseException:
+        stopped_early = False
+        raise
+    finally:
+        life._run_ended(stopped_early)
+
+
+def download_check(life: Life) -> Callable[[], bool]:
+    """The check for work done for `life`'s session outside its script run (a download's thread)."""
+    return life.ended.is_set
+
+
+# --- ending sessions whose browser has gone ---------------------------------------------------------
+
+@dataclass
+class _Departure:
+    left_at: float
+    loop: asyncio.AbstractEventLoop | None
+    connections: list = field(default_factory=list)  # weak references
+
+
+class _Reaper:
+    """Ends the sessions whose browser left and did not come back in time (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._departures: dict[str, _Departure] = {}  # session id -> departure (no user data)
+        self._thread: threading.Thread | None = None
+
+    def depart(self, life: Life, loop) -> None:
+        if not life.session_id:
+            return
+        refs = [weakref.ref(con) for con in life.connections()]
+        with self._lock:
+            self._departures[life.session_id] = _Departure(life.ended_at or time.monotonic(), loop, refs)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="icans-session-reaper", daemon=True)
+                self._thread.start()
+        self._wake.set()
+
+    def returned(self, session_id: str) -> None:
+        with self._lock:
+            self._departures.pop(session_id, None)
+
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._departures)
+
+    def _run(self) -> None:
+        while True:
+            wait = self._end_due()
+            self._wake.wait(timeout=wait)
+            self._wake.clear()
+
+    def _end_due(self) -> float:
+        """End every session past its time; seconds until the next one is due."""
+        keep = keep_seconds()
+        now = time.monotonic()
+        with self._lock:
+            due = [(sid, d) for sid, d in self._departures.items() if now - d.left_at >= keep]
+            for sid, _ in due:
+                del self._departures[sid]
+            later = [d.left_at + keep - now for d in self._departures.values()]
+        for session_id, departure in due:
+            try:
+                _end_session(session_id, departure)
+            except Exception:
+                log.exception("a session whose browser left could not be ended")
+        return max(0.5, min(later, default=60.0))
+
+
+def keep_seconds() -> float:
+    """How long a session is kept for its browser to come back: Streamlit's time to resume, less a margin."""
+    ttl = float(config.get_option("server.disconnectedSessionTTL"))
+    return max(0.0, ttl - min(END_MARGIN_SECONDS, END_MARGIN_SHARE * ttl))
+
+
+def _end_session(session_id: str, departure: _Departure) -> None:
+    before = rss_mib()
+    done = threading.Event()
+    outcome = {"ended": False}
+
+    def close_databases() -> None:
+        for ref in departure.connections:
+            con = ref()
+            if con is not None:
+                try:
+                    con.close()
+                except Exception:  # closed already (replaced by another cohort)
+                    pass
+
+    def on_loop() -> None:  # on Streamlit's event loop, where a resume would run too
+        try:
+            if not runtime.exists() or runtime.get_instance().is_active_session(session_id):
+                return  # it came back (its new Life has not run yet) or the server is stopping
+            close_databases()
+            runtime.get_instance().close_session(session_id)
+            outcome["ended"], outcome["at"] = True, time.monotonic()
+        finally:
+            done.set()
+
+    if departure.loop is not None and not departure.loop.is_closed():
+        departure.loop.call_soon_threadsafe(on_loop)
+        done.wait(timeout=30)
+    else:  # released outside the event loop: the session was shut down already (nothing can resume it)
+        close_databases()
+        outcome["ended"], outcome["at"] = True, time.monotonic()
+    if not outcome["ended"]:
+        return
+    release_memory()
+    log.info("a session ended %.0f s after its browser left: its databases were closed; "
+             "server memory %.0f -> %.0f MiB", outcome["at"] - departure.left_at, before, rss_mib())
+
+
+def release_memory() -> None:
+    """Hand memory freed by closed sessions back to the operating system (what each allocator allows)."""
+    gc.collect()
+    try:
+        import pyarrow
+
+        pyarrow.default_memory_pool().release_unused()  # validation's Arrow buffers (mimalloc keeps them)
+    except Exception:
+        pass
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)  # glibc only; elsewhere there is nothing to call
+    except (OSError, AttributeError):
+        pass
+
+
+def rss_mib() -> float:
+    """This process's resident memory in MiB (Linux; 0 elsewhere)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+# One per server process: it holds session ids, times and weak references, never user data.
+_reaper = _Reaper()
