@@ -21,10 +21,12 @@ Never used for uploads.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import logging
 import os
+import shutil
 import tempfile
 import threading
 from dataclasses import asdict, dataclass
@@ -117,11 +119,18 @@ def prepare(path: str | Path, on_step: Callable[[str, float], None] | None = Non
     step("Writing the shared cohort file", 0.9)
     fingerprint = library.fingerprint(result.cohort.tables)
     warnings = tuple(result.cohort.warnings)
-    if not stamps:  # unreadable stamps: no key to keep it under; a private temporary file
-        target = Path(tempfile.mkdtemp(prefix="icans-deployment-")) / "cohort.duckdb"
+    target = None
+    if stamps:
+        try:
+            target = _write_entry(folder, key, result, fingerprint)
+        except OSError as exc:  # a read-only or full disk: this process still serves the cohort
+            log.warning("cannot keep the prepared cohort in %s (%s): it is prepared again at the next start",
+                        folder, exc)
+    if target is None:  # no key (unreadable stamps) or no writable cache: a private temporary file
+        temporary = Path(tempfile.mkdtemp(prefix="icans-deployment-"))
+        atexit.register(shutil.rmtree, temporary, ignore_errors=True)
+        target = temporary / "cohort.duckdb"
         _save(target, result)
-        return Prepared(target, result.cohort.label, warnings, fingerprint, result)
-    target = _write_entry(folder, key, result, fingerprint)
     step("Ready", 1.0)
     return Prepared(target, result.cohort.label, warnings, fingerprint, result)
 

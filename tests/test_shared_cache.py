@@ -113,3 +113,12 @@ def test_a_background_preparation_reports_progress_and_its_result(tmp_path):
     assert job.result().path is not None
     changed = write_cohort(folder, cohorts.with_cell("patients", 3, "age_years", "71"))
     assert shared_cache.preparation(str(changed), shared_cache.file_stamps(changed), tmp_path / "cache") is not job
+
+
+def test_a_cache_folder_that_cannot_be_written_still_serves_the_cohort(tmp_path):
+    folder = write_cohort(tmp_path / "centre", cohorts.VALID)
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the cache folder should be")
+    prepared = shared_cache.prepare(folder, folder=blocked)
+    assert prepared.path is not None and prepared.path.is_file() and not prepared.from_cache
+    assert len(file_tables(prepared.path)["patients"]) == 2
