@@ -14,12 +14,14 @@ ARG PYTHON_IMAGE=python:3.11-slim
 FROM ${PYTHON_IMAGE}
 
 # ICANS_LIBRARY_DIR: published cohorts (one DuckDB file each) live on a volume, shared by every
-# replica. Production: nothing in the image changes, so no file watching and no rerun on save.
+# replica. ICANS_CACHE_DIR: the deployment cohort, validated once and kept for the next start
+# (icans_core/shared_cache.py); a volume makes a restart open it at once. Production: nothing in the image changes, so no file watching and no rerun on save.
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     ICANS_LIBRARY_DIR=/data/library \
+    ICANS_CACHE_DIR=/data/cache \
     STREAMLIT_SERVER_FILE_WATCHER_TYPE=none \
     STREAMLIT_SERVER_RUN_ON_SAVE=false \
     STREAMLIT_SERVER_HEADLESS=true \
@@ -37,8 +39,9 @@ RUN pip install --no-cache-dir -r requirements.txt
 RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --create-home --home-dir /home/app \
         --shell /usr/sbin/nologin app \
-    && mkdir -p /data/library /app/.tmp \
-    && chown app:app /data/library /app/.tmp
+    && mkdir -p /data/library /data/cache /app/.tmp \
+    && chown app:app /data/library /data/cache /app/.tmp \
+    && chmod 700 /data/cache
 
 # Only what the app reads at run time (owned by root, read-only for the app user).
 COPY pyproject.toml dashboard.py serve.py ./
@@ -49,7 +52,7 @@ COPY views views
 COPY data data
 
 USER app
-VOLUME ["/data/library"]
+VOLUME ["/data/library", "/data/cache"]
 EXPOSE 8501
 
 # python:3.11-slim has no curl: ask Streamlit's health endpoint with the standard library.

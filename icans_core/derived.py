@@ -198,6 +198,9 @@ def fill_from_observations(toxicity: pd.DataFrame, graded: pd.DataFrame, observa
     rows_by_key: dict[tuple, list[int]] = {}
     for position, k in enumerate(key):
         rows_by_key.setdefault(k, []).append(position)
+    # the grade columns as lists, written back once: a cell-by-cell .iat costs minutes on a registry
+    cells = {c: toxicity[c].tolist() for c in ("crs_grade", "icans_grade", *SOURCE_COLUMNS)}
+    changed = False
     new_rows = []
     for g in graded.itertuples(index=False):
         positions = rows_by_key.get((g.patient_id, g.day))
@@ -214,10 +217,15 @@ def fill_from_observations(toxicity: pd.DataFrame, graded: pd.DataFrame, observa
                                       ("icans_grade", "icans_grade_source", g.icans_grade)):
             if pd.isna(value):
                 continue
+            grades = cells[column]
             for position in positions:
-                if pd.isna(toxicity.iat[position, toxicity.columns.get_loc(column)]):
-                    toxicity.iat[position, toxicity.columns.get_loc(column)] = value
-                    toxicity.iat[position, toxicity.columns.get_loc(source)] = FROM_OBSERVATIONS
+                if pd.isna(grades[position]):
+                    grades[position] = value
+                    cells[source][position] = FROM_OBSERVATIONS
+                    changed = True
+    if changed:
+        for column, values in cells.items():
+            toxicity[column] = pd.Series(values, index=toxicity.index, dtype=toxicity[column].dtype)
     if new_rows:
         toxicity = pd.concat([toxicity, pd.DataFrame(new_rows)], ignore_index=True)
     return toxicity

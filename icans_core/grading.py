@@ -213,15 +213,17 @@ def grade_observations(observations: pd.DataFrame, patients: pd.DataFrame,
     ages = obs["patient_id"].map(patients.set_index("patient_id")["age_years"]) if len(obs) else pd.Series(dtype=float)
     required = fever_required(obs, interventions)
     crs, icans = [], []
+    # the values .iloc[i] gives (numpy scalars), read once: .iloc per row costs more than the grading
+    required_values, age_values = required.array, ages.array
     for i, row in enumerate(obs.itertuples(index=False)):
         support = row.hypotension
         agents = vasopressor_support(row.vasopressors)
         if agents is not None and (_blank(support) or support in ("no hypotension", "fluids")):
             support = agents  # vasopressors given: the list decides (a contradiction is refused at load)
         oxygen = oxygen_support(row.oxygen, row.oxygen_l_min)
-        crs.append(crs_grade(row.temperature_c, support, oxygen, bool(required.iloc[i])))
+        crs.append(crs_grade(row.temperature_c, support, oxygen, bool(required_values[i])))
         icans.append(icans_grade(row.ice_score, row.consciousness, row.seizure, row.motor_findings,
-                                 row.raised_icp, row.capd_score, ages.iloc[i], row.sedated,
+                                 row.raised_icp, row.capd_score, age_values[i], row.sedated,
                                  row.seizure_minutes))
     return pd.DataFrame({
         "patient_id": obs["patient_id"], "day": obs["day"].astype(float), "source_row": obs["source_row"],

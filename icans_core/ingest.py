@@ -74,11 +74,11 @@ def load_sources(sources: list[Source], label: str | None = None,
     raw_tables, problems = read_sources(sources, limits)
     rows = sum(len(t.frame) for t in raw_tables)
     step(f"Validating {rows:,} rows", 0.4)
-    return load_raw_tables(raw_tables, problems, sources, label)
+    return load_raw_tables(raw_tables, problems, sources, label, on_step=step)
 
 
 def load_raw_tables(raw_tables: list[RawTable], problems: list[Problem], sources: list[Source],
-                    label: str | None = None) -> LoadResult:
+                    label: str | None = None, on_step: Callable[[str, float], None] | None = None) -> LoadResult:
     """Validate tables already read (from files, or converted from a REDCap export) into a cohort.
 
     `problems` are those found while reading; `sources` are the files the tables came from.
@@ -87,6 +87,8 @@ def load_raw_tables(raw_tables: list[RawTable], problems: list[Problem], sources
     tables, validation_problems = validate_tables(raw_tables)
     problems = problems + validation_problems
     if tables is not None and not any(p.severity == "error" for p in problems):
+        if on_step is not None:
+            on_step("Deriving grades from observations and episode forms", 0.7)
         tables, derive_problems = derived.derive_assessments(tables, {t.table: t.source for t in raw_tables})
         problems = problems + derive_problems
     if tables is None or any(p.severity == "error" for p in problems):
@@ -101,9 +103,10 @@ def load_raw_tables(raw_tables: list[RawTable], problems: list[Problem], sources
     return LoadResult(cohort, problems)
 
 
-def load_paths(paths: list[str | Path], label: str | None = None) -> LoadResult:
-    """Read and validate files or folders on disk (the command line's input)."""
+def load_paths(paths: list[str | Path], label: str | None = None,
+               on_step: Callable[[str, float], None] | None = None) -> LoadResult:
+    """Read and validate files or folders on disk (the command line's input); `on_step` as load_sources'."""
     sources, problems = sources_from_paths(paths)
     if problems:
         return LoadResult(None, problems)
-    return load_sources(sources, label=label, limits=Limits.from_environment().for_files_on_disk())
+    return load_sources(sources, label=label, on_step=on_step, limits=Limits.from_environment().for_files_on_disk())

@@ -14,3 +14,18 @@ def clear_streamlit_caches():
     yield
     st.cache_data.clear()
     st.cache_resource.clear()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def cohort_cache_in_a_temporary_folder(tmp_path_factory):
+    """Prepared deployment cohorts (icans_core/shared_cache.py) go to a folder of this test run, never to
+    the checkout's .cache-data/ (servers started by browser tests inherit the variable)."""
+    import os
+
+    previous = os.environ.get("ICANS_CACHE_DIR")
+    os.environ["ICANS_CACHE_DIR"] = str(tmp_path_factory.mktemp("cohort-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("ICANS_CACHE_DIR", None)
+    else:
+        os.environ["ICANS_CACHE_DIR"] = previous

@@ -19,13 +19,15 @@ from tests.test_page_cohort import upload as upload_files
 
 ROOT = Path(__file__).resolve().parent.parent
 UI_FILES = [ROOT / "dashboard.py", *sorted((ROOT / "ui").glob("*.py")), *sorted((ROOT / "views").glob("*.py"))]
-# The only globally cached data: identical for every user of a deployment, never an upload.
+# The only globally cached data: identical for every user of a deployment, never an upload. (The
+# deployment cohort's shared file is prepared once per server by icans_core/shared_cache.py, keyed on
+# its path and its files' SHA-256.)
 # Server-wide state that must span sessions and holds no user data: which browser (a hash of its
 # XSRF token) owns which session id and which download (a hash of the file), and a session's
 # failed downloads, reported on its own next run (ui/browser_gate.py, ui/downloads.py).
 SERVER_STATE = {("browser_gate.py", "_session_browsers"), ("browser_gate.py", "_downloads"),
                 ("downloads.py", "_failures")}
-SHARED_CACHES = {"sample_cohort", "_deployment_cohort",
+SHARED_CACHES = {"sample_cohort",
                  "_published_fingerprint"}  # a published cohort's fingerprint: anyone with its id opens it
 
 

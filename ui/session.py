@@ -15,7 +15,6 @@ written), else the sample. An upload is published only when its user asks (publi
 from __future__ import annotations
 
 import atexit
-import hashlib
 import logging
 import os
 import shutil
@@ -28,7 +27,7 @@ from typing import Callable
 import duckdb
 import streamlit as st
 
-from icans_core import library, store
+from icans_core import library, shared_cache, store
 from icans_core import schema as S
 from icans_core.ingest import Cohort, LoadResult, SourceFile, load_paths, load_sources
 from icans_core.problems import Problem
@@ -96,32 +95,21 @@ def sample_cohort() -> SharedFile:
     return _write_shared(result, "sample")
 
 
-def _file_stamps(path: Path) -> tuple:
-    """(name, size, SHA-256) of the file, or of every file directly in the folder: a replaced file is
-    seen even when a copy kept its size and modification time (cp -p, rsync -a)."""
-    try:
-        files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
-        return tuple((f.name, f.stat().st_size, _sha256(f)) for f in files)
-    except OSError:
-        return ()
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-# Shared cache, deliberately: the deployment cohort is the deployer's, read from the server's
-# disk and the same for every user of this deployment, so one validated file serves all
-# sessions, which attach it read-only. Keyed on the path and its files' sizes and content hashes,
-# so replacing a file on the server is picked up by the next new session. Never used
-# for uploads.
-@st.cache_resource(show_spinner="Reading this deployment's cohort…", max_entries=4)
-def _deployment_cohort(path: str, stamps: tuple) -> SharedFile:
-    return _write_shared(load_paths([path], label=Path(path).name or path), "deployment")
+def _deployment_cohort(path: str) -> SharedFile:
+    """The deployment cohort's shared read-only file. It is prepared once per server in the background
+    (serve.py starts it when the server starts; icans_core/shared_cache.py keeps the file across restarts,
+    keyed on the files' SHA-256 and the code): a session that arrives meanwhile shows its progress.
+    The files are hashed for every new session, so a replaced file is picked up by the next one."""
+    job = shared_cache.preparation(path, shared_cache.file_stamps(Path(path)))
+    if not job.wait(0.05):
+        bar = st.progress(job.fraction, text="Preparing this deployment's cohort…")
+        while not job.wait(0.5):
+            bar.progress(job.fraction, text=f"Preparing this deployment's cohort: {job.message}…")
+        bar.empty()
+    prepared = job.result()
+    if prepared.path is None:
+        return SharedFile(None, "", (), len(prepared.result.errors), prepared.result.report)
+    return SharedFile(prepared.path, prepared.label, prepared.warnings, fingerprint=prepared.fingerprint)
 
 
 def _default_cohort() -> tuple[SharedFile, str, dict | None]:
@@ -129,7 +117,7 @@ def _default_cohort() -> tuple[SharedFile, str, dict | None]:
     configured = os.environ.get(COHORT_ENV, "").strip()
     if not configured:
         return sample_cohort(), "sample", None
-    result = _deployment_cohort(configured, _file_stamps(Path(configured)))
+    result = _deployment_cohort(configured)
     if result.path is not None:
         return result, "deployment", None
     log.error("the deployment cohort %s does not validate: %d error(s)", configured, result.errors)

@@ -1,0 +1,124 @@
+"""The deployment cohort's prepared file, kept across restarts (icans_core/shared_cache.py): reused only
+for the same file content and the same code, never when either changed; never for a cohort with errors."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from icans_core import shared_cache, store
+from icans_core.ingest import load_paths
+from tests import cohorts
+
+
+def write_cohort(folder, tables):
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, rows in tables.items():
+        (folder / f"{name}.csv").write_text(cohorts.csv_text(rows))
+    return folder
+
+
+# a warning (unknown product) that must survive the cache
+WITH_WARNING = cohorts.with_cell("patients", 3, "product", "novel-cel")
+
+
+def file_tables(path) -> dict[str, pd.DataFrame]:
+    tables, _, _ = store.read_cohort_file(path)
+    return tables
+
+
+def test_a_restart_with_the_same_files_and_code_reuses_the_prepared_file(tmp_path):
+    folder = write_cohort(tmp_path / "centre", WITH_WARNING)
+    cache = tmp_path / "cache"
+    first = shared_cache.prepare(folder, folder=cache)
+    assert first.path is not None and not first.from_cache
+    again = shared_cache.prepare(folder, folder=cache)  # what the next server process does
+    assert again.from_cache and again.path == first.path
+    assert (again.label, again.warnings, again.fingerprint) == (first.label, first.warnings, first.fingerprint)
+    assert any("Unknown product" in w.problem and w.row == 3 and w.value == "novel-cel" for w in again.warnings)
+    # the file holds exactly what validating the files gives
+    validated = load_paths([folder], label="centre").cohort
+    fresh = tmp_path / "fresh.duckdb"
+    store.save_cohort_file(fresh, validated, {"label": "centre", "loaded_at": validated.loaded_at})
+    cached, expected = file_tables(again.path), file_tables(fresh)
+    assert set(cached) == set(expected) >= {"patients", "toxicity", "labs"}
+    for name, frame in cached.items():
+        pd.testing.assert_frame_equal(frame, expected[name])
+
+
+def test_one_changed_byte_is_validated_again(tmp_path):
+    folder = write_cohort(tmp_path / "centre", cohorts.VALID)
+    cache = tmp_path / "cache"
+    first = shared_cache.prepare(folder, folder=cache)
+    # the same size: P2's age 70 -> 71
+    write_cohort(folder, cohorts.with_cell("patients", 3, "age_years", "71"))
+    second = shared_cache.prepare(folder, folder=cache)
+    assert not second.from_cache and second.path != first.path
+    assert list(file_tables(second.path)["patients"]["age_years"]) == [61, 71]
+
+
+def test_another_code_version_is_validated_again(tmp_path, monkeypatch):
+    folder = write_cohort(tmp_path / "centre", cohorts.VALID)
+    cache = tmp_path / "cache"
+    shared_cache.prepare(folder, folder=cache)
+    monkeypatch.setattr(shared_cache, "code_version", lambda: "a changed rule")
+    assert not shared_cache.prepare(folder, folder=cache).from_cache
+
+
+def test_the_code_version_covers_every_source_file_of_the_core(tmp_path, monkeypatch):
+    package = tmp_path / "icans_core"
+    package.mkdir()
+    (package / "validation.py").write_text("RULE = 1\n")
+    monkeypatch.setattr(shared_cache, "PACKAGE_DIR", package)
+    before = shared_cache.code_version()
+    (package / "validation.py").write_text("RULE = 2\n")
+    assert shared_cache.code_version() != before
+
+
+def test_a_cohort_with_errors_is_refused_and_not_kept(tmp_path):
+    folder = write_cohort(tmp_path / "centre", cohorts.with_cell("toxicity", 3, "icans_grade", "7"))
+    cache = tmp_path / "cache"
+    for _ in range(2):
+        prepared = shared_cache.prepare(folder, folder=cache)
+        assert prepared.path is None and not prepared.from_cache
+        assert "icans_grade" in set(prepared.result.report["column"])
+    assert not cache.exists() or not list(cache.iterdir())
+
+
+def test_a_damaged_entry_is_validated_again(tmp_path):
+    folder = write_cohort(tmp_path / "centre", cohorts.VALID)
+    cache = tmp_path / "cache"
+    first = shared_cache.prepare(folder, folder=cache)
+    first.path.with_suffix(".json").write_text("{not json")
+    again = shared_cache.prepare(folder, folder=cache)
+    assert not again.from_cache and json.loads(first.path.with_suffix(".json").read_text())["key"]
+    assert shared_cache.prepare(folder, folder=cache).from_cache
+
+
+def test_the_cache_folder_is_private_to_the_server_user(tmp_path):
+    folder = write_cohort(tmp_path / "centre", cohorts.VALID)
+    cache = tmp_path / "cache"
+    prepared = shared_cache.prepare(folder, folder=cache)
+    assert cache.stat().st_mode & 0o077 == 0 and prepared.path.stat().st_mode & 0o077 == 0
+    assert [p.name for p in cache.iterdir() if p.name.startswith(".")] == []  # no temporary left
+
+
+def test_a_background_preparation_reports_progress_and_its_result(tmp_path):
+    folder = write_cohort(tmp_path / "centre", cohorts.VALID)
+    stamps = shared_cache.file_stamps(folder)
+    job = shared_cache.preparation(str(folder), stamps, tmp_path / "cache")
+    assert shared_cache.preparation(str(folder), stamps, tmp_path / "cache") is job  # one per files
+    assert job.wait(60) and job.fraction == 1.0
+    assert job.result().path is not None
+    changed = write_cohort(folder, cohorts.with_cell("patients", 3, "age_years", "71"))
+    assert shared_cache.preparation(str(changed), shared_cache.file_stamps(changed), tmp_path / "cache") is not job
+
+
+def test_a_cache_folder_that_cannot_be_written_still_serves_the_cohort(tmp_path):
+    folder = write_cohort(tmp_path / "centre", cohorts.VALID)
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the cache folder should be")
+    prepared = shared_cache.prepare(folder, folder=blocked)
+    assert prepared.path is not None and prepared.path.is_file() and not prepared.from_cache
+    assert len(file_tables(prepared.path)["patients"]) == 2
