@@ -61,10 +61,16 @@ def errors_shown(page) -> int:
     return page.get_by_test_id("stException").count() + page.get_by_test_id("stAlertContentError").count()
 
 
-def measure(url: str, timeout_ms: float, first_only: bool = False) -> dict:
+def error_texts(page) -> list[str]:
+    """The start of each error box's text (what went wrong, for the report)."""
+    boxes = [*page.get_by_test_id("stException").all(), *page.get_by_test_id("stAlertContentError").all()]
+    return [box.inner_text()[:300] for box in boxes]
+
+
+def measure(url: str, timeout_ms: float, pages: dict = PAGES, in_app: bool = True, first_only: bool = False) -> dict:
     from playwright.sync_api import sync_playwright
 
-    out: dict = {"link": {}, "in_app": {}, "errors": {}}
+    out: dict = {"link": {}, "in_app": {}, "errors": {}, "error_texts": {}}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
@@ -78,7 +84,7 @@ def measure(url: str, timeout_ms: float, first_only: bool = False) -> dict:
             context.close()
             if first_only:
                 return out
-            for path, (heading, _) in PAGES.items():
+            for path, (heading, _) in pages.items():
                 context = browser.new_context(viewport={"width": 1400, "height": 1000})
                 page = context.new_page()
                 start = time.perf_counter()
@@ -86,12 +92,16 @@ def measure(url: str, timeout_ms: float, first_only: bool = False) -> dict:
                 settle(page, heading, timeout_ms)
                 out["link"][path] = time.perf_counter() - start
                 out["errors"][path] = errors_shown(page)
+                if out["errors"][path]:
+                    out["error_texts"][path] = error_texts(page)
                 context.close()
+            if not in_app:
+                return out
             context = browser.new_context(viewport={"width": 1400, "height": 1000})
             page = context.new_page()
             page.goto(url)
             settle(page, "Overview", timeout_ms)
-            for path, (heading, label) in list(PAGES.items())[1:]:
+            for path, (heading, label) in [item for item in pages.items() if item[0] != "overview"]:
                 start = time.perf_counter()
                 page.get_by_test_id("stSidebarNav").get_by_text(label, exact=True).click()
                 settle(page, heading, timeout_ms)
@@ -117,6 +127,9 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--cache", type=Path, help="ICANS_CACHE_DIR (default: a new, empty folder: a cold start)")
     parser.add_argument("--first-session-only", action="store_true", help="measure the first session and stop")
+    parser.add_argument("--pages", nargs="+", choices=list(PAGES), help="only these pages (default: every page)")
+    parser.add_argument("--links-only", action="store_true",
+                        help="only the first session and each page from a link (no in-app navigation, no filter)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         cache = args.cache or Path(tmp) / "cache"
@@ -124,7 +137,9 @@ def main() -> None:
         env = {"ICANS_COHORT": str(args.cohort.resolve()), "ICANS_LIBRARY_DIR": str(Path(tmp) / "library"),
                "ICANS_CACHE_DIR": str(cache)}
         with running_app(Path(tmp), env=env) as (url, _log):
-            figures = measure(url, args.timeout * 1000, args.first_session_only)
+            figures = measure(url, args.timeout * 1000,
+                              {k: v for k, v in PAGES.items() if not args.pages or k in args.pages},
+                              not args.links_only, args.first_session_only)
     figures["cache"] = "kept from an earlier start" if warm else "empty (cold start)"
     print(f"first session, cache {figures['cache']}: {figures['first_session_s']:.1f} s")
     if args.first_session_only:
@@ -132,8 +147,11 @@ def main() -> None:
         return
     print("page from a link (new session): " + "; ".join(f"{k} {v:.1f} s" for k, v in figures["link"].items()))
     print("page in-app: " + "; ".join(f"{k} {v:.1f} s" for k, v in figures["in_app"].items()))
-    print(f"cytokines from a link with product=axi-cel: {figures['cytokines_filtered_link_s']:.1f} s")
+    if "cytokines_filtered_link_s" in figures:
+        print(f"cytokines from a link with product=axi-cel: {figures['cytokines_filtered_link_s']:.1f} s")
     print("error boxes shown: " + "; ".join(f"{k} {v}" for k, v in figures["errors"].items()))
+    for path, texts in figures["error_texts"].items():
+        print(f"  {path}: " + " | ".join(t.replace(chr(10), " ") for t in texts))
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
 

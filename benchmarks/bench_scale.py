@@ -43,9 +43,8 @@ if str(ROOT) not in sys.path:
 import duckdb  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from icans_core import expansion, kinetics, results, steroids, store, summary  # noqa: E402
+from icans_core import derived_tables, expansion, kinetics, results, steroids, store, summary  # noqa: E402
 from icans_core import schema as S  # noqa: E402
-from icans_core.episodes import compute_episodes  # noqa: E402
 from icans_core.filters import CohortFilter  # noqa: E402
 from icans_core.ingest import Cohort, load_paths  # noqa: E402
 from icans_core.options import AnalysisOptions  # noqa: E402
@@ -78,14 +77,15 @@ def seconds(work, runs: int = 1) -> float:
 
 def view_computations(con: duckdb.DuckDBPyConnection, options: AnalysisOptions) -> dict:
     """Each view's data on the current selection, as the pages and the export compute it: name -> call."""
-    def overview():
+    def overview():  # as icans_core.content.overview: from the derived tables, restricted
         patients = store.patients_frame(con, options.group_by)
-        toxicity = store.toxicity_frame(con)
-        interventions = store.interventions_frame(con)
-        episodes = compute_episodes(toxicity, patients, interventions, options.episodes)
-        exposure = steroids.steroid_exposure(interventions, patients)
-        return (summary.cohort_summary(patients, toxicity, interventions, exposure, episodes),
-                summary.grade_distribution(patients, toxicity), steroids.steroid_summary(exposure))
+        episodes = derived_tables.episodes(con, options.group_by, options.episodes)
+        exposure = derived_tables.steroid_exposure(con, options.group_by)
+        table1 = summary.summary_from_per_patient(derived_tables.table1_inputs(con, options.group_by,
+                                                                               options.episodes))
+        return (table1, summary.key_numbers(patients, episodes),
+                summary.grade_distribution(patients, derived_tables.max_grades(con)),
+                steroids.steroid_summary(exposure))
 
     def cytokines():
         measured = list(store.lab_analytes(con)["analyte"])
@@ -94,7 +94,8 @@ def view_computations(con: duckdb.DuckDBPyConnection, options: AnalysisOptions) 
     def expansion_page():
         cells = [a for a in S.CELL_COUNT_ANALYTES if a in set(store.lab_analytes(con)["analyte"])]
         patients = store.patients_frame(con, options.group_by)
-        metrics = expansion.expansion_metrics(store.lab_values(con, cells))
+        metrics = derived_tables.expansion_metrics(con)
+        metrics = metrics[metrics["analyte"].isin(cells)].reset_index(drop=True)
         return (expansion.expansion_curves(store.lab_patient_days(con, cells, options.group_by)),
                 expansion.expansion_summary(metrics, patients))
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
-from icans_core import expansion, schema, steroids, store, swimlanes
+from icans_core import expansion, nca, schema, steroids, store, summary, swimlanes
 from icans_core.episodes import ONSET, EpisodeOptions, compute_episodes
 
 
@@ -27,11 +27,15 @@ def _group_key(group_by: str) -> str:
     return group_by
 
 
+def _episodes_key(group_by: str, options: EpisodeOptions) -> str:
+    return (f"{_group_key(group_by)}_{int(options.severe_grade)}_{int(options.resolved_grade)}_"
+            f"{_origin_key(options.origin)}")
+
+
 def episodes(con: duckdb.DuckDBPyConnection, group_by: str = "group",
              options: EpisodeOptions = EpisodeOptions()) -> pd.DataFrame:
     """compute_episodes of the selected patients. Columns: as compute_episodes."""
-    key = (f"episodes_{_group_key(group_by)}_{int(options.severe_grade)}_{int(options.resolved_grade)}_"
-           f"{_origin_key(options.origin)}")
+    key = f"episodes_{_episodes_key(group_by, options)}"
     return store.derived_rows(con, key, lambda: compute_episodes(
         store.toxicity_frame(con, everyone=True), store.patients_frame(con, group_by, everyone=True),
         store.interventions_frame(con, everyone=True), options))
@@ -53,3 +57,38 @@ def grade_intervals(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """swimlanes.grade_intervals of the selected patients. Columns: as grade_intervals."""
     return store.derived_rows(con, "grade_intervals", lambda: swimlanes.grade_intervals(
         store.toxicity_frame(con, everyone=True)))
+
+
+def nca_metrics(con: duckdb.DuckDBPyConnection, options: nca.NcaOptions = nca.NcaOptions()) -> pd.DataFrame:
+    """nca.nca_metrics of the selected patients' cell counts under `options`. Columns: as nca_metrics."""
+    key = (f"nca_{nca.METHODS.index(options.method)}_{nca.WINDOWS.index(options.window)}_"
+           f"{nca.BLQ_RULES.index(options.blq)}")
+    return store.derived_rows(con, key, lambda: nca.nca_metrics(
+        store.lab_values(con, list(schema.CELL_COUNT_ANALYTES), everyone=True), options))
+
+
+def table1_inputs(con: duckdb.DuckDBPyConnection, group_by: str = "group",
+                  options: EpisodeOptions = EpisodeOptions()) -> pd.DataFrame:
+    """summary.per_patient of the selected patients (Table 1's inputs: characteristics, maximum
+    grades, severe ICANS under `options`, treatments received, steroid exposure, time to
+    resolution). Columns: as summary.per_patient."""
+    def compute() -> pd.DataFrame:
+        patients = store.patients_frame(con, group_by, everyone=True)
+        interventions = store.interventions_frame(con, everyone=True)
+        return summary.per_patient(
+            patients, store.toxicity_frame(con, everyone=True), interventions,
+            steroids.steroid_exposure(interventions, patients),
+            compute_episodes(store.toxicity_frame(con, everyone=True), patients, interventions, options))
+    return store.derived_rows(con, f"table1_{_episodes_key(group_by, options)}", compute)
+
+
+def max_grades(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Each selected patient's maximum recorded CRS and ICANS grade (missing if never assessed
+    for it), in SQL. Columns: patient_id, crs_grade, icans_grade: the toxicity rows
+    summary.grade_distribution needs (one per patient assessed for either syndrome)."""
+    return con.execute("""
+        SELECT patient_id, max(crs_grade) AS crs_grade, max(icans_grade) AS icans_grade
+        FROM toxicity JOIN selected_patients USING (patient_id)
+        WHERE crs_grade IS NOT NULL OR icans_grade IS NOT NULL
+        GROUP BY patient_id ORDER BY patient_id
+    """).df()

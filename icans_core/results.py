@@ -80,11 +80,17 @@ def compute_more_results(con: duckdb.DuckDBPyConnection, options: AnalysisOption
     Gray's test), cox, cox_tests, table1, expansion_nca and analysis_notes (the rules and options
     the numbers follow), each with the columns in MORE_RESULT_COLUMNS.
     """
+    # Given frames are used as given. Without them, the per-patient tables come from the session's
+    # derived tables (computed once per cohort and options, restricted to the selection: the same
+    # rows); `episodes`, if given then, must be the selection's episodes under options.episodes.
+    given = toxicity is not None or interventions is not None or patients is not None
     patients = store.patients_frame(con, options.group_by) if patients is None else patients
-    toxicity = store.toxicity_frame(con) if toxicity is None else toxicity
-    interventions = store.interventions_frame(con) if interventions is None else interventions
+    if given:
+        toxicity = store.toxicity_frame(con) if toxicity is None else toxicity
+        interventions = store.interventions_frame(con) if interventions is None else interventions
     if episodes is None:
-        episodes = compute_episodes(toxicity, patients, interventions, options.episodes)
+        episodes = (compute_episodes(toxicity, patients, interventions, options.episodes) if given else
+                    derived_tables.episodes(con, options.group_by, options.episodes))
     checkpoint()
     km = survival.kaplan_meier(episodes, options.ci)
     km_curve = km.assign(ci_transform=options.ci)
@@ -95,10 +101,15 @@ def compute_more_results(con: duckdb.DuckDBPyConnection, options: AnalysisOption
         if len(logrank) or len(gray) else pd.DataFrame()
     model = cox.fit_cox(episodes, patients, list(cox_covariates))
     checkpoint()
-    exposure = steroids.steroid_exposure(interventions, patients)
-    table1 = summary.cohort_summary(patients, toxicity, interventions, exposure, episodes)
+    if given:
+        exposure = steroids.steroid_exposure(interventions, patients)
+        table1 = summary.cohort_summary(patients, toxicity, interventions, exposure, episodes)
+        kinetics_rows = nca.nca_metrics(store.lab_values(con, list(schema.CELL_COUNT_ANALYTES)), nca_options)
+    else:
+        table1 = summary.summary_from_per_patient(
+            derived_tables.table1_inputs(con, options.group_by, options.episodes))
+        kinetics_rows = derived_tables.nca_metrics(con, nca_options)
     table1["test_explanation"] = table1["test"].map(summary.TEST_EXPLANATIONS).fillna("")
-    kinetics_rows = nca.nca_metrics(store.lab_values(con, list(schema.CELL_COUNT_ANALYTES)), nca_options)
     notes = [("median", survival.MEDIAN_RULE), ("km_curve", f"95% band: {survival.CI_TRANSFORMS[options.ci]}"),
              ("cumulative_incidence", competing_risks.CI_METHOD), ("resolution_tests", survival.LOGRANK_RULE),
              ("resolution_tests", competing_risks.GRAY_RULE),

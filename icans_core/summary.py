@@ -228,8 +228,13 @@ def _grade_level(max_grade: pd.Series, patient_ids: pd.Series) -> pd.Series:
     return patient_ids.map(max_grade).map(lambda g: f"grade {int(g)}", na_action="ignore")
 
 
-def _per_patient(patients: pd.DataFrame, toxicity: pd.DataFrame, interventions: pd.DataFrame,
-                 exposure: pd.DataFrame, episodes: pd.DataFrame) -> pd.DataFrame:
+def per_patient(patients: pd.DataFrame, toxicity: pd.DataFrame, interventions: pd.DataFrame | None,
+                exposure: pd.DataFrame, episodes: pd.DataFrame) -> pd.DataFrame:
+    """Table 1's inputs, one row per patient (each from that patient's own rows only, in the
+    patients' order): what cohort_summary tests and counts. Columns: patient_id, group, age_years,
+    sex, product, disease, ecog, max_crs, max_icans ('grade N', missing if never assessed),
+    severe_icans (yes/no), 'received <class>' (yes/no) per intervention class, steroid_days,
+    cumulative_dex_mg, time_to_resolution (of a resolved severe-ICANS episode)."""
     data = patients[["patient_id", "group", "age_years", "sex", "product", "disease", "ecog"]].copy()
     data["group"] = data["group"].astype(str)
     data["max_crs"] = _grade_level(_max_grade(toxicity, "crs_grade"), data["patient_id"])
@@ -296,7 +301,12 @@ def cohort_summary(patients: pd.DataFrame, toxicity: pd.DataFrame, interventions
     """Table 1 per group, tidy. Columns: characteristic, level, group (each group, then
     'All patients'), value ('n (%)' or 'median [IQR]'), n (patients counted, or with a value),
     p_value, test (the same on every row of a characteristic; tests compare the groups only)."""
-    data = _per_patient(patients, toxicity, interventions, exposure, episodes)
+    return summary_from_per_patient(per_patient(patients, toxicity, interventions, exposure, episodes))
+
+
+def summary_from_per_patient(data: pd.DataFrame) -> pd.DataFrame:
+    """cohort_summary from its per-patient inputs (per_patient, or the selected patients' rows of
+    it: Table 1 of those patients). Columns: as cohort_summary."""
     groups = group_order(data["group"])
     sizes = _with_overall(data[["group"]]).groupby("group").size()
     rows = [{"characteristic": "Patients", "level": "n", "group": g, "value": str(int(sizes.get(g, 0))),

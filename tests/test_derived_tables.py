@@ -7,10 +7,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from icans_core import derived_tables, expansion, schema, steroids, store, swimlanes
+from icans_core import derived_tables, expansion, nca, results, schema, steroids, store, summary, swimlanes
 from icans_core.episodes import EpisodeOptions, compute_episodes
 from icans_core.filters import CohortFilter, InterventionFilter
 from icans_core.ingest import load_paths
+from icans_core.options import AnalysisOptions
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
 
@@ -88,3 +89,75 @@ def test_derived_tables_are_computed_once_and_forgotten_with_the_cohort(con, tmp
 def test_a_derived_key_is_never_sql():
     with pytest.raises(ValueError):
         store.derived_rows(store.connect(), 'x"; DROP TABLE patients; --', lambda: pd.DataFrame())
+
+
+# --- random filters: every per-patient table and the whole export, derived vs from the selection ---
+
+def random_filters(con, count: int, seed: int) -> list[CohortFilter]:
+    """Filters drawn at random (fixed seed) from the cohort's own choices, one to three fields each."""
+    import random
+    rng = random.Random(seed)
+    choices = store.filter_choices(con)
+    products = choices["products"]
+    fields = {
+        "products": lambda: tuple(rng.sample(products, rng.randint(1, len(products)))),
+        "sexes": lambda: tuple(rng.sample(["F", "M"], 1)),
+        "max_icans_grades": lambda: tuple(rng.sample(range(5), rng.randint(1, 3))),
+        "max_crs_grades": lambda: tuple(rng.sample(range(5), rng.randint(1, 3))),
+        "ecog": lambda: tuple(rng.sample(range(3), rng.randint(1, 2))),
+        "age_range": lambda: tuple(float(a) for a in sorted(rng.sample(range(20, 85), 2))),
+        "intervention": lambda: InterventionFilter((rng.choice(schema.AGENT_CLASSES),), rng.choice(["any", "none"])),
+    }
+    assert len(products) > 1
+    out = []
+    for _ in range(count):
+        chosen = rng.sample(sorted(fields), rng.randint(1, 3))
+        out.append(CohortFilter(**{name: fields[name]() for name in chosen}))
+    return out
+
+
+def _same(found: pd.DataFrame, expected: pd.DataFrame, name: str) -> None:
+    if expected.empty:
+        assert found.empty and list(found.columns) == list(expected.columns), name
+        return
+    pd.testing.assert_frame_equal(found.reset_index(drop=True), expected.reset_index(drop=True),
+                                  check_exact=True, obj=name)
+
+
+RANDOM_CASES = [("group", EpisodeOptions(), nca.NcaOptions()),
+                ("product", EpisodeOptions(severe_grade=2, resolved_grade=0, origin="IVIG"),
+                 nca.NcaOptions(method=nca.LIN_UP_LOG_DOWN, window=nca.INTERPOLATED, blq=nca.BLQ_PKNCA))]
+
+
+@pytest.mark.parametrize("case", range(len(RANDOM_CASES)))
+def test_random_filters_derived_then_restricted_equal_computed_from_the_selection(con, case):
+    group_by, options, nca_options = RANDOM_CASES[case]
+    analysis = AnalysisOptions(group_by=group_by, episodes=options)
+    for cohort_filter in random_filters(con, 8, seed=11 + case):
+        n = store.select_patients(con, cohort_filter)
+        patients = store.patients_frame(con, group_by)
+        toxicity, interventions = store.toxicity_frame(con), store.interventions_frame(con)
+        episodes = compute_episodes(toxicity, patients, interventions, options)
+        exposure = steroids.steroid_exposure(interventions, patients)
+        where = f"{cohort_filter} ({n} patients)"
+        _same(derived_tables.episodes(con, group_by, options), episodes, f"episodes, {where}")
+        _same(derived_tables.steroid_exposure(con, group_by), exposure, f"steroid exposure, {where}")
+        _same(derived_tables.nca_metrics(con, nca_options),
+              nca.nca_metrics(store.lab_values(con, list(schema.CELL_COUNT_ANALYTES)), nca_options), f"nca, {where}")
+        _same(derived_tables.table1_inputs(con, group_by, options),
+              summary.per_patient(patients, toxicity, interventions, exposure, episodes), f"table 1 inputs, {where}")
+        if n:
+            _same(summary.summary_from_per_patient(derived_tables.table1_inputs(con, group_by, options)),
+                  summary.cohort_summary(patients, toxicity, interventions, exposure, episodes), f"table 1, {where}")
+            _same(summary.grade_distribution(patients, derived_tables.max_grades(con)),
+                  summary.grade_distribution(patients, toxicity), f"grade distribution, {where}")
+        # the whole export: derived tables against every frame computed from the selection's rows
+        exported = results.compute_results(con, analysis, nca_options=nca_options)
+        direct_more = results.compute_more_results(con, analysis, patients=patients, toxicity=toxicity,
+                                                   interventions=interventions, nca_options=nca_options)
+        for name, frame in direct_more.items():
+            _same(exported[name], frame, f"{name}, {where}")
+        for name, frame in direct(con, group_by, options).items():
+            stem = {"expansion_metrics": "expansion", "grade_intervals": "swimlanes"}.get(name, name)
+            _same(exported[stem], frame.reindex(columns=results.RESULT_COLUMNS[stem]), f"{stem}, {where}")
+    store.select_patients(con, CohortFilter())

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from icans_core import expansion, kinetics, store
+from icans_core import derived_tables, expansion, kinetics, store
 from icans_core import schema as S
 from icans_core.charts.expansion import expansion_chart, metric_strip_chart
 from icans_core.content.sections import Figure, Heading, Note, Table, View
@@ -48,7 +48,8 @@ def build(con: duckdb.DuckDBPyConnection, analysis: AnalysisOptions,
     group_by, metric = analysis.group_by, options.metric
     groups = store.group_names(con, group_by)  # one colour per group whatever the filter
     curves = expansion.expansion_curves(store.lab_patient_days(con, analytes, group_by))
-    metrics = expansion.expansion_metrics(store.lab_values(con, analytes))
+    metrics = derived_tables.expansion_metrics(con)  # derived once per cohort, restricted (issue 11)
+    metrics = metrics[metrics["analyte"].isin(analytes)].reset_index(drop=True)
     summary = expansion.expansion_summary(metrics, patients)
     points = expansion.melt_metrics(metrics, patients)
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import duckdb
 
-from icans_core import published, steroids, store, summary
+from icans_core import derived_tables, published, store, summary
 from icans_core.charts.overview import grade_distribution_chart
 from icans_core.content.sections import Bullets, Figure, Heading, Note, Numbers, Table, View
-from icans_core.episodes import compute_episodes
 from icans_core.options import AnalysisOptions
 
 TITLE = "Overview"
@@ -19,11 +18,10 @@ def build(con: duckdb.DuckDBPyConnection, analysis: AnalysisOptions) -> View:
     patients = store.patients_frame(con, analysis.group_by)
     if patients.empty:
         return view.add(Note("No patients are selected: widen the cohort filters to see an overview.", "info"))
-    toxicity = store.toxicity_frame(con)
-    interventions = store.interventions_frame(con)
     options = analysis.episodes
-    episodes = compute_episodes(toxicity, patients, interventions, options)
-    exposure = steroids.steroid_exposure(interventions, patients)
+    # per-patient tables derived once per cohort and options, restricted to the selection (issue 11)
+    episodes = derived_tables.episodes(con, analysis.group_by, options)
+    exposure = derived_tables.steroid_exposure(con, analysis.group_by)
 
     view.add(Numbers(summary.key_numbers(patients, episodes)),
              Note(f"Severe ICANS: ASTCT grade {options.severe_grade} or higher; resolved at grade "
@@ -34,7 +32,7 @@ def build(con: duckdb.DuckDBPyConnection, analysis: AnalysisOptions) -> View:
         view.add(Note(f"Small groups (fewer than {summary.SMALL_GROUP} patients): {listed}. Percentages and "
                       "p-values for them are fragile; read the counts.", "warning"))
 
-    tidy = summary.cohort_summary(patients, toxicity, interventions, exposure, episodes)
+    tidy = summary.summary_from_per_patient(derived_tables.table1_inputs(con, analysis.group_by, options))
     tests = summary.used_tests(tidy)
     view.add(Heading("Patient characteristics per group (Table 1)"),
              Table(summary.summary_table(tidy), "table-1", "overview_table1",
@@ -43,7 +41,7 @@ def build(con: duckdb.DuckDBPyConnection, analysis: AnalysisOptions) -> View:
                    + " ".join(f"{t}: {e}." for t, e in tests.itertuples(index=False))))
 
     view.add(Heading("Maximum CRS and ICANS grade per group"))
-    distribution = summary.grade_distribution(patients, toxicity)
+    distribution = summary.grade_distribution(patients, derived_tables.max_grades(con))
     if distribution.empty:
         view.add(Note("No CRS or ICANS assessment is recorded for the selected patients.", "info"))
     else:

@@ -6,10 +6,9 @@ from dataclasses import dataclass
 
 import duckdb
 
-from icans_core import competing_risks, cox, store, survival
+from icans_core import competing_risks, cox, derived_tables, store, survival
 from icans_core.charts import survival as survival_charts
 from icans_core.content.sections import NOT_REACHED, Figure, Heading, Note, Table, View
-from icans_core.episodes import compute_episodes
 from icans_core.options import AnalysisOptions
 
 TITLE = "Resolution"
@@ -39,7 +38,7 @@ def build(con: duckdb.DuckDBPyConnection, analysis: AnalysisOptions,
     patients = store.patients_frame(con, analysis.group_by)
     if patients.empty:
         return view.add(Note("No patients are selected: widen the cohort filters to see resolution.", "info"))
-    episodes = compute_episodes(store.toxicity_frame(con), patients, store.interventions_frame(con), episode_options)
+    episodes = derived_tables.episodes(con, analysis.group_by, episode_options)  # derived once, restricted
     groups = store.group_names(con, analysis.group_by)  # the whole cohort: colours stay put under filters
     if episodes.empty:
         return view.add(Note(f"No selected patient has ICANS grade {episode_options.severe_grade} or higher: there "

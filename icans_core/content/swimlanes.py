@@ -14,11 +14,10 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from icans_core import grade_change, store, swimlanes
+from icans_core import derived_tables, grade_change, store, swimlanes
 from icans_core.charts.grade_change import grade_change_chart
 from icans_core.charts.swimlanes import MAX_LANES_PER_PAGE, swimlane_chart
 from icans_core.content.sections import Figure, Heading, Note, Table, View
-from icans_core.episodes import compute_episodes
 from icans_core.options import AnalysisOptions
 from icans_core.schema import IVIG_CLASS
 
@@ -79,7 +78,7 @@ def read(con: duckdb.DuckDBPyConnection, analysis: AnalysisOptions) -> Data:
     patients = store.patients_frame(con, analysis.group_by)
     toxicity = store.toxicity_frame(con)
     interventions = store.interventions_frame(con)
-    episodes = compute_episodes(toxicity, patients, interventions, analysis.episodes)
+    episodes = derived_tables.episodes(con, analysis.group_by, analysis.episodes)  # derived once, restricted
     return Data(patients, toxicity, interventions, episodes, swimlanes.intervention_classes(interventions),
                 swimlanes.day_extent(toxicity, interventions), swimlanes.group_order(patients))
 

@@ -7,10 +7,9 @@ from dataclasses import dataclass
 
 import duckdb
 
-from icans_core import schema, steroids, store, summary
+from icans_core import derived_tables, schema, steroids, store, summary
 from icans_core.charts.steroids import intervention_timing_chart, steroid_chart
 from icans_core.content.sections import Figure, Heading, Note, Table, View
-from icans_core.episodes import compute_episodes
 from icans_core.options import AnalysisOptions
 
 TITLE = "Treatments"
@@ -44,9 +43,9 @@ def build(con: duckdb.DuckDBPyConnection, analysis: AnalysisOptions,
     if interventions.empty:
         return view.add(Note("The selected patients have no recorded interventions (the interventions table is "
                              "empty or was not uploaded).", "info"), *_equivalents())
-    exposure = steroids.steroid_exposure(interventions, patients)
-    episodes = (compute_episodes(store.toxicity_frame(con), patients, interventions, analysis.episodes)
-                if options.severe_only else None)
+    # derived once per cohort and options, restricted to the selection (issue 11)
+    exposure = derived_tables.steroid_exposure(con, analysis.group_by)
+    episodes = derived_tables.episodes(con, analysis.group_by, analysis.episodes) if options.severe_only else None
     shown = steroids.severe_icans_exposure(exposure, episodes) if options.severe_only else exposure
     steroid_groups = steroids.steroid_summary(exposure, episodes)
 
