@@ -15,6 +15,7 @@ Every toxicity row carries crs_grade_source and icans_grade_source: "recorded", 
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from icans_core import grading
@@ -136,7 +137,11 @@ def check_episodes(episodes: pd.DataFrame, source: str) -> list[Problem]:
 def check_observations(observations: pd.DataFrame, source: str) -> list[Problem]:
     """Observations whose components contradict each other (so no grade could be trusted)."""
     problems = []
-    for r in observations.itertuples(index=False):
+    # Only rows that could break a rule are visited (in row order), so a large table is checked quickly.
+    candidates = (observations["vasopressors"].map(lambda v: isinstance(v, str) and bool(v))
+                  | (observations["oxygen"].eq("low-flow") & observations["oxygen_l_min"].notna())
+                  | (observations["seizure"].eq("rapidly resolving") & observations["seizure_minutes"].notna()))
+    for r in observations[candidates.astype(bool)].itertuples(index=False):
         row = int(r.source_row)
         if isinstance(r.vasopressors, str) and r.vasopressors:
             try:
@@ -191,35 +196,32 @@ def episode_assessments(episodes: pd.DataFrame, patients: pd.DataFrame) -> pd.Da
 
 def fill_from_observations(toxicity: pd.DataFrame, graded: pd.DataFrame, observations: pd.DataFrame) -> pd.DataFrame:
     """Toxicity with derived grades where no grade was recorded at that patient and day, and new rows
-    for observations without a toxicity row."""
+    for observations without a toxicity row.
+
+    Where several observations share a patient and day, the first (in row order) with a derived grade
+    of a syndrome fills that syndrome's blank."""
     toxicity = toxicity.copy()
-    ice = observations.set_index("source_row")["ice_score"]
-    key = list(zip(toxicity["patient_id"], toxicity["day"]))
-    rows_by_key: dict[tuple, list[int]] = {}
-    for position, k in enumerate(key):
-        rows_by_key.setdefault(k, []).append(position)
-    new_rows = []
-    for g in graded.itertuples(index=False):
-        positions = rows_by_key.get((g.patient_id, g.day))
-        if positions is None:
-            if pd.isna(g.crs_grade) and pd.isna(g.icans_grade):
-                continue
-            new_rows.append({"source_row": g.source_row, "patient_id": g.patient_id, "day": g.day,
-                             "crs_grade": g.crs_grade, "icans_grade": g.icans_grade,
-                             "ice_score": ice.get(g.source_row),
-                             "crs_grade_source": FROM_OBSERVATIONS if pd.notna(g.crs_grade) else None,
-                             "icans_grade_source": FROM_OBSERVATIONS if pd.notna(g.icans_grade) else None})
-            continue
-        for column, source, value in (("crs_grade", "crs_grade_source", g.crs_grade),
-                                      ("icans_grade", "icans_grade_source", g.icans_grade)):
-            if pd.isna(value):
-                continue
-            for position in positions:
-                if pd.isna(toxicity.iat[position, toxicity.columns.get_loc(column)]):
-                    toxicity.iat[position, toxicity.columns.get_loc(column)] = value
-                    toxicity.iat[position, toxicity.columns.get_loc(source)] = FROM_OBSERVATIONS
-    if new_rows:
-        toxicity = pd.concat([toxicity, pd.DataFrame(new_rows)], ignore_index=True)
+    keys = ["patient_id", "day"]
+    known = toxicity[keys].drop_duplicates().assign(_has_row=True)
+    has_row = graded[keys].merge(known, on=keys, how="left")["_has_row"].notna().to_numpy()
+    for column, source in (("crs_grade", "crs_grade_source"), ("icans_grade", "icans_grade_source")):
+        given = graded.loc[has_row & graded[column].notna().to_numpy(), [*keys, column]]
+        first = given.drop_duplicates(keys, keep="first").rename(columns={column: "_derived"})
+        derived_value = toxicity[keys].merge(first, on=keys, how="left")["_derived"].to_numpy()
+        fill = toxicity[column].isna().to_numpy() & pd.notna(derived_value)
+        if fill.any():
+            toxicity.loc[fill, column] = derived_value[fill]
+            toxicity.loc[fill, source] = FROM_OBSERVATIONS
+    new = graded[~has_row & (graded["crs_grade"].notna() | graded["icans_grade"].notna()).to_numpy()]
+    if len(new):
+        ice = observations.set_index("source_row")["ice_score"]
+        added = pd.DataFrame({
+            "source_row": new["source_row"].to_numpy(), "patient_id": new["patient_id"].to_numpy(),
+            "day": new["day"].to_numpy(), "crs_grade": new["crs_grade"].array, "icans_grade": new["icans_grade"].array,
+            "ice_score": new["source_row"].map(ice).array,
+            "crs_grade_source": np.where(new["crs_grade"].notna(), FROM_OBSERVATIONS, None),
+            "icans_grade_source": np.where(new["icans_grade"].notna(), FROM_OBSERVATIONS, None)})
+        toxicity = pd.concat([toxicity, added], ignore_index=True)
     return toxicity
 
 
