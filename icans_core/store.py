@@ -484,12 +484,15 @@ def grade_source_counts(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 def toxicity_episodes_frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Episode-level form rows of the selected patients. Columns: patient_id, syndrome, onset_day,
-    peak_grade, resolution_day, treatments."""
-    return con.execute("""
-        SELECT e.patient_id, e.syndrome, e.onset_day, e.peak_grade, e.resolution_day, e.treatments
-        FROM toxicity_episodes e JOIN selected_patients USING (patient_id)
+    peak_grade, resolution_day, treatments, treatment_start_days, treatment_end_days (blank in a cohort
+    published before those columns existed)."""
+    rows = con.execute("""
+        SELECT e.* FROM toxicity_episodes e JOIN selected_patients USING (patient_id)
         ORDER BY e.patient_id, e.onset_day, e.source_row
     """).df()
+    columns = ["patient_id", "syndrome", "onset_day", "peak_grade", "resolution_day", "treatments",
+               "treatment_start_days", "treatment_end_days"]
+    return rows.reindex(columns=columns).astype({"treatment_start_days": object, "treatment_end_days": object})
 
 
 # --- Derived tables and aggregates computed where the data is (issue 11) -------------------------
