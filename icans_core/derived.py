@@ -15,6 +15,7 @@ Every toxicity row carries crs_grade_source and icans_grade_source: "recorded", 
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from icans_core import grading
@@ -28,9 +29,16 @@ EPISODE_LIMITS = (
     "Grades from episode-level forms are known only at onset (the episode's highest grade) and at "
     "resolution (grade 0): there are no daily kinetics of grade. Swimlanes show the peak grade over the "
     "whole episode; time to severe-ICANS onset is the episode's onset; the change in grade after an "
-    "intervention and grade-based intervals are not meaningful for these patients. Treatments listed on "
-    "episode forms have no days, so they do not enter steroid exposure, first-dose origins or "
-    "intervention filters.")
+    "intervention and grade-based intervals are not meaningful for these patients.")
+UNDATED_TREATMENTS = (
+    "{undated} of {total} treatment(s) listed on episode forms have no day (the form's treatment_start_days): "
+    "they are listed only, and are left out of steroid exposure (Treatments), first-dose origins "
+    "(Resolution), the grade change after an intervention (Swimlanes) and the intervention filters; they are "
+    "not assumed to start at onset. Give their days in treatment_start_days, or in the interventions table, "
+    "to use them.")
+DATED_TREATMENTS = (
+    "{dated} treatment(s) from episode forms have days and are used as interventions, without a dose: they "
+    "count toward steroid days, not toward the cumulative dexamethasone-equivalent dose.")
 PLACEHOLDER_SOURCE = "(no toxicity table: assessments derived from {tables})"
 
 _VOCABULARIES = {
@@ -38,6 +46,7 @@ _VOCABULARIES = {
     "seizure": S.SEIZURE, "motor_findings": S.MOTOR_FINDINGS, "raised_icp": S.RAISED_ICP,
 }
 _LOOKUPS = {column: S.vocabulary_lookup(vocabulary) for column, vocabulary in _VOCABULARIES.items()}
+INTERVENTION_COLUMNS = ["source_row", *S.TABLES["interventions"].column_names, "agent_as_given", "agent_class"]
 _SYNDROMES = {"crs": "CRS", "cytokinereleasesyndrome": "CRS", "icans": "ICANS", "neurotoxicity": "ICANS"}
 
 
@@ -107,8 +116,14 @@ def derive_assessments(tables: dict[str, pd.DataFrame], sources: dict[str, str])
     if problems:
         return tables, problems
     toxicity = tables["toxicity"]
+    tables = dict(tables)
     if episodes is not None and len(episodes):
         toxicity = pd.concat([toxicity, episode_assessments(episodes, tables["patients"])], ignore_index=True)
+        given = episode_interventions(episodes)
+        if len(given):  # treatments with days are interventions like any other (before grading: fever rule)
+            existing = tables.get("interventions")
+            tables["interventions"] = given if existing is None or existing.empty else pd.concat(
+                [existing, given.astype({c: t for c, t in existing.dtypes.items() if c in given})], ignore_index=True)
     if observations is not None and len(observations):
         graded = grading.grade_observations(observations, tables["patients"], tables.get("interventions"))
         toxicity = fill_from_observations(toxicity, graded, observations)
@@ -116,8 +131,9 @@ def derive_assessments(tables: dict[str, pd.DataFrame], sources: dict[str, str])
 
 
 def check_episodes(episodes: pd.DataFrame, source: str) -> list[Problem]:
-    """Episodes that end before they start, or overlap another episode of the same syndrome."""
-    problems = []
+    """Episodes that end before they start, or overlap another episode of the same syndrome, and treatment
+    day lists that do not match their treatments."""
+    problems = _check_treatment_days(episodes, source)
     early = episodes[episodes["resolution_day"] < episodes["onset_day"]]
     problems += [error(source, "resolution_day is before onset_day.", row=int(r.source_row), column="resolution_day",
                        value=_number(r.resolution_day)) for r in early.itertuples(index=False)]
@@ -133,10 +149,100 @@ def check_episodes(episodes: pd.DataFrame, source: str) -> list[Problem]:
     return problems
 
 
+def _split(text) -> list[str]:
+    return [] if not isinstance(text, str) or not text.strip() else [part.strip() for part in text.split(";")]
+
+
+def _day_entries(text) -> list[float | None | str]:
+    """The entries of a ';'-separated day list: a float, None (empty entry) or the text that is no number."""
+    out = []
+    for part in _split(text):
+        if not part:
+            out.append(None)
+            continue
+        try:
+            value = float(part)
+        except ValueError:
+            out.append(part)
+            continue
+        out.append(value if value == value and abs(value) != float("inf") else part)
+    return out
+
+
+def _check_treatment_days(episodes: pd.DataFrame, source: str) -> list[Problem]:
+    problems = []
+    lowest, highest = S.EARLIEST_DAY, S.LATEST_DAY
+    for r in episodes.itertuples(index=False):
+        starts_text, ends_text = getattr(r, "treatment_start_days", None), getattr(r, "treatment_end_days", None)
+        if not _split(starts_text) and not _split(ends_text):
+            continue
+        row, treatments = int(r.source_row), _split(r.treatments)
+        starts, ends = _day_entries(starts_text), _day_entries(ends_text)
+        for column, entries, text in (("treatment_start_days", starts, starts_text),
+                                      ("treatment_end_days", ends, ends_text)):
+            if entries and len(entries) != len(treatments):
+                problems.append(error(source, f"{len(entries)} day(s) for {len(treatments)} treatment(s): give one "
+                                              "entry per treatment, in the order of treatments, separated by ';' "
+                                              "(leave an entry empty when its day is not known, e.g. '5; ; 7').",
+                                      row=row, column=column, value=str(text)))
+                entries.clear()
+            for entry in entries:
+                if isinstance(entry, str):
+                    problems.append(error(source, f"'{entry}' is not a day (a number of days since infusion).",
+                                          row=row, column=column, value=str(text)))
+                elif entry is not None and not lowest <= entry <= highest:
+                    problems.append(error(source, f"Day {entry:g} is outside {lowest:g} to {highest:,g} days since "
+                                                  "infusion.", row=row, column=column, value=str(text)))
+        for treatment, start, end in zip(treatments, starts or [None] * len(treatments), ends or [None] * len(treatments)):
+            if isinstance(start, str) or isinstance(end, str):
+                continue
+            if end is not None and start is None:
+                problems.append(error(source, f"{treatment} has a last day but no first day.", row=row,
+                                      column="treatment_start_days", value=str(starts_text or "")))
+            elif end is not None and end < start:
+                problems.append(error(source, f"{treatment}: the last day ({end:g}) is before the first ({start:g}).",
+                                      row=row, column="treatment_end_days", value=str(ends_text)))
+    return problems
+
+
+def episode_interventions(episodes: pd.DataFrame) -> pd.DataFrame:
+    """Interventions from the episode forms' treatments that have a first day (treatment_start_days); no
+    dose or route. Columns: the validated interventions table's (source_row is the episode's row)."""
+    rows = []
+    for r in episodes.itertuples(index=False):
+        treatments = _split(r.treatments)
+        starts = _day_entries(getattr(r, "treatment_start_days", None)) or [None] * len(treatments)
+        ends = _day_entries(getattr(r, "treatment_end_days", None)) or [None] * len(treatments)
+        for agent, start, end in zip(treatments, starts, ends):
+            if start is None:
+                continue
+            rows.append({"source_row": int(r.source_row), "patient_id": r.patient_id, "agent": agent,
+                         "start_day": float(start), "end_day": float(start if end is None else end),
+                         "daily_dose": float("nan"), "dose_unit": None, "route": None, "agent_as_given": agent,
+                         "agent_class": S.agent_class(agent, None)})
+    return pd.DataFrame(rows, columns=INTERVENTION_COLUMNS)
+
+
+def treatment_day_counts(episodes: pd.DataFrame) -> tuple[int, int]:
+    """(treatments with a first day, treatments without) listed on episode forms."""
+    dated = undated = 0
+    for treatments, starts in zip(episodes["treatments"], episodes.get("treatment_start_days",
+                                                                        pd.Series(None, index=episodes.index))):
+        names, days = _split(treatments), _day_entries(starts)
+        given = sum(1 for d in days if isinstance(d, float))
+        dated += given
+        undated += len(names) - given
+    return dated, undated
+
+
 def check_observations(observations: pd.DataFrame, source: str) -> list[Problem]:
     """Observations whose components contradict each other (so no grade could be trusted)."""
     problems = []
-    for r in observations.itertuples(index=False):
+    # Only rows that could break a rule are visited (in row order), so a large table is checked quickly.
+    candidates = (observations["vasopressors"].map(lambda v: isinstance(v, str) and bool(v))
+                  | (observations["oxygen"].eq("low-flow") & observations["oxygen_l_min"].notna())
+                  | (observations["seizure"].eq("rapidly resolving") & observations["seizure_minutes"].notna()))
+    for r in observations[candidates.astype(bool)].itertuples(index=False):
         row = int(r.source_row)
         if isinstance(r.vasopressors, str) and r.vasopressors:
             try:
@@ -191,43 +297,32 @@ def episode_assessments(episodes: pd.DataFrame, patients: pd.DataFrame) -> pd.Da
 
 def fill_from_observations(toxicity: pd.DataFrame, graded: pd.DataFrame, observations: pd.DataFrame) -> pd.DataFrame:
     """Toxicity with derived grades where no grade was recorded at that patient and day, and new rows
-    for observations without a toxicity row."""
+    for observations without a toxicity row.
+
+    Where several observations share a patient and day, the first (in row order) with a derived grade
+    of a syndrome fills that syndrome's blank."""
     toxicity = toxicity.copy()
-    ice = observations.set_index("source_row")["ice_score"]
-    key = list(zip(toxicity["patient_id"], toxicity["day"]))
-    rows_by_key: dict[tuple, list[int]] = {}
-    for position, k in enumerate(key):
-        rows_by_key.setdefault(k, []).append(position)
-    # the grade columns as lists, written back once: a cell-by-cell .iat costs minutes on a registry
-    cells = {c: toxicity[c].tolist() for c in ("crs_grade", "icans_grade", *SOURCE_COLUMNS)}
-    changed = False
-    new_rows = []
-    for g in graded.itertuples(index=False):
-        positions = rows_by_key.get((g.patient_id, g.day))
-        if positions is None:
-            if pd.isna(g.crs_grade) and pd.isna(g.icans_grade):
-                continue
-            new_rows.append({"source_row": g.source_row, "patient_id": g.patient_id, "day": g.day,
-                             "crs_grade": g.crs_grade, "icans_grade": g.icans_grade,
-                             "ice_score": ice.get(g.source_row),
-                             "crs_grade_source": FROM_OBSERVATIONS if pd.notna(g.crs_grade) else None,
-                             "icans_grade_source": FROM_OBSERVATIONS if pd.notna(g.icans_grade) else None})
-            continue
-        for column, source, value in (("crs_grade", "crs_grade_source", g.crs_grade),
-                                      ("icans_grade", "icans_grade_source", g.icans_grade)):
-            if pd.isna(value):
-                continue
-            grades = cells[column]
-            for position in positions:
-                if pd.isna(grades[position]):
-                    grades[position] = value
-                    cells[source][position] = FROM_OBSERVATIONS
-                    changed = True
-    if changed:
-        for column, values in cells.items():
-            toxicity[column] = pd.Series(values, index=toxicity.index, dtype=toxicity[column].dtype)
-    if new_rows:
-        toxicity = pd.concat([toxicity, pd.DataFrame(new_rows)], ignore_index=True)
+    keys = ["patient_id", "day"]
+    known = toxicity[keys].drop_duplicates().assign(_has_row=True)
+    has_row = graded[keys].merge(known, on=keys, how="left")["_has_row"].notna().to_numpy()
+    for column, source in (("crs_grade", "crs_grade_source"), ("icans_grade", "icans_grade_source")):
+        given = graded.loc[has_row & graded[column].notna().to_numpy(), [*keys, column]]
+        first = given.drop_duplicates(keys, keep="first").rename(columns={column: "_derived"})
+        derived_value = toxicity[keys].merge(first, on=keys, how="left")["_derived"].to_numpy()
+        fill = toxicity[column].isna().to_numpy() & pd.notna(derived_value)
+        if fill.any():
+            toxicity.loc[fill, column] = derived_value[fill]
+            toxicity.loc[fill, source] = FROM_OBSERVATIONS
+    new = graded[~has_row & (graded["crs_grade"].notna() | graded["icans_grade"].notna()).to_numpy()]
+    if len(new):
+        ice = observations.set_index("source_row")["ice_score"]
+        added = pd.DataFrame({
+            "source_row": new["source_row"].to_numpy(), "patient_id": new["patient_id"].to_numpy(),
+            "day": new["day"].to_numpy(), "crs_grade": new["crs_grade"].array, "icans_grade": new["icans_grade"].array,
+            "ice_score": new["source_row"].map(ice).array,
+            "crs_grade_source": np.where(new["crs_grade"].notna(), FROM_OBSERVATIONS, None),
+            "icans_grade_source": np.where(new["icans_grade"].notna(), FROM_OBSERVATIONS, None)})
+        toxicity = pd.concat([toxicity, added], ignore_index=True)
     return toxicity
 
 

@@ -38,6 +38,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from icans_core import schema as S
@@ -202,16 +203,24 @@ def fever_required(observations: pd.DataFrame, interventions: pd.DataFrame | Non
 
 def grade_observations(observations: pd.DataFrame, patients: pd.DataFrame,
                        interventions: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Derived ASTCT grades of every observation row.
+    """Derived ASTCT grades of every observation row, computed for all rows at once (numpy).
 
+    The same rules as crs_grade / icans_grade (the readable specification, applied row by row by
+    grade_observations_one_by_one, which tests/test_grading_vectorised.py compares it with).
     Columns: patient_id, day, source_row, crs_grade (Int64), crs_driver, icans_grade (Int64),
     icans_driver, fever_required (bool).
     """
-    obs = observations.reset_index(drop=True)
-    if "source_row" not in obs:
-        obs = obs.assign(source_row=range(2, len(obs) + 2))
-    ages = obs["patient_id"].map(patients.set_index("patient_id")["age_years"]) if len(obs) else pd.Series(dtype=float)
-    required = fever_required(obs, interventions)
+    obs, ages, required = _prepared(observations, patients, interventions)
+    crs, crs_driver = _crs_grades(obs, required.to_numpy(dtype=bool))
+    icans, icans_driver = _icans_grades(obs, ages.to_numpy(dtype=float, na_value=np.nan))
+    return _graded_frame(obs, required, crs, crs_driver, icans, icans_driver)
+
+
+def grade_observations_one_by_one(observations: pd.DataFrame, patients: pd.DataFrame,
+                                  interventions: pd.DataFrame | None = None) -> pd.DataFrame:
+    """grade_observations by calling crs_grade and icans_grade on each row: the reference the vectorised
+    grader is tested against (and measured against in benchmarks/bench_grading.py). Same columns."""
+    obs, ages, required = _prepared(observations, patients, interventions)
     crs, icans = [], []
     # the values .iloc[i] gives (numpy scalars), read once: .iloc per row costs more than the grading
     required_values, age_values = required.array, ages.array
@@ -225,12 +234,147 @@ def grade_observations(observations: pd.DataFrame, patients: pd.DataFrame,
         icans.append(icans_grade(row.ice_score, row.consciousness, row.seizure, row.motor_findings,
                                  row.raised_icp, row.capd_score, age_values[i], row.sedated,
                                  row.seizure_minutes))
+    return _graded_frame(obs, required, [g.grade for g in crs], [g.driver for g in crs],
+                         [g.grade for g in icans], [g.driver for g in icans])
+
+
+def _prepared(observations, patients, interventions):
+    obs = observations.reset_index(drop=True)
+    if "source_row" not in obs:
+        obs = obs.assign(source_row=range(2, len(obs) + 2))
+    ages = obs["patient_id"].map(patients.set_index("patient_id")["age_years"]) if len(obs) else pd.Series(dtype=float)
+    return obs, ages, fever_required(obs, interventions)
+
+
+def _graded_frame(obs, required, crs, crs_driver, icans, icans_driver) -> pd.DataFrame:
     return pd.DataFrame({
         "patient_id": obs["patient_id"], "day": obs["day"].astype(float), "source_row": obs["source_row"],
-        "crs_grade": pd.array([g.grade for g in crs], dtype="Int64"), "crs_driver": [g.driver for g in crs],
-        "icans_grade": pd.array([g.grade for g in icans], dtype="Int64"),
-        "icans_driver": [g.driver for g in icans], "fever_required": required.astype(bool).to_numpy(),
+        "crs_grade": pd.array(crs, dtype="Int64"), "crs_driver": np.asarray(crs_driver, dtype=object),
+        "icans_grade": pd.array(icans, dtype="Int64"), "icans_driver": np.asarray(icans_driver, dtype=object),
+        "fever_required": required.astype(bool).to_numpy(),
     }, columns=GRADED_COLUMNS)
+
+
+def _numbers(values: pd.Series) -> np.ndarray:
+    """A column as float64 with NaN for blank (None, pd.NA, NaN)."""
+    return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+
+def _texts(values: pd.Series) -> np.ndarray:
+    """A text column as an object array with None for blank."""
+    return values.astype(object).where(values.notna(), None).to_numpy(dtype=object)
+
+
+def _mapped(texts: np.ndarray, grades: dict[str, int]) -> np.ndarray:
+    """The grade of each text (NaN for blank); a value outside the vocabulary raises KeyError, as the scalar
+    rules do (validation refuses such values first)."""
+    codes, uniques = pd.factorize(texts, use_na_sentinel=True)
+    table = np.array([grades[u] for u in uniques] + [np.nan], dtype=float)  # code -1 (blank) -> NaN
+    return table[codes]
+
+
+def _joined(parts: np.ndarray, names: list[str], separator: str = " + ") -> np.ndarray:
+    """Per row, the names of the columns of the boolean matrix `parts` that are True, joined in order."""
+    codes = parts.astype(np.int64) @ (1 << np.arange(len(names), dtype=np.int64))
+    words = [separator.join(n for j, n in enumerate(names) if c >> j & 1) for c in range(1 << len(names))]
+    return np.array(words, dtype=object)[codes]
+
+
+def _crs_grades(obs: pd.DataFrame, required: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    n = len(obs)
+    support = _texts(obs["hypotension"])
+    lists = _texts(obs["vasopressors"])
+    counted = {a: vasopressor_support(a) for a in set(lists) - {None}}  # few distinct lists
+    agents = np.array([None if a is None else counted[a] for a in lists], dtype=object)
+    overridden = np.array([a is not None and (s is None or s in ("no hypotension", "fluids"))
+                           for a, s in zip(agents, support)], dtype=bool)
+    support = np.where(overridden, agents, support)
+    device = _texts(obs["oxygen"])
+    flow = _numbers(obs["oxygen_l_min"])
+    cannula = device == "nasal cannula"
+    device = np.where(cannula, np.where(np.isnan(flow), None,
+                                        np.where(flow <= S.LOW_FLOW_MAX_L_MIN, "low-flow", "high-flow")), device)
+    temperature = _numbers(obs["temperature_c"])
+    fever_known = ~np.isnan(temperature)
+    fever = fever_known & (temperature >= FEVER_C)
+    parts = np.column_stack([_mapped(support, HYPOTENSION_GRADE), _mapped(device, OXYGEN_GRADE)]) if n else \
+        np.empty((0, 2))
+    names = [HYPOTENSION, HYPOXIA]
+    known = ~np.isnan(parts)
+    worst = np.where(known.any(axis=1), np.nanmax(np.where(known, parts, -1), axis=1), np.nan)
+    missing_text = np.array([f"not derived: {m} not recorded" if m else "" for m in _joined(~known, names, " and ")],
+                            dtype=object)
+    drivers_of_worst = _joined(known & (parts == worst[:, None]), names)
+    # The order of the rules is crs_grade's: each row takes the first that applies.
+    rules = [
+        (required & fever_known & ~fever, 0, NO_FEVER),
+        ((worst == 4) & (fever | ~required), 4, drivers_of_worst),
+        (required & ~fever_known, np.nan, "not derived: temperature not recorded"),
+        (~known.all(axis=1), np.nan, missing_text),
+        (worst >= 2, worst, drivers_of_worst),
+        (fever, 1, FEVER),
+        (np.ones(n, dtype=bool), 0, NO_SIGNS),
+    ]
+    return _first_rule(n, rules)
+
+
+def _first_rule(n: int, rules) -> tuple[np.ndarray, np.ndarray]:
+    grade = np.full(n, np.nan)
+    driver = np.full(n, None, dtype=object)
+    open_ = np.ones(n, dtype=bool)
+    for applies, value, text in rules:
+        chosen = open_ & applies
+        grade[chosen] = (value if np.isscalar(value) else np.asarray(value)[chosen])
+        driver[chosen] = (text if isinstance(text, str) else np.asarray(text, dtype=object)[chosen])
+        open_ &= ~chosen
+    return _nullable(grade), driver
+
+
+def _nullable(grade: np.ndarray) -> pd.arrays.IntegerArray:
+    missing = np.isnan(grade)
+    return pd.arrays.IntegerArray(np.where(missing, 0, grade).astype(np.int64), missing)
+
+
+def _icans_grades(obs: pd.DataFrame, ages: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    n = len(obs)
+    sedated = obs["sedated"].astype(object).where(obs["sedated"].notna(), False).astype(bool).to_numpy()
+    child = ~np.isnan(ages) & (ages < S.CAPD_AGE_LIMIT)
+    ice = np.trunc(_numbers(obs["ice_score"]))
+    capd = _numbers(obs["capd_score"])
+    ice_grade = np.where(ice == 10, 0, np.where(ice >= 7, 1, np.where(ice >= 3, 2, 3))).astype(float)
+    ice_grade[np.isnan(ice)] = np.nan
+    capd_grade = np.where(capd == 0, 0, np.where(capd < 9, 1, 3)).astype(float)
+    capd_grade[np.isnan(capd)] = np.nan
+    level = _mapped(_texts(obs["consciousness"]), CONSCIOUSNESS_GRADE)
+    level[sedated] = np.nan  # depressed consciousness due to sedating medication is not graded
+    seizure = _texts(obs["seizure"])
+    minutes = _numbers(obs["seizure_minutes"])
+    unspecified = seizure == "seizure"
+    seizure_grade = _mapped(np.where(unspecified, None, seizure), SEIZURE_GRADE)
+    seizure_grade[unspecified] = np.where(np.isnan(minutes[unspecified]), np.nan,
+                                          np.where(minutes[unspecified] > S.SEIZURE_PROLONGED_MINUTES, 4, 3))
+    seizure_grade[~unspecified & np.isnan(seizure_grade)] = 0  # an event: blank means none
+    motor = np.nan_to_num(_mapped(_texts(obs["motor_findings"]), MOTOR_GRADE), nan=0.0)
+    icp = np.nan_to_num(_mapped(_texts(obs["raised_icp"]), ICP_GRADE), nan=0.0)
+    # ICE and CAPD are two columns of which each row uses one: the names keep icans_grade's order.
+    names = [ICE, CAPD, CONSCIOUSNESS, SEIZURE, MOTOR, ICP]
+    parts = np.column_stack([np.where(child, np.nan, ice_grade), np.where(child, capd_grade, np.nan), level,
+                             seizure_grade, motor, icp]) if n else np.empty((0, 6))
+    used = np.column_stack([~child, child, *(np.ones((4, n), dtype=bool))]) if n else np.empty((0, 6), dtype=bool)
+    known = used & ~np.isnan(parts)
+    worst = np.nanmax(np.where(known, parts, -1), axis=1) if n else np.empty(0)
+    missing = used & np.isnan(parts)
+    missing[:, 2] &= ~sedated  # sedation: consciousness is deliberately not graded
+    missing_text = np.array([f"not derived: {m} not recorded" if m else "" for m in _joined(missing, names, " and ")],
+                            dtype=object)
+    drivers_of_worst = _joined(known & (parts == worst[:, None]), names)
+    rules = [
+        (worst == 4, 4, drivers_of_worst),
+        (missing.any(axis=1), np.nan, missing_text),
+        (worst > 0, worst, drivers_of_worst),
+        (np.ones(n, dtype=bool), 0, NO_SIGNS),
+    ]
+    return _first_rule(n, rules)
 
 
 def discrepancies(graded: pd.DataFrame, toxicity: pd.DataFrame) -> pd.DataFrame:

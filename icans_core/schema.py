@@ -486,8 +486,13 @@ TOXICITY_EPISODES = TableSpec(
                    minimum=0, maximum=5, example=3),
         _day("resolution_day", False, "Day the episode resolved; blank = not resolved by the last follow-up.", 9),
         ColumnSpec("treatments", "text", False, "Treatments given for the episode, separated by ';' (listed "
-                   "only: without days they do not enter dose or timing analyses).",
+                   "only, unless treatment_start_days gives their days).",
                    example="dexamethasone; IVIG"),
+        ColumnSpec("treatment_start_days", "text", False, "First day of each treatment, days since infusion, in "
+                   "the order of treatments, separated by ';' (an empty entry: day not known). A treatment with a "
+                   "day becomes an intervention.", example="5; 7"),
+        ColumnSpec("treatment_end_days", "text", False, "Last day (inclusive) of each treatment, in the same "
+                   "order, separated by ';'; an empty entry or column: its start day.", example="7; 9"),
     ),
 )
 

@@ -428,6 +428,36 @@ def observations_frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """).df()
 
 
+def has_observations(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the cohort (not only the selection) has any bedside observation row."""
+    return bool(con.execute("SELECT EXISTS (SELECT 1 FROM observations)").fetchone()[0])
+
+
+def grade_discrepancies(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """grading.discrepancies of the selected patients: every recorded grade that differs from the grade
+    derived from observations at the same patient and day. Graded once per connection and cohort for
+    every patient (a patient's grades depend only on their own rows), then restricted to the selection.
+    Columns: grading.DISCREPANCY_COLUMNS (patient_id, day, syndrome, recorded_grade, derived_grade, driver,
+    difference)."""
+    from icans_core import grading
+
+    if not has_observations(con):
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in grading.DISCREPANCY_COLUMNS})
+
+    def compute() -> pd.DataFrame:
+        everyone = con.execute("SELECT * FROM observations ORDER BY patient_id, day, source_row").df()
+        graded = grading.grade_observations(everyone, patients_frame(con, everyone=True),
+                                            interventions_frame(con, everyone=True))
+        toxicity = con.execute("SELECT patient_id, day, crs_grade, icans_grade, crs_grade_source, icans_grade_source "
+                               "FROM toxicity ORDER BY patient_id, day, source_row").df()
+        found = grading.discrepancies(graded, toxicity)
+        # Typed text even when empty, so the kept table has the columns' types.
+        return found.astype({"patient_id": "string", "syndrome": "string", "driver": "string"}) if found.empty \
+            else found
+
+    return derived_rows(con, "grade_discrepancies", compute)
+
+
 def toxicity_sources_frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Assessments of the selected patients with where each grade came from.
     Columns: patient_id, day, crs_grade, icans_grade, crs_grade_source, icans_grade_source."""
@@ -454,12 +484,15 @@ def grade_source_counts(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 def toxicity_episodes_frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """Episode-level form rows of the selected patients. Columns: patient_id, syndrome, onset_day,
-    peak_grade, resolution_day, treatments."""
-    return con.execute("""
-        SELECT e.patient_id, e.syndrome, e.onset_day, e.peak_grade, e.resolution_day, e.treatments
-        FROM toxicity_episodes e JOIN selected_patients USING (patient_id)
+    peak_grade, resolution_day, treatments, treatment_start_days, treatment_end_days (blank in a cohort
+    published before those columns existed)."""
+    rows = con.execute("""
+        SELECT e.* FROM toxicity_episodes e JOIN selected_patients USING (patient_id)
         ORDER BY e.patient_id, e.onset_day, e.source_row
     """).df()
+    columns = ["patient_id", "syndrome", "onset_day", "peak_grade", "resolution_day", "treatments",
+               "treatment_start_days", "treatment_end_days"]
+    return rows.reindex(columns=columns).astype({"treatment_start_days": object, "treatment_end_days": object})
 
 
 # --- Derived tables and aggregates computed where the data is (issue 11) -------------------------

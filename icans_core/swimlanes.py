@@ -28,6 +28,10 @@ PATIENT_MARK_COLUMNS = ["patient_id", "kind", "day"]
 DEATH, LAST_FOLLOWUP = "death", "last follow-up"
 ORDERINGS = ("group", "onset", "peak grade", "time to resolution", "patient")
 DEFAULT_DAYS = (-5.0, 60.0)
+DISCREPANCY_COLUMNS = ["patient_id", "group", "lane", "day", "last_day", "disagreements", "recorded_grade",
+                       "derived_grade", "driver", "bin_days"]
+MAX_DISCREPANCY_MARKS = 2000  # one page's marks (Altair refuses a dataset of more than 5,000 rows)
+DISCREPANCY_BINS = (1, 2, 5, 7, 14, 28, 60, 120, 365, 730, 1461, 2922, 7305, 14610)  # whole days per mark
 
 
 def grade_intervals(toxicity: pd.DataFrame) -> pd.DataFrame:
@@ -211,6 +215,7 @@ class Swimlanes:
     group_sizes: dict[str, int]  # shown patients per group
     eligible: int  # patients meeting the "which patients" choice (before the limit)
     days: tuple[float, float]  # the x range: the requested range clipped to the shown data
+    discrepancies: pd.DataFrame | None = None  # discrepancy_marks of the shown patients and days
 
     @property
     def left_out(self) -> int:
@@ -218,8 +223,11 @@ class Swimlanes:
 
 
 def build_swimlanes(toxicity: pd.DataFrame, interventions: pd.DataFrame, patients: pd.DataFrame,
-                    episodes: pd.DataFrame, options: SwimlaneOptions = SwimlaneOptions()) -> Swimlanes:
-    """The swimlane view for the options (see Swimlanes for its frames and their columns)."""
+                    episodes: pd.DataFrame, options: SwimlaneOptions = SwimlaneOptions(),
+                    discrepancies: pd.DataFrame | None = None) -> Swimlanes:
+    """The swimlane view for the options (see Swimlanes for its frames and their columns).
+
+    `discrepancies`: grading.discrepancies' frame (recorded vs derived grades), marked on the lanes."""
     intervals = grade_intervals(toxicity)
     order = order_patients(patients, episodes, intervals, options.by)
     only = set(episodes["patient_id"]) if options.only_severe else None
@@ -246,8 +254,47 @@ def build_swimlanes(toxicity: pd.DataFrame, interventions: pd.DataFrame, patient
     events = with_group[2][["patient_id", "group", "kind", "day"]]
     sizes = group_of.loc[shown].value_counts()
     groups = group_order(patients)
+    found = None if discrepancies is None else discrepancy_marks(discrepancies, shown, days, group_of.to_dict())
     return Swimlanes(intervals, marks, events, shown, {p: group_of[p] for p in shown}, groups,
-                     {g: int(sizes[g]) for g in groups if g in sizes}, eligible, days)
+                     {g: int(sizes[g]) for g in groups if g in sizes}, eligible, days, found)
+
+
+def discrepancy_marks(discrepancies: pd.DataFrame, shown: list[str], days: tuple[float, float],
+                      group_of: dict[str, str] | None = None, most: int = MAX_DISCREPANCY_MARKS) -> pd.DataFrame:
+    """One mark per patient, lane and span of whole days holding recorded grades that disagree with the
+    grade derived from observations, for the `shown` patients within `days`.
+
+    Each disagreement is its own mark while the marks fit in `most`; beyond that, the disagreements of a
+    lane within 1, 2, 5, 7, 14, ... whole days (the smallest span that fits, counted from the window's
+    first day) share one mark, so a page never sends more than `most` rows to the browser.
+    Input: grading.discrepancies (patient_id, day, syndrome, recorded_grade, derived_grade, driver).
+    Columns: patient_id, group, lane (ICANS or CRS), day (the first disagreement of the mark),
+    last_day, disagreements (how many), recorded_grade, derived_grade, driver (text: the distinct values,
+    in day order, separated by ', ' and '; '), bin_days (0 = one disagreement per mark, else the span).
+    """
+    lo, hi = float(days[0]), float(days[1])
+    rows = discrepancies[discrepancies["patient_id"].isin(set(shown)) & discrepancies["day"].between(lo, hi)]
+    rows = rows.assign(lane=rows["syndrome"]).sort_values(["patient_id", "lane", "day"], kind="stable")
+    if rows.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in DISCREPANCY_COLUMNS})
+    if len(rows) <= most:
+        out = rows.assign(last_day=rows["day"], disagreements=1, bin_days=0,
+                          recorded_grade=rows["recorded_grade"].astype(int).astype(str),
+                          derived_grade=rows["derived_grade"].astype(int).astype(str))
+    else:
+        offset = np.floor(rows["day"].to_numpy(dtype=float)) - np.floor(lo)
+        width = next((w for w in DISCREPANCY_BINS if w >= (hi - lo + 1)
+                      or len(rows.assign(b=offset // w).drop_duplicates(["patient_id", "lane", "b"])) <= most),
+                     DISCREPANCY_BINS[-1])
+        binned = rows.assign(bin=offset // width)
+        distinct = lambda values: ", ".join(dict.fromkeys(str(v) for v in values))  # noqa: E731
+        out = binned.groupby(["patient_id", "lane", "bin"], sort=False).agg(
+            day=("day", "min"), last_day=("day", "max"), disagreements=("day", "size"),
+            recorded_grade=("recorded_grade", lambda v: distinct(v.astype(int))),
+            derived_grade=("derived_grade", lambda v: distinct(v.astype(int))),
+            driver=("driver", lambda v: "; ".join(dict.fromkeys(v)))).reset_index().assign(bin_days=width)
+    out = out.assign(group=out["patient_id"].map(group_of or {}))
+    return out[DISCREPANCY_COLUMNS].reset_index(drop=True)
 
 
 def _clip_days(requested: tuple[float, float], intervals: pd.DataFrame, marks: pd.DataFrame) -> tuple[float, float]:

@@ -115,3 +115,56 @@ def test_sedation_is_honoured_in_a_loaded_cohort():
     assert result.ok, result.report.to_string()
     rows = toxicity_rows(result, "patient_id", "day", "icans_grade")
     assert ("P2", 3.0, 0) in rows and ("P2", 4.0, 4) in rows
+
+
+# --- treatment days on episode forms --------------------------------------------------------------------
+DATED_HEADER = [*EPISODE_HEADER, "treatment_start_days", "treatment_end_days"]
+
+
+def test_episode_treatments_with_days_become_interventions_and_those_without_stay_listed():
+    tables = {"patients": PATIENTS, "toxicity_episodes": [
+        DATED_HEADER,
+        ["P1", "CRS", "2", "2", "6", "tocilizumab", "2.5", ""],           # one day: end = start
+        ["P1", "ICANS", "5", "4", "12", "Dex; IVIG; anakinra", "5; ; 6", "7; ; 8"],  # IVIG's day unknown
+        ["P2", "ICANS", "4", "3", "", "dexamethasone", "", ""],           # no day at all
+    ]}
+    result = load(tables)
+    assert result.ok, result.report.to_string()
+    given = result.cohort.tables["interventions"]
+    assert [(r.patient_id, r.agent, r.agent_class, r.start_day, r.end_day, r.source_row)
+            for r in given.itertuples(index=False)] == [
+        ("P1", "tocilizumab", "IL-6 blockade", 2.5, 2.5, 2), ("P1", "dexamethasone", "corticosteroid", 5.0, 7.0, 3),
+        ("P1", "anakinra", "IL-1 blockade", 6.0, 8.0, 3)]
+    assert given["daily_dose"].isna().all()
+    from icans_core.derived import treatment_day_counts
+    assert treatment_day_counts(result.cohort.tables["toxicity_episodes"]) == (3, 2)  # IVIG and P2's dex undated
+
+
+def test_episode_treatment_days_join_the_interventions_table_and_feed_steroid_days():
+    from icans_core.steroids import steroid_exposure
+
+    tables = copy_tables()  # P1: dexamethasone 40 mg days 5-7 and IVIG 7-9 in interventions
+    tables["toxicity_episodes"] = [DATED_HEADER, ["P2", "ICANS", "3", "3", "8", "methylprednisolone", "3", "4"]]
+    result = load(tables)
+    assert result.ok, result.report.to_string()
+    given = result.cohort.tables["interventions"]
+    assert len(given) == 3 and given.iloc[2]["agent"] == "methylprednisolone"
+    exposure = steroid_exposure(given, result.cohort.tables["patients"]).set_index("patient_id")
+    assert exposure.loc["P2", "steroid_days"] == 2  # days 3 and 4
+
+
+def test_treatment_day_lists_that_do_not_match_are_refused_naming_row_and_column():
+    tables = {"patients": PATIENTS, "toxicity_episodes": [
+        DATED_HEADER,
+        ["P1", "CRS", "2", "2", "6", "tocilizumab; dexamethasone", "2", ""],       # 1 day for 2 treatments
+        ["P1", "ICANS", "7", "3", "12", "dexamethasone", "day 7", ""],             # not a number
+        ["P2", "ICANS", "4", "3", "9", "dexamethasone", "6", "5"],                 # ends before it starts
+        ["P2", "CRS", "1", "1", "3", "tocilizumab", "", "2"],                      # an end without a start
+        ["P2", "CRS", "4", "1", "5", "tocilizumab", "9000", ""],                   # beyond 20 years
+    ]}
+    result = load(tables)
+    assert not result.ok
+    assert {(p.row, p.column) for p in result.errors} == {
+        (2, "treatment_start_days"), (3, "treatment_start_days"), (4, "treatment_end_days"),
+        (5, "treatment_start_days"), (6, "treatment_start_days")}
+    assert any("1 day(s) for 2 treatment(s)" in p.problem for p in result.errors)

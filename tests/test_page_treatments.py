@@ -141,3 +141,19 @@ def test_a_cohort_without_interventions_says_so(monkeypatch):
     at = app_on(monkeypatch, tables)
     assert any("no recorded interventions" in unplain(i.value) for i in at.info)
     assert frame_with(at, "dexamethasone_mg_per_mg") is not None  # the equivalents are still shown
+
+
+def test_episode_form_treatments_say_which_have_days_and_what_the_others_leave_out(monkeypatch):
+    tables = copy_tables()
+    tables["toxicity_episodes"] = [
+        ["patient_id", "syndrome", "onset_day", "peak_grade", "resolution_day", "treatments", "treatment_start_days"],
+        ["P2", "ICANS", "3", "3", "8", "methylprednisolone; IVIG", "3; "],  # IVIG's day not known
+        ["P2", "CRS", "1", "2", "2", "tocilizumab", ""]]
+    at = app_on(monkeypatch, tables)
+    warnings = [w.value for w in at.warning]
+    assert any("2 of 3 treatment(s) listed on episode forms have no day" in w and "steroid exposure" in w
+               and "not assumed to start at onset" in w for w in warnings), warnings
+    assert any("1 treatment(s) from episode forms have days" in i.value for i in at.info)
+    # the dated one is counted: P2 has 1 steroid day (day 3) from the episode form
+    exposure = frame_with(at, "steroid_days")
+    assert exposure.set_index("patient_id").loc["P2", "steroid_days"] == 1

@@ -285,3 +285,25 @@ def test_unreadable_files_give_messages_not_tracebacks():
     problems = {p.source: p.problem for p in result.errors}
     assert "Not a REDCap data dictionary" in problems["dictionary.csv"]
     assert "not valid TOML" in problems["mapping.toml"]
+
+
+def test_episode_treatment_days_from_a_text_field_become_interventions():
+    # A text field on the episode form holds the ticked treatments' first days, in the choices' order.
+    dictionary = DICTIONARY.replace(
+        'ep_tx,episode,,checkbox,Treatments,"1, Tocilizumab | 2, Dexamethasone | 3, IVIG",,,,,\n',
+        'ep_tx,episode,,checkbox,Treatments,"1, Tocilizumab | 2, Dexamethasone | 3, IVIG",,,,,\n'
+        'ep_tx_start,episode,,text,First day of each treatment,,,,,,\n')
+    mapping = MAPPING.replace('treatments = "ep_tx"\n', 'treatments = "ep_tx"\ntreatment_start_days = "ep_tx_start"\n')
+    export = EXPORT.replace("ep_tx___3,episode_complete", "ep_tx___3,ep_tx_start,episode_complete")
+    lines = export.splitlines()
+    lines = [line + ",," if i and not line.startswith("S1,baseline_arm_1,episode") else line for i, line in
+             enumerate(lines)]
+    lines = [line.replace(",0,1,1,2", ',0,1,1,"5; 6.5",2') if line.startswith("S1,baseline_arm_1,episode") else line
+             for line in lines]
+    # every other row gets one more (empty) cell: undo the extra comma added above
+    lines = [line[:-1] if line.endswith(",,") else line for line in lines]
+    result = load_redcap(*project("\n".join(lines) + "\n", mapping, dictionary))
+    assert result.ok, result.report.to_string()
+    given = result.cohort.tables["interventions"]
+    assert [(r.patient_id, r.agent, r.start_day, r.end_day) for r in given.itertuples(index=False)] == [
+        ("S1", "dexamethasone", 5.0, 5.0), ("S1", "IVIG", 6.5, 6.5)]

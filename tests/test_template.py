@@ -24,7 +24,8 @@ def test_the_template_loads_without_problems():
     assert result.ok, result.report
     assert result.problems == []
     assert {name: len(t) for name, t in result.cohort.tables.items()} == {
-        "patients": 1, "toxicity": 3, "interventions": 1, "labs": 1, "observations": 1, "toxicity_episodes": 1}
+        "patients": 1, "toxicity": 3, "interventions": 1 + 2, "labs": 1, "observations": 1, "toxicity_episodes": 1}
+    # + 2: the episode example's two treatments (dexamethasone; IVIG) with their days (5; 7)
 
 
 def test_the_shipped_template_is_the_generated_one():

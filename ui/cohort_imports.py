@@ -104,11 +104,26 @@ def show_derived_notice(con) -> None:
         patients = int(derived_rows.loc[derived_rows["source"] == derived.EPISODE_FORM, "patients"].max())
         st.info(f"Grades of {patients} patient(s) come from **episode-level forms**. " + derived.EPISODE_LIMITS,
                 icon=":material/info:")
+    show_episode_treatment_notice(con)
     if (derived_rows["source"] == derived.FROM_OBSERVATIONS).any():
         count = int(derived_rows.loc[derived_rows["source"] == derived.FROM_OBSERVATIONS, "assessments"].sum())
         st.info(f"{count:,} grade(s) were **derived from bedside observations** by the ASTCT rules (where no "
                 "grade was recorded); the Cohort page lists them and every disagreement with a recorded grade.",
                 icon=":material/info:")
+
+
+def show_episode_treatment_notice(con) -> None:
+    """Which treatments listed on episode forms have days (used as interventions) and which do not (and
+    so which analyses leave them out)."""
+    episodes = store.toxicity_episodes_frame(con)
+    if episodes.empty:
+        return
+    dated, undated = derived.treatment_day_counts(episodes)
+    if undated:
+        st.warning(derived.UNDATED_TREATMENTS.format(undated=undated, total=dated + undated),
+                   icon=":material/event_busy:")
+    if dated:
+        st.info(derived.DATED_TREATMENTS.format(dated=dated), icon=":material/event_available:")
 
 
 def show_grading() -> None:

@@ -5,12 +5,13 @@ import streamlit as st
 
 from icans_core import steroids
 from icans_core.content import treatments
-from ui import session
+from ui import cohort_imports, session
 from ui.options import current
 from ui.render import show_view
 
 con = session.connection()
 st.title("Treatments")
+cohort_imports.show_derived_notice(con)  # issue 13: episode-form treatments without days
 
 analysis = current()
 middle, right = st.columns(2)

@@ -11,6 +11,7 @@ import altair as alt
 import pandas as pd
 
 from icans_core.charts import style
+from icans_core.charts.discrepancy import discrepancy_layer
 
 # Sub-rows of a patient's row, top to bottom.
 TREATMENT_ROW = "treatment"
@@ -79,7 +80,7 @@ def swimlane_chart(intervals: pd.DataFrame, marks: pd.DataFrame, patient_marks: 
                    group_sizes: dict[str, int] | None = None,
                    days: tuple[float, float] | None = None,
                    title: str = "Clinical course per patient", symbol_by: str = "class",
-                   page_note: str = "") -> alt.HConcatChart:
+                   page_note: str = "", discrepancies: pd.DataFrame | None = None) -> alt.HConcatChart:
     """Swimlanes for the patients in `order` (top first).
 
     intervals: patient_id, group, lane, start_day, end_day, grade; marks: patient_id, group,
@@ -87,7 +88,9 @@ def swimlane_chart(intervals: pd.DataFrame, marks: pd.DataFrame, patient_marks: 
     patient_id, group, kind, day; patient_groups: patient_id -> group for the group strip;
     groups: colour order. Zero-length intervals (a lone last assessment) are drawn as ticks.
     symbol_by: "class" (one symbol per intervention class) or "agent" (one per drug). Every legend
-    lists only what is drawn.
+    lists only what is drawn. discrepancies: swimlanes.discrepancy_marks' frame; where it has rows, an
+    outlined "≠" marks each disagreement of a recorded grade with the derived one on its lane, with a
+    legend entry (none without disagreements).
     """
     groups = groups or sorted({g for g in (patient_groups or {}).values() if g is not None})
     step = row_step(len(order))
@@ -156,7 +159,11 @@ def swimlane_chart(intervals: pd.DataFrame, marks: pd.DataFrame, patient_marks: 
         tooltip=[alt.Tooltip("patient_id:N", title="Patient"), alt.Tooltip("group:N", title="Group"),
                  alt.Tooltip("kind:N", title="Event"), alt.Tooltip("day:Q", title="Day")])
 
-    lanes_chart = alt.layer(bars, ticks, courses, doses, events).resolve_scale(
+    layers = [bars, ticks, courses, doses, events]
+    found = discrepancies is not None and not discrepancies[discrepancies["patient_id"].isin(order)].empty
+    if found:
+        layers.append(discrepancy_layer(discrepancies, order, days, size=point_size * 2))
+    lanes_chart = alt.layer(*layers).resolve_scale(
         color="independent", shape="independent").properties(width=WIDTH, height=height)
 
     # The left strip names the patient and shows the group, so lanes stay readable in any order.
@@ -178,7 +185,8 @@ def swimlane_chart(intervals: pd.DataFrame, marks: pd.DataFrame, patient_marks: 
     symbols = "each drug" if symbol_by == "agent" else "each intervention class"
     subtitle = [_n_line(group_sizes, len(order)) + (f"; {page_note}" if page_note else ""),
                 "Top bar ICANS, lower bar CRS, coloured by ASTCT grade (0-5); symbols above: first day of "
-                f"{symbols}, line: multi-day course",
+                f"{symbols}, line: multi-day course"
+                + ("; ≠: a recorded grade that differs from the grade derived from observations" if found else ""),
                 f"x: days since CAR-T infusion{lo_hi}"]
     chart = alt.hconcat(strip, lanes_chart, spacing=4).resolve_scale(color="independent", shape="independent")
     return style.titled(chart, title, subtitle)

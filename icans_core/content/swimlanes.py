@@ -71,6 +71,7 @@ class Data:
     classes: list[str]
     day_extent: tuple[int, int]
     groups: list[str]
+    discrepancies: pd.DataFrame | None = None  # recorded vs derived grades (store.grade_discrepancies)
 
 
 def read(con: duckdb.DuckDBPyConnection, analysis: AnalysisOptions) -> Data:
@@ -80,7 +81,8 @@ def read(con: duckdb.DuckDBPyConnection, analysis: AnalysisOptions) -> Data:
     interventions = store.interventions_frame(con)
     episodes = derived_tables.episodes(con, analysis.group_by, analysis.episodes)  # derived once, restricted
     return Data(patients, toxicity, interventions, episodes, swimlanes.intervention_classes(interventions),
-                swimlanes.day_extent(toxicity, interventions), swimlanes.group_order(patients))
+                swimlanes.day_extent(toxicity, interventions), swimlanes.group_order(patients),
+                store.grade_discrepancies(con))
 
 
 def pages(eligible: int, per_page: int) -> int:
@@ -104,7 +106,8 @@ def lanes(data: Data, analysis: AnalysisOptions, options: LaneOptions = LaneOpti
     built = swimlanes.build_swimlanes(data.toxicity, data.interventions, data.patients, data.episodes,
                                       swimlanes.SwimlaneOptions(
                                           by=options.by, only_severe=options.only_severe, limit=per_page,
-                                          days=options.days, classes=options.classes, offset=(page - 1) * per_page))
+                                          days=options.days, classes=options.classes, offset=(page - 1) * per_page),
+                                      discrepancies=data.discrepancies)
     view.context.update(order=built.order, patient_groups=built.patient_groups, eligible=built.eligible,
                         pages=n_pages, page=page)
     if not built.order:
@@ -120,7 +123,17 @@ def lanes(data: Data, analysis: AnalysisOptions, options: LaneOptions = LaneOpti
                       "its page and in the results export (swimlanes.csv).", "info"))
     chart = swimlane_chart(built.intervals, built.marks, built.patient_marks, built.order,
                            patient_groups=built.patient_groups, groups=data.groups, group_sizes=built.group_sizes,
-                           days=built.days, symbol_by=options.symbol_by, page_note=page_note)
+                           days=built.days, symbol_by=options.symbol_by, page_note=page_note,
+                           discrepancies=built.discrepancies)
+    found = built.discrepancies
+    if found is not None and len(found):
+        spans = int(found["bin_days"].max())
+        view.add(Note(f"≠ marks {int(found['disagreements'].sum()):,} recorded grade(s) on these lanes that differ "
+                      "from the grade derived from the bedside observations of the same patient and day (ASTCT "
+                      "rules; hover a mark for both grades and the domain that set the derived one). "
+                      + (f"So many that each mark gathers one lane's disagreements within {spans} day(s). "
+                         if spans else "")
+                      + "The Cohort page lists every disagreement.", "info"))
     view.add(Figure(chart, built.intervals, "toxicity-swimlanes", "swimlanes_lanes",
                     f"{who}, sorted by {options.by}, days {built.days[0]:g} to {built.days[1]:g} since infusion; "
                     + ("one symbol per drug." if options.symbol_by == "agent" else "one symbol per intervention class.")))
