@@ -45,6 +45,7 @@ def check_across_rows(tables: dict) -> list[Problem]:
             problems += duplicate_rows(tables[name])
     if "toxicity" in tables:
         problems += conflicting_grades(tables["toxicity"])
+        problems += graded_before_infusion(tables["toxicity"])
     if "labs" in tables:
         problems += negative_values(tables["labs"])
     if "patients" in tables:
@@ -136,6 +137,23 @@ def conflicting_grades(table) -> list[Problem]:
             found += [error(table.raw.source, "", row=int(row), column=column)
                       for row in clash.index if int(row) not in described]
         problems += capped(found, table.raw.source, column)
+    return problems
+
+
+def graded_before_infusion(table) -> list[Problem]:
+    """A warning on every CRS or ICANS grade above 0 before day 0: days before the infusion are allowed
+    (lymphodepletion, baseline), but a CAR-T toxicity cannot start before the cells were given; such a
+    row is most often a wrong date or sign. It is kept as given, and the analyses count it."""
+    f = table.frame
+    source = table.raw.source
+    problems = []
+    for column, syndrome in _SYNDROMES.items():
+        early = f[((f["day"] < 0) & (f[column] > 0)).fillna(False).astype(bool)]
+        problems += capped([warning(
+            source, f"{syndrome} grade {int(grade)} on day {day:g}, before the CAR-T infusion (day 0): kept as "
+                    "given and counted (an episode would start before the infusion). Check the day (a wrong "
+                    "date or sign?).", row=int(row), column=column, value=_raw(table, row, column))
+            for row, grade, day in zip(early.index, early[column], early["day"])], source, column)
     return problems
 
 

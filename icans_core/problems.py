@@ -152,13 +152,19 @@ def lookalike_note(value: object) -> str:
             found.append(f"U+{ord(c):04X}, a control character")
         elif _INVISIBLE.match(c):
             found.append(f"U+{ord(c):04X} {name}, which is invisible or looks like a space")
+        elif c in _DASHES:
+            found.append(f"U+{ord(c):04X} {name}, which looks like the hyphen-minus '-'")
         else:
             found.append(f"U+{ord(c):04X} {name}, a compatibility form of '{unicodedata.normalize('NFKC', c)}'")
     return f"{quoted(text)} contains " + "; ".join(found) if found else ""
 
 
+# Dashes and minus signs that look like the ASCII hyphen-minus (a "−5" from a word processor is not a number)
+_DASHES = frozenset("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d")
+
+
 def _hides(c: str, looks_latin: bool) -> bool:
-    if _INVISIBLE.match(c):
+    if _INVISIBLE.match(c) or c in _DASHES:
         return True
     if c in LOOKALIKES:
         return looks_latin

@@ -27,7 +27,7 @@ from pandera.pandas import Check, Column, DataFrameSchema
 from icans_core import consistency, deidentify, derived
 from icans_core.cancel import checkpoint
 from icans_core import schema as S
-from icans_core.problems import Problem, capped, error, lookalike_note, quoted, warning, without_lookalikes
+from icans_core.problems import Problem, capped, error, lookalike_note, quoted, visible, warning, without_lookalikes
 from icans_core.readers import TEXT, RawTable
 
 # Columns added to the contract's columns by normalisation (the original is kept).
@@ -120,12 +120,28 @@ def _check_structure(raw: RawTable, spec: S.TableSpec) -> list[Problem]:
         # a header with nothing under it would load an empty cohort in place of the user's
         problems.append(error(raw.source, "The patients table has no rows: a cohort needs at least "
                                           "one patient.", row=2))
+    absent = [c for c in spec.column_names if c not in columns]
     for name in columns:
         if name not in spec.column_names:
-            label = name or "(blank header)"
+            label = visible(name) if name else "(blank header)"
             problems.append(warning(raw.source, "Column ignored: it is not part of the data format "
-                                    f"for the '{spec.name}' table.", row=1, column=label))
+                                    f"for the '{spec.name}' table.{_lookalike_column(raw, name, absent)}",
+                                    row=1, column=label))
     return problems
+
+
+def _lookalike_column(raw: RawTable, name: str, absent: list[str]) -> str:
+    """For an ignored column that looks like a contract column this file lacks ('death day', 'ICANS-grade'):
+    which one, and what is lost, so a misspelt header never drops its values behind a generic word."""
+    key = re.sub(r"[\s\-.]+", "_", without_lookalikes(name).strip().casefold())
+    close = [key] if key in absent else get_close_matches(key, absent, n=1, cutoff=0.75)
+    if not close:
+        return ""
+    filled = int(raw.frame[name].notna().sum()) if name in raw.frame.columns and raw.frame[name].ndim == 1 else 0
+    if not filled:
+        return f" It looks like '{close[0]}', which this file does not have: rename it to load its values."
+    return (f" It looks like '{close[0]}', which this file does not have: its {filled:,} value(s) are NOT "
+            f"loaded. Rename the column to '{close[0]}' to load them.")
 
 
 # --- 2. types -----------------------------------------------------------------------------
@@ -140,6 +156,9 @@ def _parse(raw: RawTable, spec: S.TableSpec) -> tuple[_Table, list[Problem]]:
             pd.NA, index=raw.frame.index, dtype=TEXT)
         cells, word_problems = _missing_words(cells, col, raw.source)
         problems += word_problems
+        if col.required and col.kind != "text" and word_problems:  # refused there, every such cell
+            was_word = raw.frame[col.name].notna() & cells.isna() if col.name in raw.frame.columns else cells.isna()
+            reported |= {(int(r), col.name) for r in cells.index[was_word.to_numpy(dtype=bool)]}
         values, failures = _parse_column(cells, col.kind, raw.decimal_comma)
         if col.kind in ("number", "integer") and raw.decimal_comma:
             failures = _ambiguous_notation(cells).combine_first(failures)
@@ -166,7 +185,14 @@ def _missing_words(cells: pd.Series, col: S.ColumnSpec, source: str) -> tuple[pd
     if not words.any():
         return cells, []
     if col.kind != "text":
-        return cells.mask(words), []
+        if not col.required:
+            return cells.mask(words), []
+        # "Required: this cell is empty" would be wrong: the cell holds a word that means no value
+        found = cells[words]
+        problems = [error(source, f"Required: {quoted(v)} is a word for a missing value (read as an empty "
+                                  "cell), and this column needs a value in every row.", row=int(r),
+                          column=col.name, value=v) for r, v in found.items()]
+        return cells.mask(words), capped(problems, source, col.name)
     if col.allowed:
         message = (f"Read as missing: '{{value}}' is not one of {', '.join(col.allowed)}, so it is taken to "
                    "mean no value. Leave the cell empty when it is unknown.")
@@ -290,7 +316,28 @@ def _parse_column(text: pd.Series, kind: S.Kind, decimal_comma: bool) -> tuple[p
     bad = present & values.isna()
     failures = text[bad].astype(object).map(
         lambda v: DATE_PROBLEM if _DATE_PATTERN.match(v) else _not_a_number(v, kind, decimal_comma))
-    return values, failures
+    tiny = _too_small(text, values)
+    return values, pd.concat([failures, tiny]) if len(tiny) else failures
+
+
+# The smallest number a double holds at full precision. Closer to 0 a number loses digits (4.9e-324 is
+# kept as 5e-324), and below about 2.5e-324 it becomes 0 (5e-400 would load as 0): refused, as a number
+# too large to hold is, rather than changed.
+_SMALLEST_EXACT = 2.2250738585072014e-308
+TOO_SMALL = ("Too close to 0 to keep exactly (numbers nearer 0 than 2.2e-308 lose digits or become 0 in a "
+             "computer's floating point). Check the value; write 0 if it is zero.")
+
+
+def _too_small(text: pd.Series, values: pd.Series) -> pd.Series:
+    """Cells whose number is nonzero as written but too close to 0 to keep (the problem, by row)."""
+    numbers = values.astype(float).to_numpy(na_value=np.nan)
+    near_zero = np.abs(numbers) < _SMALLEST_EXACT  # NaN compares False
+    if not near_zero.any():
+        return pd.Series(dtype=object)
+    candidates = text[near_zero]
+    mantissa = candidates.astype(str).str.split(r"[eE]", n=1, regex=True).str[0]
+    nonzero = mantissa.str.contains(r"[1-9]", regex=True).fillna(False).astype(bool)
+    return pd.Series(TOO_SMALL, index=candidates[nonzero].index, dtype=object)
 
 
 # Digits grouped by spaces (1 000, with a space, a no-break space or a thin space), apostrophes (Swiss 1'000)

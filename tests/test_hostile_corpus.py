@@ -717,6 +717,13 @@ def car_t(value: str) -> dict:
 
 SEVERE_DEATH = cells("patients", (2, "death_day", "12"), (2, "last_followup_day", "12"))
 
+
+def header(table: str, old: str, new: str, tables: dict | None = None) -> dict:
+    """The cohort with one column's header written `new`."""
+    out = copy_tables(tables)
+    out[table][0] = [new if c == old else c for c in out[table][0]]
+    return out
+
 SILENT: list[Silent] = [
     # --- dates disguised as numbers, and days without an upper bound ------------------------------------
     Silent("Excel date serial in a CSV day column", lambda: upload(cells("toxicity", (3, "day", "45353"))),
@@ -773,7 +780,7 @@ SILENT: list[Silent] = [
            "Not a number: write it without thousands separators or spaces", ("labs.csv", 5, "value", "1 500")),
     Silent("no-break space as a thousands separator in a semicolon CSV",
            lambda: semicolons("labs", cells("labs", (5, "value", "1\u00a0500,5"))), "refused",
-           "without thousands separators or spaces, with a comma for the decimals", ("labs.csv", 5, "value", "1\u00a0500,5")),
+           "without thousands separators or spaces, with a comma for the decimals", ("labs.csv", 5, "value", "1\\xa0500,5")),
     # --- workbook formulas, hidden rows and columns ------------------------------------------------------
     Silent("formula with no saved value in an optional column (death_day read as alive)",
            lambda: [Source("c.xlsx", numeric_workbook(lambda b: b["patients"].__setitem__("I2", "=4+8")))], "refused",
@@ -897,6 +904,26 @@ SILENT: list[Silent] = [
            "refused", "Must be 1,000,000 or less: no daily dose", ("interventions.csv", 2, "daily_dose", "1e308")),
     Silent("a lab value of 1e308 refused, never inf", lambda: upload(car_t("1e308")), "refused",
            "Must be 1e+15 or less", ("labs.csv", 6, "value", "1e308")),
+    # --- the second adversarial round (issue 10) ------------------------------------------------------------
+    Silent("a lab value of 5e-400 refused, never 0", lambda: upload(car_t("5e-400")), "refused",
+           "Too close to 0 to keep exactly", ("labs.csv", 6, "value", "5e-400")),
+    Silent("a subnormal lab value refused, never rounded to 5e-324", lambda: upload(car_t("4.9e-324")), "refused",
+           "Too close to 0 to keep exactly", ("labs.csv", 6, "value", "4.9e-324")),
+    Silent("a header 'death day' warned with the column it looks like and its values not loaded",
+           lambda: upload(header("patients", "death_day", "death day", SEVERE_DEATH)), "warned",
+           "It looks like 'death_day', which this file does not have: its 1 value(s) are NOT loaded",
+           ("patients.csv", 1, "death day", None)),
+    Silent("a header 'ICANS-grade' warned with the column it looks like",
+           lambda: upload(header("toxicity", "icans_grade", "ICANS-grade")), "warned",
+           "It looks like 'icans_grade', which this file does not have: its 3 value(s) are NOT loaded",
+           ("toxicity.csv", 1, "icans-grade", None)),  # headers are read in lower case
+    Silent("'nan' in a required number column refused as a missing-value word, not called empty",
+           lambda: upload(cells("labs", (2, "value", "nan"))), "refused",
+           "Required: 'nan' is a word for a missing value", ("labs.csv", 2, "value", "nan")),
+    Silent("an ICANS grade before the infusion warned", lambda: upload(cells("toxicity", (3, "day", "-30"))),
+           "warned", "ICANS grade 3 on day -30, before the CAR-T infusion", ("toxicity.csv", 3, "icans_grade", "3")),
+    Silent("a minus sign U+2212 refused with the sign escaped", lambda: upload(cells("labs", (2, "value", "\u2212150"))),
+           "refused", "Not a number", ("labs.csv", 2, "value", "\\u2212150")),
     Silent("the largest accepted dose comes out exactly",
            lambda: upload(cells("interventions", (2, "daily_dose", "999999.999999"))), "exact",
            export=expect("steroid_exposure", "cumulative_dex_mg", repr(999999.999999 * 1.0 * 3), patient_id="P1")),
@@ -1035,7 +1062,8 @@ def test_the_silent_corpus_covers_every_case_of_issue_10():
                   "'NA'", "1000000000.25", "1e308", "-0", "'Dexa'", "'DXM'", "'dexametasone'", "'pred'",
                   "tocilizumab", "grade 5 ICANS without a death_day", "grade 5 after the death_day",
                   "after a grade 5", "only in case", "Cyrillic", "1,000", "no saved value", "saved result",
-                  "hidden rows", "hidden column", "-0,0", "space", "BOM"):
+                  "hidden rows", "hidden column", "-0,0", "space", "BOM", "5e-400", "subnormal", "death day",
+                  "'nan'", "before the infusion", "U+2212"):
         assert words in ids, words
     assert {c.outcome for c in SILENT} == {"refused", "warned", "exact"}
 
