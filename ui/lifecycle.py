@@ -153,13 +153,14 @@ def _life() -> Life:
 
 
 def current() -> Life:
-    """This session's current Life (from a script run)."""
-    return _life()
+    """This session's current Life (from a script run; outside one, as in a tool or a test, a Life that
+    no browser can end)."""
+    return _life() if get_script_run_ctx() is not None else Life("")
 
 
 def ended() -> bool:
-    """Whether this session's browser has left (from a script run)."""
-    return _life().ended.is_set()
+    """Whether this session's browser has left (from a script run; never outside one)."""
+    return get_script_run_ctx() is not None and _life().ended.is_set()
 
 
 def raise_if_ended(exc: BaseException) -> None:
