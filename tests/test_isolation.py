@@ -108,8 +108,11 @@ def _cached_functions(path: Path) -> set[str]:
         if isinstance(node, ast.FunctionDef):
             for decorator in node.decorator_list:
                 target = decorator.func if isinstance(decorator, ast.Call) else decorator
-                if ast.unparse(target) in {"st.cache_data", "st.cache_resource", "functools.cache",
-                                           "functools.lru_cache", "cache", "lru_cache"}:
+                per_session = isinstance(decorator, ast.Call) and any(
+                    k.arg == "scope" and isinstance(k.value, ast.Constant) and k.value.value == "session"
+                    for k in decorator.keywords)  # Streamlit keeps one value per session: nothing crosses
+                if not per_session and ast.unparse(target) in {"st.cache_data", "st.cache_resource", "functools.cache",
+                                                               "functools.lru_cache", "cache", "lru_cache"}:
                     names.add(node.name)
     return names
 
