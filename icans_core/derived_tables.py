@@ -83,12 +83,5 @@ def table1_inputs(con: duckdb.DuckDBPyConnection, group_by: str = "group",
 
 
 def max_grades(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Each selected patient's maximum recorded CRS and ICANS grade (missing if never assessed
-    for it), in SQL. Columns: patient_id, crs_grade, icans_grade: the toxicity rows
-    summary.grade_distribution needs (one per patient assessed for either syndrome)."""
-    return con.execute("""
-        SELECT patient_id, max(crs_grade) AS crs_grade, max(icans_grade) AS icans_grade
-        FROM toxicity JOIN selected_patients USING (patient_id)
-        WHERE crs_grade IS NOT NULL OR icans_grade IS NOT NULL
-        GROUP BY patient_id ORDER BY patient_id
-    """).df()
+    """Each selected patient's maximum recorded CRS and ICANS grade (store.max_grades: one query)."""
+    return store.max_grades(con)

@@ -660,3 +660,15 @@ def patient_day_values(con: duckdb.DuckDBPyConnection, analytes: list[str], grou
             SELECT analyte, day, "group", value FROM ({_patient_days_sql(group_by, shifted)})
             WHERE value IS NOT NULL AND ($first IS NULL OR day >= $first) AND ($last IS NULL OR day <= $last)
         """, params={"analytes": list(analytes), "first": first, "last": last}).to_arrow_table()
+
+
+def max_grades(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Each selected patient's maximum recorded CRS and ICANS grade (missing if never assessed
+    for it). Columns: patient_id, crs_grade, icans_grade: the toxicity rows
+    summary.grade_distribution needs (one per patient assessed for either syndrome)."""
+    return con.execute("""
+        SELECT patient_id, max(crs_grade) AS crs_grade, max(icans_grade) AS icans_grade
+        FROM toxicity JOIN selected_patients USING (patient_id)
+        WHERE crs_grade IS NOT NULL OR icans_grade IS NOT NULL
+        GROUP BY patient_id ORDER BY patient_id
+    """).df()
