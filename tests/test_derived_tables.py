@@ -61,11 +61,7 @@ def test_derived_tables_equal_the_analysis_on_the_selection(con, cohort_filter, 
         "grade_intervals": derived_tables.grade_intervals(con),
     }
     for name, frame in expected.items():
-        if frame.empty:
-            assert found[name].empty and list(found[name].columns) == list(frame.columns), name
-            continue
-        pd.testing.assert_frame_equal(found[name].reset_index(drop=True), frame.reset_index(drop=True),
-                                      check_exact=True, obj=name)
+        assert difference(found[name], frame) == "", f"{name}: {difference(found[name], frame)}"
     store.select_patients(con, CohortFilter())
 
 
@@ -116,12 +112,18 @@ def random_filters(con, count: int, seed: int) -> list[CohortFilter]:
     return out
 
 
-def _same(found: pd.DataFrame, expected: pd.DataFrame, name: str) -> None:
+def difference(found: pd.DataFrame, expected: pd.DataFrame) -> str:
+    """"" when the frames are equal cell for cell, dtype for dtype and column for column; else what differs."""
     if expected.empty:
-        assert found.empty and list(found.columns) == list(expected.columns), name
-        return
-    pd.testing.assert_frame_equal(found.reset_index(drop=True), expected.reset_index(drop=True),
-                                  check_exact=True, obj=name)
+        if found.empty and list(found.columns) == list(expected.columns):
+            return ""
+        return f"expected no rows with columns {list(expected.columns)}, found {len(found)} with {list(found.columns)}"
+    try:
+        pd.testing.assert_frame_equal(found.reset_index(drop=True), expected.reset_index(drop=True),
+                                      check_exact=True)
+    except AssertionError as error:
+        return str(error)
+    return ""
 
 
 RANDOM_CASES = [("group", EpisodeOptions(), nca.NcaOptions()),
@@ -133,31 +135,44 @@ RANDOM_CASES = [("group", EpisodeOptions(), nca.NcaOptions()),
 def test_random_filters_derived_then_restricted_equal_computed_from_the_selection(con, case):
     group_by, options, nca_options = RANDOM_CASES[case]
     analysis = AnalysisOptions(group_by=group_by, episodes=options)
+    selections, episode_rows = [], []
     for cohort_filter in random_filters(con, 8, seed=11 + case):
         n = store.select_patients(con, cohort_filter)
+        selections.append(n)
         patients = store.patients_frame(con, group_by)
         toxicity, interventions = store.toxicity_frame(con), store.interventions_frame(con)
         episodes = compute_episodes(toxicity, patients, interventions, options)
         exposure = steroids.steroid_exposure(interventions, patients)
+        cell_counts = store.lab_values(con, list(schema.CELL_COUNT_ANALYTES))
         where = f"{cohort_filter} ({n} patients)"
-        _same(derived_tables.episodes(con, group_by, options), episodes, f"episodes, {where}")
-        _same(derived_tables.steroid_exposure(con, group_by), exposure, f"steroid exposure, {where}")
-        _same(derived_tables.nca_metrics(con, nca_options),
-              nca.nca_metrics(store.lab_values(con, list(schema.CELL_COUNT_ANALYTES)), nca_options), f"nca, {where}")
-        _same(derived_tables.table1_inputs(con, group_by, options),
-              summary.per_patient(patients, toxicity, interventions, exposure, episodes), f"table 1 inputs, {where}")
+        # (what the derived tables give, what the analysis computes from the selection's own rows, which)
+        pairs = [
+            (derived_tables.episodes(con, group_by, options), episodes, "episodes"),
+            (derived_tables.steroid_exposure(con, group_by), exposure, "steroid exposure"),
+            (derived_tables.nca_metrics(con, nca_options), nca.nca_metrics(cell_counts, nca_options), "nca"),
+            (derived_tables.table1_inputs(con, group_by, options),
+             summary.per_patient(patients, toxicity, interventions, exposure, episodes), "table 1 inputs"),
+        ]
         if n:
-            _same(summary.summary_from_per_patient(derived_tables.table1_inputs(con, group_by, options)),
-                  summary.cohort_summary(patients, toxicity, interventions, exposure, episodes), f"table 1, {where}")
-            _same(summary.grade_distribution(patients, derived_tables.max_grades(con)),
-                  summary.grade_distribution(patients, toxicity), f"grade distribution, {where}")
+            pairs += [
+                (summary.summary_from_per_patient(derived_tables.table1_inputs(con, group_by, options)),
+                 summary.cohort_summary(patients, toxicity, interventions, exposure, episodes), "table 1"),
+                (summary.grade_distribution(patients, derived_tables.max_grades(con)),
+                 summary.grade_distribution(patients, toxicity), "grade distribution"),
+            ]
         # the whole export: derived tables against every frame computed from the selection's rows
         exported = results.compute_results(con, analysis, nca_options=nca_options)
         direct_more = results.compute_more_results(con, analysis, patients=patients, toxicity=toxicity,
                                                    interventions=interventions, nca_options=nca_options)
-        for name, frame in direct_more.items():
-            _same(exported[name], frame, f"{name}, {where}")
+        pairs += [(exported[name], frame, name) for name, frame in direct_more.items()]
         for name, frame in direct(con, group_by, options).items():
             stem = {"expansion_metrics": "expansion", "grade_intervals": "swimlanes"}.get(name, name)
-            _same(exported[stem], frame.reindex(columns=results.RESULT_COLUMNS[stem]), f"{stem}, {where}")
+            pairs.append((exported[stem], frame.reindex(columns=results.RESULT_COLUMNS[stem]), stem))
+        for found, expected, name in pairs:
+            assert difference(found, expected) == "", f"{name}, {where}: {difference(found, expected)}"
+        episode_rows.append(len(exported["episodes"]))
     store.select_patients(con, CohortFilter())
+    # the random filters selected some patients, not all of them, and not none every time
+    total = store.select_patients(con, CohortFilter())
+    assert any(0 < n < total for n in selections), selections
+    assert any(episode_rows), episode_rows  # the comparisons saw real rows, not only empty frames
