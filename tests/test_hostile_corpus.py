@@ -633,8 +633,15 @@ def appended(table: str, *rows: list[str], tables: dict | None = None) -> dict:
     return out
 
 
-def semicolons(table: str, tables: dict) -> list[Source]:
+def semicolon_cell(table: str, row: int, column: str, value: str) -> list[Source]:
+    """The cohort with one cell changed (spreadsheet row, column, value) and that table saved with semicolons."""
+    tables = cells(table, (row, column, value))
     return upload(tables, **{f"{table}__csv": table_bytes(table, tables, delimiter=";")})
+
+
+def day_2_median(median: str) -> Callable[[dict], None]:
+    """The export's day-2 cytokine median of the group whose lab value (labs row 5) a case changes."""
+    return expect("cytokine_medians", "median", median, group="Steroids alone", day="2")
 
 
 def numeric_workbook(edit: Callable | None = None, tables: dict | None = None) -> bytes:
@@ -743,43 +750,40 @@ SILENT: list[Silent] = [
     Silent("day at the 20-year bound loads exactly",
            lambda: upload(cells("patients", (3, "last_followup_day", "7305"))), "exact"),
     # --- decimal and thousands notation in a semicolon CSV ----------------------------------------------
-    Silent("German thousands dot in a semicolon CSV", lambda: semicolons("labs", cells("labs", (5, "value", "1.500"))),
+    Silent("German thousands dot in a semicolon CSV", lambda: semicolon_cell("labs", 5, "value", "1.500"),
            "refused", "Ambiguous number in a semicolon-separated file", ("labs.csv", 5, "value", "1.500")),
     Silent("thousands dot and decimal comma in a semicolon CSV",
-           lambda: semicolons("interventions", cells("interventions", (2, "daily_dose", "1.000,5"))),
+           lambda: semicolon_cell("interventions", 2, "daily_dose", "1.000,5"),
            "refused", "could be a thousands separator", ("interventions.csv", 2, "daily_dose", "1.000,5")),
     Silent("decimal comma in a semicolon CSV loads exactly",
-           lambda: semicolons("labs", cells("labs", (5, "value", "1500,25"))), "exact",
-           export=expect("cytokine_medians", "median", "1500.25", group="Steroids alone", day="2")),
+           lambda: semicolon_cell("labs", 5, "value", "1500,25"), "exact", export=day_2_median("1500.25")),
     # the same rule for the comma: three digits after it may group thousands (English 1,000 = 1000, not 1)
     Silent("English thousands comma in a semicolon CSV (a dose of 1,000 mg)",
-           lambda: semicolons("interventions", cells("interventions", (2, "daily_dose", "1,000"))), "refused",
+           lambda: semicolon_cell("interventions", 2, "daily_dose", "1,000"), "refused",
            "'1,000' could be a decimal comma (1,000 = 1) or a thousands separator (English 1,000 = 1000)",
            ("interventions.csv", 2, "daily_dose", "1,000")),
-    Silent("thousands commas twice in a semicolon CSV", lambda: semicolons("labs", cells("labs", (5, "value", "1,000,000"))),
+    Silent("thousands commas twice in a semicolon CSV", lambda: semicolon_cell("labs", 5, "value", "1,000,000"),
            "refused", "'1,000,000' groups thousands with commas", ("labs.csv", 5, "value", "1,000,000")),
     Silent("thousands comma and decimal dot in a semicolon CSV",
-           lambda: semicolons("labs", cells("labs", (5, "value", "1,500.25"))), "refused", "has both a dot and a comma",
+           lambda: semicolon_cell("labs", 5, "value", "1,500.25"), "refused", "has both a dot and a comma",
            ("labs.csv", 5, "value", "1,500.25")),
     Silent("thousands dot in a whole-number column of a semicolon CSV (ICE 1.000 read as 1)",
-           lambda: semicolons("toxicity", cells("toxicity", (2, "ice_score", "1.000"))), "refused",
+           lambda: semicolon_cell("toxicity", 2, "ice_score", "1.000"), "refused",
            "'1.000' could be a thousands separator", ("toxicity.csv", 2, "ice_score", "1.000")),
     Silent("UTF-8 BOM, semicolons and a thousands comma",
            lambda: upload(labs__csv=b"\xef\xbb\xbf" + table_bytes("labs", cells("labs", (4, "value", "2,500")),
                                                                    delimiter=";")),
            "refused", "'2,500' could be a decimal comma (2,500 = 2,5)", ("labs.csv", 4, "value", "2,500")),
     Silent("a leading zero cannot group thousands: 0,125 in a semicolon CSV is 0.125",
-           lambda: semicolons("labs", cells("labs", (5, "value", "0,125"))), "exact",
-           export=expect("cytokine_medians", "median", "0.125", group="Steroids alone", day="2")),
+           lambda: semicolon_cell("labs", 5, "value", "0,125"), "exact", export=day_2_median("0.125")),
     Silent("a leading zero cannot group thousands: 0.125 in a semicolon CSV is 0.125",
-           lambda: semicolons("labs", cells("labs", (5, "value", "0.125"))), "exact",
-           export=expect("cytokine_medians", "median", "0.125", group="Steroids alone", day="2")),
-    Silent("-0,0 in a semicolon CSV is day 0", lambda: semicolons("toxicity", cells("toxicity", (2, "day", "-0,0"))),
+           lambda: semicolon_cell("labs", 5, "value", "0.125"), "exact", export=day_2_median("0.125")),
+    Silent("-0,0 in a semicolon CSV is day 0", lambda: semicolon_cell("toxicity", 2, "day", "-0,0"),
            "exact", export=expect("swimlanes", "start_day", "0", lane="ICANS", grade="0")),
     Silent("space as a thousands separator", lambda: upload(cells("labs", (5, "value", "1 500"))), "refused",
            "Not a number: write it without thousands separators or spaces", ("labs.csv", 5, "value", "1 500")),
     Silent("no-break space as a thousands separator in a semicolon CSV",
-           lambda: semicolons("labs", cells("labs", (5, "value", "1\u00a0500,5"))), "refused",
+           lambda: semicolon_cell("labs", 5, "value", "1\u00a0500,5"), "refused",
            "without thousands separators or spaces, with a comma for the decimals", ("labs.csv", 5, "value", "1\\xa0500,5")),
     # --- workbook formulas, hidden rows and columns ------------------------------------------------------
     Silent("formula with no saved value in an optional column (death_day read as alive)",
@@ -864,7 +868,7 @@ SILENT: list[Silent] = [
     Silent("percentage format on a lab value",
            lambda: [Source("c.xlsx", numeric_workbook(lambda b: setattr(b["labs"]["D5"], "number_format", "0%")))],
            "warned", "number format '0%'", ("c.xlsx › labs", 5, "value", "20"),
-           export=expect("cytokine_medians", "median", "20", group="Steroids alone", day="2")),
+           export=day_2_median("20")),
     Silent("a rounding format is no warning: the full number loads",
            lambda: [Source("c.xlsx", numeric_workbook(lambda b: (b["labs"].__setitem__("D4", 1.25),
                                                                 setattr(b["labs"]["D4"], "number_format", "0.0"))))],
@@ -899,7 +903,7 @@ SILENT: list[Silent] = [
     Silent("-0 is written 0", lambda: upload(cells("toxicity", (2, "day", "-0"))), "exact",
            export=expect_all(expect("swimlanes", "start_day", "0", lane="ICANS", grade="0"), no_text_anywhere("-0", "-0.0"))),
     Silent("ng/mL converted to pg/mL exactly", lambda: upload(cells("labs", (5, "value", "2.01"), (5, "unit", "ng/mL"))),
-           "exact", export=expect("cytokine_medians", "median", "2010", group="Steroids alone", day="2")),  # 2.01 x 1000 = 2009.9999999999998 in floats
+           "exact", export=day_2_median("2010")),  # 2.01 x 1000 = 2009.9999999999998 in floats
     Silent("a dose of 1e308 refused, never inf", lambda: upload(cells("interventions", (2, "daily_dose", "1e308"))),
            "refused", "Must be 1,000,000 or less: no daily dose", ("interventions.csv", 2, "daily_dose", "1e308")),
     Silent("a lab value of 1e308 refused, never inf", lambda: upload(car_t("1e308")), "refused",
