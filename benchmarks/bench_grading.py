@@ -10,28 +10,17 @@ measured in the same run. No timed assertions: the figures depend on the machine
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
-import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from timing import time_call  # first: it puts the checkout on the import path
 
-import pandas.testing as pdt  # noqa: E402
+import pandas.testing as pdt
 
-from icans_core import grading  # noqa: E402
-from icans_core.ingest import load_paths  # noqa: E402
-from icans_core.sample import generate_cohort, write_cohort  # noqa: E402
+from icans_core import grading
+from icans_core.ingest import load_paths
+from icans_core.sample import generate_cohort, write_cohort
 
 SEED = 7
-
-
-def timed(function, *args) -> tuple[float, object]:
-    start = time.perf_counter()
-    result = function(*args)
-    return time.perf_counter() - start, result
 
 
 def main() -> None:
@@ -44,8 +33,8 @@ def main() -> None:
     tables = loaded.cohort.tables  # validated, as the app grades them
     inputs = (tables["observations"], tables["patients"], tables["interventions"])
     n = len(tables["observations"])
-    fast = min(timed(grading.grade_observations, *inputs)[0] for _ in range(3))
-    slow, reference = timed(grading.grade_observations_one_by_one, *inputs)
+    fast = min(time_call(grading.grade_observations, *inputs)[0] for _ in range(3))
+    slow, reference = time_call(grading.grade_observations_one_by_one, *inputs)
     pdt.assert_frame_equal(grading.grade_observations(*inputs), reference)
     print(f"observations graded:            {n:,} ({args.patients:,} patients)")
     print(f"vectorised (numpy), best of 3:  {fast:8.3f} s  {n / fast:12,.0f} observations/s")

@@ -8,26 +8,13 @@ No timed assertions: the figures depend on the machine.
 
 from __future__ import annotations
 
-import sys
 import tempfile
-import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-# Lets the script run from a checkout without installing the package.
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from timing import time_call  # first: it puts the checkout on the import path
 
-from icans_core.sample import generate_cohort, write_cohort  # noqa: E402
+from icans_core.sample import generate_cohort, write_cohort
 
 SEED = 7
-
-
-def time_call(function, *args) -> tuple[float, object]:
-    """Seconds one call takes, and its result."""
-    start = time.perf_counter()
-    result = function(*args)
-    return time.perf_counter() - start, result
 
 
 def main() -> None:
