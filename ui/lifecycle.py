@@ -39,6 +39,7 @@ import threading
 import time
 import weakref
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
@@ -114,11 +115,12 @@ class Life:
                 pass
         if running:
             log.info("a session's browser left during a script run; the run is asked to stop")
+        elif stopped_at is not None and now - stopped_at < JUST_STOPPED:
+            # Streamlit asks the run to stop as the websocket closes, a moment before this release
+            log.info("a session's browser left during a script run, which stopped at Streamlit's request")
+            log.info("a script run stopped 0.0 s after its session's browser left")
         else:
             log.info("a session's browser left")
-            if stopped_at is not None and now - stopped_at < JUST_STOPPED:
-                # Streamlit asks the run to stop just before it releases the session's resources
-                log.info("a script run stopped 0.0 s after its session's browser left")
 
     def _run_started(self) -> None:
         with self._lock:
@@ -135,32 +137,58 @@ class Life:
 
 
 def _released(life: Life) -> None:
-    """Streamlit's release of the session-scoped resource: the websocket closed (or the session shut down)."""
-    life._release()
+    """Streamlit's release of the session-scoped resource: the websocket closed, the session shut down, or
+    every cache was cleared (`st.cache_resource.clear()`, or a client's clear-cache request)."""
     try:
         loop = asyncio.get_running_loop()  # the release runs on Streamlit's event loop when a websocket closes
     except RuntimeError:
         loop = None
+    if loop is None:
+        _depart_unless_active(life, None)
+    else:
+        # Streamlit releases a closing websocket's resources while the session is still in its active map
+        # and takes it out right after, in the same step of the loop: decide on the loop's next step.
+        loop.call_soon(_depart_unless_active, life, loop)
+
+
+def _depart_unless_active(life: Life, loop) -> None:
+    if _session_active(life.session_id):
+        # a cache clear: the browser is still there, so nothing ends (the next run makes a new Life;
+        # a run under way keeps its own, see script_run)
+        return
+    life._release()
     _reaper.depart(life, loop)
+
+
+def _session_active(session_id: str) -> bool:
+    """Whether a browser is connected to the session (no runtime, as in AppTest or a tool: no)."""
+    return bool(session_id) and runtime.exists() and runtime.get_instance().is_active_session(session_id)
 
 
 @st.cache_resource(scope="session", on_release=_released, show_spinner=False)
 def _life() -> Life:
     ctx = get_script_run_ctx()
-    life = Life(ctx.session_id if ctx is not None else "")
-    _reaper.returned(life.session_id)  # a session resumed by its browser is not ended
-    return life
+    return Life(ctx.session_id if ctx is not None else "")
+
+
+# The Life of the script run under way in this thread. A run keeps the Life it started with: once the
+# browser leaves, Streamlit drops the session's resources, and asking the cache again would make a new,
+# not-ended Life (a query interrupted by the leaving would then look like an error, and the ending
+# would be forgotten).
+_RUN_LIFE: ContextVar[Life | None] = ContextVar("icans_run_life", default=None)
 
 
 def current() -> Life:
     """This session's current Life (from a script run; outside one, as in a tool or a test, a Life that
     no browser can end)."""
-    return _life() if get_script_run_ctx() is not None else Life("")
+    if get_script_run_ctx() is None:
+        return Life("")
+    return _RUN_LIFE.get() or _life()
 
 
 def ended() -> bool:
     """Whether this session's browser has left (from a script run; never outside one)."""
-    return get_script_run_ctx() is not None and _life().ended.is_set()
+    return current().ended.is_set()
 
 
 def raise_if_ended(exc: BaseException) -> None:
@@ -172,13 +200,14 @@ def raise_if_ended(exc: BaseException) -> None:
 
 def watch(con) -> None:
     """Interrupt `con` when this session's browser leaves, and close it when the session ends (from a script run)."""
-    _life().watch(con)
+    current().watch(con)
 
 
 @contextmanager
 def script_run() -> Iterator[None]:
     """Run the app's script with the core's checkpoints stopping at a stop or rerun request or the browser's leaving."""
     life = _life()
+    token = _RUN_LIFE.set(life)
 
     def check() -> bool:
         st.session_state.get(_PROBE)  # Streamlit's yield point: raises its pending stop or rerun request
@@ -199,6 +228,7 @@ def script_run() -> Iterator[None]:
         raise
     finally:
         life._run_ended(stopped_early)
+        _RUN_LIFE.reset(token)
 
 
 def download_check(life: Life) -> Callable[[], bool]:
@@ -235,13 +265,10 @@ class _Reaper:
                 self._thread.start()
         self._wake.set()
 
-    def returned(self, session_id: str) -> None:
+    def departed(self, session_id: str) -> bool:
+        """Whether the session is waiting to be ended."""
         with self._lock:
-            self._departures.pop(session_id, None)
-
-    def pending(self) -> int:
-        with self._lock:
-            return len(self._departures)
+            return session_id in self._departures
 
     def _run(self) -> None:
         while True:
