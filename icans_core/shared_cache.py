@@ -26,9 +26,11 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import threading
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -54,7 +56,7 @@ class Prepared:
     label: str
     warnings: tuple[Problem, ...] = ()
     fingerprint: str = ""
-    result: LoadResult | None = None  # the validation result, when it was validated now (not from the cache)
+    result: LoadResult | None = None  # the refused validation's result (its errors); None when ready
     from_cache: bool = False
 
 
@@ -123,7 +125,7 @@ def prepare(path: str | Path, on_step: Callable[[str, float], None] | None = Non
     if stamps:
         try:
             target = _write_entry(folder, key, result, fingerprint)
-        except OSError as exc:  # a read-only or full disk: this process still serves the cohort
+        except (OSError, duckdb.Error) as exc:  # a read-only or full disk: this process still serves the cohort
             log.warning("cannot keep the prepared cohort in %s (%s): it is prepared again at the next start",
                         folder, exc)
     if target is None:  # no key (unreadable stamps) or no writable cache: a private temporary file
@@ -132,7 +134,9 @@ def prepare(path: str | Path, on_step: Callable[[str, float], None] | None = Non
         target = temporary / "cohort.duckdb"
         _save(target, result)
     step("Ready", 1.0)
-    return Prepared(target, result.cohort.label, warnings, fingerprint, result)
+    # not the validated tables: they are in the file now, and kept here they would stay in memory for
+    # as long as the server runs
+    return Prepared(target, result.cohort.label, warnings, fingerprint)
 
 
 def _save(target: Path, result: LoadResult) -> None:
@@ -181,7 +185,9 @@ KEEP_ENTRIES = 3  # the newest entries kept: each code change or new export of t
 
 
 def _prune(folder: Path, keep: int) -> None:
-    entries = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+    # only this cache's own entries (named by their 64-hex key): the folder may hold other files
+    entries = sorted((p for p in folder.glob("*.json") if re.fullmatch(r"[0-9a-f]{64}", p.stem)),
+                     key=lambda p: p.stat().st_mtime_ns, reverse=True)
     for meta in entries[keep:]:
         meta.unlink(missing_ok=True)
         meta.with_suffix(".duckdb").unlink(missing_ok=True)
@@ -197,6 +203,7 @@ class Preparation:
         self.message, self.fraction = "Waiting to start", 0.0
         self.prepared: Prepared | None = None
         self.failure: BaseException | None = None
+        self.failed_at: float | None = None  # time.monotonic() of the failure
         self._done = threading.Event()
         threading.Thread(target=self._run, name="icans-prepare-cohort", daemon=True).start()
 
@@ -208,7 +215,7 @@ class Preparation:
             self.prepared = prepare(self.path, self._step, self.folder, self.stamps)
         except BaseException as exc:  # handed to the waiting sessions, which report it (ui/errors.py)
             log.exception("preparing the deployment cohort %s failed", self.path)
-            self.failure = exc
+            self.failure, self.failed_at = exc, time.monotonic()
         finally:
             self._done.set()
 
@@ -229,6 +236,7 @@ class Preparation:
 _PREPARATIONS: dict[tuple, Preparation] = {}
 _LOCK = threading.Lock()
 _MAX_PREPARATIONS = 4
+RETRY_SECONDS = 30.0  # an unexpected failure is tried again after this long (not at once: each try costs a validation)
 
 
 def preparation(path: str, stamps: tuple, folder: Path | None = None) -> Preparation:
@@ -236,6 +244,8 @@ def preparation(path: str, stamps: tuple, folder: Path | None = None) -> Prepara
     key = (str(path), stamps, None if folder is None else str(folder))
     with _LOCK:
         found = _PREPARATIONS.get(key)
+        if found is not None and found.failed_at is not None and time.monotonic() - found.failed_at > RETRY_SECONDS:
+            found = None  # it failed unexpectedly (not a refusal): a later session tries again
         if found is None:
             for old in [k for k, p in _PREPARATIONS.items() if p.wait(0)][:max(0, len(_PREPARATIONS) - _MAX_PREPARATIONS + 1)]:
                 del _PREPARATIONS[old]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 
 from icans_core import shared_cache, store
 from icans_core.ingest import load_paths
@@ -122,3 +123,57 @@ def test_a_cache_folder_that_cannot_be_written_still_serves_the_cohort(tmp_path)
     prepared = shared_cache.prepare(folder, folder=blocked)
     assert prepared.path is not None and prepared.path.is_file() and not prepared.from_cache
     assert len(file_tables(prepared.path)["patients"]) == 2
+
+
+def test_a_ready_cohort_keeps_no_tables_in_memory(tmp_path):
+    folder = write_cohort(tmp_path / "centre", cohorts.VALID)
+    prepared = shared_cache.prepare(folder, folder=tmp_path / "cache")
+    assert prepared.path is not None and prepared.result is None  # the tables are in the file only
+
+
+def test_a_database_error_while_writing_the_cache_still_serves_the_cohort(tmp_path, monkeypatch):
+    import duckdb
+
+    folder = write_cohort(tmp_path / "centre", cohorts.VALID)
+    real_save = shared_cache._save
+
+    def full_disk(target, result):
+        if str(target).startswith(str(tmp_path / "cache")):
+            raise duckdb.IOException("IO Error: No space left on device")
+        real_save(target, result)
+
+    monkeypatch.setattr(shared_cache, "_save", full_disk)
+    prepared = shared_cache.prepare(folder, folder=tmp_path / "cache")
+    assert prepared.path is not None and not str(prepared.path).startswith(str(tmp_path / "cache"))
+    assert len(file_tables(prepared.path)["patients"]) == 2
+
+
+def test_an_unexpected_failure_is_tried_again_later_but_not_at_once(tmp_path, monkeypatch):
+    folder = write_cohort(tmp_path / "centre", cohorts.VALID)
+    stamps = shared_cache.file_stamps(folder)
+    calls = []
+
+    def failing(*args, **kwargs):
+        calls.append(1)
+        raise MemoryError("out of memory while validating")
+
+    monkeypatch.setattr(shared_cache, "prepare", failing)
+    job = shared_cache.preparation(str(folder), stamps, tmp_path / "cache")
+    assert job.wait(30)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        job.result()
+    assert shared_cache.preparation(str(folder), stamps, tmp_path / "cache") is job  # not at once
+    job.failed_at -= shared_cache.RETRY_SECONDS + 1
+    again = shared_cache.preparation(str(folder), stamps, tmp_path / "cache")
+    assert again is not job and again.wait(30) and len(calls) == 2
+
+
+def test_pruning_leaves_other_files_in_the_cache_folder(tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "settings.json").write_text("{}")  # someone else's file in a shared folder
+    for seed in range(shared_cache.KEEP_ENTRIES + 1):
+        folder = write_cohort(tmp_path / f"centre{seed}", cohorts.with_cell("patients", 3, "age_years", str(60 + seed)))
+        shared_cache.prepare(folder, folder=cache)
+    assert (cache / "settings.json").is_file()
+    assert len([p for p in cache.glob("*.json") if p.name != "settings.json"]) == shared_cache.KEEP_ENTRIES
