@@ -17,6 +17,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import secrets
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -117,7 +118,16 @@ def _default_cohort() -> tuple[SharedFile, str, dict | None]:
     configured = os.environ.get(COHORT_ENV, "").strip()
     if not configured:
         return sample_cohort(), "sample", None
-    result = _deployment_cohort(configured)
+    try:
+        result = _deployment_cohort(configured)
+    except Exception:  # not a refusal (that has a report, below): the preparation itself failed
+        reference = secrets.token_hex(4)
+        log.exception("the deployment cohort %s could not be prepared (reference %s)", configured, reference)
+        return sample_cohort(), "sample", {
+            "level": "error", "report": None,
+            "text": f"This deployment's cohort ({plain(Path(configured).name)}) could not be prepared, so the "
+                    f"sample cohort is shown instead. It is tried again for a later visit; if this keeps "
+                    f"happening, give the server's administrator this reference: {reference}."}
     if result.path is not None:
         return result, "deployment", None
     log.error("the deployment cohort %s does not validate: %d error(s)", configured, result.errors)
