@@ -84,7 +84,7 @@ def view_computations(con: duckdb.DuckDBPyConnection, options: AnalysisOptions) 
         table1 = summary.summary_from_per_patient(derived_tables.table1_inputs(con, options.group_by,
                                                                                options.episodes))
         return (table1, summary.key_numbers(patients, episodes),
-                summary.grade_distribution(patients, derived_tables.max_grades(con)),
+                summary.grade_distribution(patients, store.max_grades(con)),
                 steroids.steroid_summary(exposure))
 
     def cytokines():

@@ -14,7 +14,7 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
-from icans_core import expansion, nca, schema, steroids, store, summary, swimlanes
+from icans_core import expansion, grading, nca, schema, steroids, store, summary, swimlanes
 from icans_core.episodes import ONSET, EpisodeOptions, compute_episodes
 
 
@@ -74,14 +74,34 @@ def table1_inputs(con: duckdb.DuckDBPyConnection, group_by: str = "group",
     resolution). Columns: as summary.per_patient."""
     def compute() -> pd.DataFrame:
         patients = store.patients_frame(con, group_by, everyone=True)
-        interventions = store.interventions_frame(con, everyone=True)
-        return summary.per_patient(
-            patients, store.toxicity_frame(con, everyone=True), interventions,
-            steroids.steroid_exposure(interventions, patients),
-            compute_episodes(store.toxicity_frame(con, everyone=True), patients, interventions, options))
+        toxicity, interventions = store.toxicity_frame(con, everyone=True), store.interventions_frame(con, everyone=True)
+        return summary.per_patient(patients, toxicity, interventions, steroids.steroid_exposure(interventions, patients),
+                                   compute_episodes(toxicity, patients, interventions, options))
     return store.derived_rows(con, f"table1_{_episodes_key(group_by, options)}", compute)
 
 
-def max_grades(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Each selected patient's maximum recorded CRS and ICANS grade (store.max_grades: one query)."""
-    return store.max_grades(con)
+def derived_grades(con: duckdb.DuckDBPyConnection, everyone: bool = False) -> pd.DataFrame:
+    """grading.grade_observations of the selected patients' (every patient's with `everyone`) bedside
+    observations: the ASTCT grade each observation gives, and the domain that set it.
+    Columns: grading.GRADED_COLUMNS."""
+    if not store.has_observations(con):
+        return pd.DataFrame(columns=grading.GRADED_COLUMNS)
+    return store.derived_rows(con, "derived_grades", lambda: grading.grade_observations(
+        store.observations_frame(con, everyone=True), store.patients_frame(con, everyone=True),
+        store.interventions_frame(con, everyone=True)), everyone=everyone)
+
+
+def grade_discrepancies(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """grading.discrepancies of the selected patients: every recorded grade that differs from the grade
+    derived from observations at the same patient and day. Columns: grading.DISCREPANCY_COLUMNS
+    (patient_id, day, syndrome, recorded_grade, derived_grade, driver, difference)."""
+    if not store.has_observations(con):
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in grading.DISCREPANCY_COLUMNS})
+
+    def compute() -> pd.DataFrame:
+        found = grading.discrepancies(derived_grades(con, everyone=True), store.toxicity_sources_frame(con, everyone=True))
+        # typed text even when empty, so the kept table has the columns' types
+        return found.astype({"patient_id": "string", "syndrome": "string", "driver": "string"}) if found.empty \
+            else found
+
+    return store.derived_rows(con, "grade_discrepancies", compute)

@@ -418,12 +418,12 @@ def read_cohort_file(path) -> tuple[dict[str, pd.DataFrame], list, dict]:
 
 # --- Issue 13: grades derived from observations and episode forms --------------------------------
 
-def observations_frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Bedside observations of the selected patients (the observations table's contract columns and
-    source_row), by patient and day."""
+def observations_frame(con: duckdb.DuckDBPyConnection, everyone: bool = False) -> pd.DataFrame:
+    """Bedside observations of the selected patients (every patient with `everyone`): the observations
+    table's contract columns and source_row, by patient and day."""
     columns = ", ".join(f"o.{quote(c)}" for c in ["source_row", *S.TABLES["observations"].column_names])
     return con.execute(f"""
-        SELECT {columns} FROM observations o JOIN selected_patients USING (patient_id)
+        SELECT {columns} FROM observations o JOIN {_chosen(everyone)} USING (patient_id)
         ORDER BY o.patient_id, o.day, o.source_row
     """).df()
 
@@ -433,37 +433,12 @@ def has_observations(con: duckdb.DuckDBPyConnection) -> bool:
     return bool(con.execute("SELECT EXISTS (SELECT 1 FROM observations)").fetchone()[0])
 
 
-def grade_discrepancies(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """grading.discrepancies of the selected patients: every recorded grade that differs from the grade
-    derived from observations at the same patient and day. Graded once per connection and cohort for
-    every patient (a patient's grades depend only on their own rows), then restricted to the selection.
-    Columns: grading.DISCREPANCY_COLUMNS (patient_id, day, syndrome, recorded_grade, derived_grade, driver,
-    difference)."""
-    from icans_core import grading
-
-    if not has_observations(con):
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in grading.DISCREPANCY_COLUMNS})
-
-    def compute() -> pd.DataFrame:
-        everyone = con.execute("SELECT * FROM observations ORDER BY patient_id, day, source_row").df()
-        graded = grading.grade_observations(everyone, patients_frame(con, everyone=True),
-                                            interventions_frame(con, everyone=True))
-        toxicity = con.execute("SELECT patient_id, day, crs_grade, icans_grade, crs_grade_source, icans_grade_source "
-                               "FROM toxicity ORDER BY patient_id, day, source_row").df()
-        found = grading.discrepancies(graded, toxicity)
-        # Typed text even when empty, so the kept table has the columns' types.
-        return found.astype({"patient_id": "string", "syndrome": "string", "driver": "string"}) if found.empty \
-            else found
-
-    return derived_rows(con, "grade_discrepancies", compute)
-
-
-def toxicity_sources_frame(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Assessments of the selected patients with where each grade came from.
-    Columns: patient_id, day, crs_grade, icans_grade, crs_grade_source, icans_grade_source."""
-    return con.execute("""
+def toxicity_sources_frame(con: duckdb.DuckDBPyConnection, everyone: bool = False) -> pd.DataFrame:
+    """Assessments of the selected patients (every patient with `everyone`) with where each grade came
+    from. Columns: patient_id, day, crs_grade, icans_grade, crs_grade_source, icans_grade_source."""
+    return con.execute(f"""
         SELECT t.patient_id, t.day, t.crs_grade, t.icans_grade, t.crs_grade_source, t.icans_grade_source
-        FROM toxicity t JOIN selected_patients USING (patient_id)
+        FROM toxicity t JOIN {_chosen(everyone)} USING (patient_id)
         ORDER BY t.patient_id, t.day, t.source_row
     """).df()
 
@@ -520,8 +495,9 @@ def drop_derived(con: duckdb.DuckDBPyConnection) -> None:
 _DERIVED_KEY = re.compile(r"[a-z0-9_]{1,100}")
 
 
-def derived_rows(con: duckdb.DuckDBPyConnection, key: str, compute) -> pd.DataFrame:
-    """The selected patients' rows of a per-patient frame derived from the whole cohort.
+def derived_rows(con: duckdb.DuckDBPyConnection, key: str, compute, everyone: bool = False) -> pd.DataFrame:
+    """The selected patients' rows (every patient's with `everyone`) of a per-patient frame derived from
+    the whole cohort.
 
     `compute()` returns the frame for every patient (one computed from each patient's own rows
     only, so restricting it afterwards equals computing it on the selection) with a patient_id
@@ -554,7 +530,7 @@ def derived_rows(con: duckdb.DuckDBPyConnection, key: str, compute) -> pd.DataFr
         finally:
             con.unregister("derived_incoming")
     rows = con.execute(f'SELECT * EXCLUDE (derived_row) FROM "{table}" '
-                       "WHERE patient_id IN (SELECT patient_id FROM selected_patients) ORDER BY derived_row").df()
+                       f"WHERE patient_id IN (SELECT patient_id FROM {_chosen(everyone)}) ORDER BY derived_row").df()
     dtypes = dict(con.execute(f'SELECT name, dtype FROM "{table}_types"').fetchall())
     return rows.astype({c: t for c, t in dtypes.items() if str(rows[c].dtype) != t})
 

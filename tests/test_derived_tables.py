@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from icans_core import derived_tables, expansion, nca, results, schema, steroids, store, summary, swimlanes
+from icans_core import derived_tables, expansion, grading, nca, results, schema, steroids, store, summary, swimlanes
 from icans_core.episodes import EpisodeOptions, compute_episodes
 from icans_core.filters import CohortFilter, InterventionFilter
 from icans_core.ingest import load_paths
@@ -54,12 +54,20 @@ def direct(con, group_by, options):
 def test_derived_tables_equal_the_analysis_on_the_selection(con, cohort_filter, group_by, options):
     store.select_patients(con, cohort_filter)
     expected = direct(con, group_by, options)
+    graded = grading.grade_observations(store.observations_frame(con), store.patients_frame(con),
+                                        store.interventions_frame(con))
+    expected["derived_grades"] = graded
+    expected["grade_discrepancies"] = grading.discrepancies(graded, store.toxicity_sources_frame(con))
     found = {
         "episodes": derived_tables.episodes(con, group_by, options),
         "steroid_exposure": derived_tables.steroid_exposure(con, group_by),
         "expansion_metrics": derived_tables.expansion_metrics(con),
         "grade_intervals": derived_tables.grade_intervals(con),
+        "derived_grades": derived_tables.derived_grades(con),
+        "grade_discrepancies": derived_tables.grade_discrepancies(con),
     }
+    if cohort_filter == CohortFilter():  # the sample's observations and its designed disagreements are there
+        assert len(found["derived_grades"]) and len(found["grade_discrepancies"])
     for name, frame in expected.items():
         assert difference(found[name], frame) == "", f"{name}: {difference(found[name], frame)}"
     store.select_patients(con, CohortFilter())
@@ -157,7 +165,7 @@ def test_random_filters_derived_then_restricted_equal_computed_from_the_selectio
             pairs += [
                 (summary.summary_from_per_patient(derived_tables.table1_inputs(con, group_by, options)),
                  summary.cohort_summary(patients, toxicity, interventions, exposure, episodes), "table 1"),
-                (summary.grade_distribution(patients, derived_tables.max_grades(con)),
+                (summary.grade_distribution(patients, store.max_grades(con)),
                  summary.grade_distribution(patients, toxicity), "grade distribution"),
             ]
         # the whole export: derived tables against every frame computed from the selection's rows

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from icans_core import derived, grading, store
+from icans_core import derived, derived_tables, store
 from icans_core.readers import Source
 from icans_core.redcap import load_redcap
 from icans_core.spreadsheet_safe import spreadsheet_csv
@@ -94,9 +94,10 @@ def _show_report(report) -> None:
                  column_config={"problem": st.column_config.TextColumn("problem", width="large")})
 
 
-def show_derived_notice(con) -> None:
-    """On any page: say which grades were derived, and what episode-level grades cannot show."""
-    sources = store.grade_source_counts(con)
+def show_derived_notice(con, sources=None) -> None:
+    """On any page: say which grades were derived, and what episode-level grades cannot show
+    (`sources`: store.grade_source_counts, when the caller has it already)."""
+    sources = store.grade_source_counts(con) if sources is None else sources
     derived_rows = sources[sources["source"] != derived.RECORDED]
     if derived_rows.empty:
         return
@@ -130,16 +131,16 @@ def show_grading() -> None:
     """Grades by source, and the discrepancy table between recorded and derived grades."""
     con = session.connection()
     sources = store.grade_source_counts(con)
-    observations = store.observations_frame(con)
-    if sources["source"].eq(derived.RECORDED).all() and observations.empty:
+    graded = derived_tables.derived_grades(con)  # graded once per cohort, restricted to the selection
+    if sources["source"].eq(derived.RECORDED).all() and graded.empty:
         return
     st.subheader("Grades derived from observations and episode forms")
-    show_derived_notice(con)
+    show_derived_notice(con, sources)
     st.markdown("**Where the grades come from** (whole cohort)")
     st.dataframe(sources, hide_index=True)
-    if observations.empty:
+    if graded.empty:
         return
-    graded, found = _graded(con, observations)
+    found = derived_tables.grade_discrepancies(con)  # the table the swimlanes' marks come from
     st.markdown(f"**ASTCT grades derived from {len(graded):,} observation(s)** of the selected patients "
                 "(Lee et al. 2019; the domain that set each grade is named).")
     with st.expander("Derived grades"):
@@ -155,18 +156,3 @@ def show_grading() -> None:
     st.download_button("Download the discrepancies (CSV)", owned(lambda: spreadsheet_csv(found), "the discrepancies"),
                        file_name="grade-discrepancies.csv", mime="text/csv", key="discrepancies_csv",
                        icon=":material/download:", on_click="ignore")
-
-
-def _graded(con, observations):
-    """(derived grades, discrepancies) of the selection, computed once per cohort and selection: kept in
-    this session's state (never a shared cache), as grading every row costs about 0.2 ms."""
-    patients = store.patients_frame(con)
-    info = store.cohort_info(con)
-    key = (info["label"], info["loaded_at"], tuple(info["sources"]["sha256"]), tuple(patients["patient_id"]),
-           len(observations))
-    memo = st.session_state.get("derived_grades_memo")
-    if memo is None or memo[0] != key:
-        graded = grading.grade_observations(observations, patients, store.interventions_frame(con))
-        memo = (key, graded, grading.discrepancies(graded, store.toxicity_sources_frame(con)))
-        st.session_state["derived_grades_memo"] = memo
-    return memo[1], memo[2]

@@ -41,7 +41,7 @@ def build(con: duckdb.DuckDBPyConnection, analysis: AnalysisOptions) -> View:
                    + " ".join(f"{t}: {e}." for t, e in tests.itertuples(index=False))))
 
     view.add(Heading("Maximum CRS and ICANS grade per group"))
-    distribution = summary.grade_distribution(patients, derived_tables.max_grades(con))
+    distribution = summary.grade_distribution(patients, store.max_grades(con))
     if distribution.empty:
         view.add(Note("No CRS or ICANS assessment is recorded for the selected patients.", "info"))
     else:

@@ -71,7 +71,7 @@ class Data:
     classes: list[str]
     day_extent: tuple[int, int]
     groups: list[str]
-    discrepancies: pd.DataFrame | None = None  # recorded vs derived grades (store.grade_discrepancies)
+    discrepancies: pd.DataFrame | None = None  # recorded vs derived grades (derived_tables.grade_discrepancies)
 
 
 def read(con: duckdb.DuckDBPyConnection, analysis: AnalysisOptions) -> Data:
@@ -82,7 +82,7 @@ def read(con: duckdb.DuckDBPyConnection, analysis: AnalysisOptions) -> Data:
     episodes = derived_tables.episodes(con, analysis.group_by, analysis.episodes)  # derived once, restricted
     return Data(patients, toxicity, interventions, episodes, swimlanes.intervention_classes(interventions),
                 swimlanes.day_extent(toxicity, interventions), swimlanes.group_order(patients),
-                store.grade_discrepancies(con))
+                derived_tables.grade_discrepancies(con))
 
 
 def pages(eligible: int, per_page: int) -> int:
