@@ -45,20 +45,13 @@ import pandas as pd  # noqa: E402
 
 from icans_core import derived_tables, expansion, kinetics, results, steroids, store, summary  # noqa: E402
 from icans_core import schema as S  # noqa: E402
+from ui.lifecycle import rss_mib  # noqa: E402
 from icans_core.filters import CohortFilter  # noqa: E402
 from icans_core.ingest import Cohort, load_paths  # noqa: E402
 from icans_core.options import AnalysisOptions  # noqa: E402
 from icans_core.sample import generate_cohort, write_cohort  # noqa: E402
 
 SEED = 7
-
-
-def rss_mib() -> float:
-    """Resident memory of this process now (Linux /proc)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def peak_rss_mib() -> float:

@@ -36,15 +36,9 @@ from icans_core.ingest import load_sources  # noqa: E402
 from icans_core.readers import Source  # noqa: E402
 from icans_core.results import compute_results  # noqa: E402
 from icans_core.sample import generate_cohort, write_cohort  # noqa: E402
+from ui.lifecycle import release_memory, rss_mib  # noqa: E402
 
 TTL = 10
-
-
-def rss_mib(pid: int | str = "self") -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def cohort_files(patients: int, seed: int, folder: Path) -> dict[str, bytes]:
@@ -104,8 +98,6 @@ def measure_server(sessions: int, patients: int, tmp: Path) -> dict:
 
 
 def measure_in_process(sessions: int, patients: int, tmp: Path) -> dict:
-    from ui.lifecycle import release_memory
-
     folder = tmp / "in-process"
     write_cohort(generate_cohort(patients, 3), folder)
     sources = [Source(p.name, p.read_bytes()) for p in sorted(folder.glob("*.csv"))]

@@ -170,12 +170,8 @@ def test_a_link_from_a_published_cohort_opens_that_cohort_with_the_same_numbers(
         colleague.close()
 
 
-def upload(page, app_url: str, files: dict[str, bytes]) -> None:
-    upload_cohort(page, app_url, files)
-
-
 def test_a_link_from_a_private_upload_says_so_and_shows_no_other_numbers(chromium, app_url, page):
-    upload(page, app_url, cohort_files(40, 5))
+    upload_cohort(page, app_url, cohort_files(40, 5))
     # the uploader is emptied, so the next upload sends only its own files; the page says how long it lasts
     expect(page.get_by_test_id("stFileUploader").get_by_test_id("stFileChip")).to_have_count(0)
     expect(page.get_by_text("An upload is private and lasts for this browser tab only")).to_be_visible()

@@ -351,10 +351,10 @@ def release_memory() -> None:
         pass
 
 
-def rss_mib() -> float:
-    """This process's resident memory in MiB (Linux; 0 elsewhere)."""
+def rss_mib(pid: int | str = "self") -> float:
+    """A process's resident memory in MiB, this one's by default (Linux; 0 elsewhere)."""
     try:
-        with open("/proc/self/status") as status:
+        with open(f"/proc/{pid}/status") as status:
             for line in status:
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1]) / 1024
