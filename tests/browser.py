@@ -249,6 +249,7 @@ def upload_cohort(page, app_url: str, files: dict[str, bytes], patients: int | N
     page.get_by_role("button", name="Validate and load").click()
     expect(page.get_by_test_id("stAlertContentSuccess").filter(has_text="Loaded")).to_be_visible(timeout=timeout)
     if patients is not None:
-        expect(page.get_by_test_id("stMetric").filter(has_text="Patients").first).to_contain_text(
-            str(patients), timeout=timeout)
+        # the metric's value exactly (2 is not the 2 of 12 or 120), as views/cohort.py writes it
+        metric = page.get_by_test_id("stMetric").filter(has_text="Patients").first
+        expect(metric.get_by_test_id("stMetricValue")).to_have_text(f"{patients:,}", timeout=timeout)
     wait_until_idle(page)

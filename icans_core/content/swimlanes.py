@@ -130,10 +130,11 @@ def lanes(data: Data, analysis: AnalysisOptions, options: LaneOptions = LaneOpti
         spans = int(found["bin_days"].max())
         view.add(Note(f"≠ marks {int(found['disagreements'].sum()):,} recorded grade(s) on these lanes that differ "
                       "from the grade derived from the bedside observations of the same patient and day (ASTCT "
-                      "rules; hover a mark for both grades and the domain that set the derived one). "
+                      "rules; in the app, hover a mark for both grades and the domain that set the derived "
+                      "one). "
                       + (f"So many that each mark gathers one lane's disagreements within {spans} day(s). "
                          if spans else "")
-                      + "The Cohort page lists every disagreement.", "info"))
+                      + "The Cohort page of the app lists every disagreement.", "info"))
     view.add(Figure(chart, built.intervals, "toxicity-swimlanes", "swimlanes_lanes",
                     f"{who}, sorted by {options.by}, days {built.days[0]:g} to {built.days[1]:g} since infusion; "
                     + ("one symbol per drug." if options.symbol_by == "agent" else "one symbol per intervention class.")))
