@@ -6,11 +6,10 @@ from dataclasses import dataclass
 
 import duckdb
 
-from icans_core import kinetics, store
+from icans_core import derived_tables, kinetics, store
 from icans_core import schema as S
 from icans_core.charts.kinetics import cytokine_chart, cytokine_panels_chart, mark_legend
 from icans_core.content.sections import Figure, Heading, Note, Table, View, plural
-from icans_core.episodes import compute_episodes
 from icans_core.options import AnalysisOptions
 
 TITLE = "Cytokines"
@@ -65,7 +64,7 @@ def build(con: duckdb.DuckDBPyConnection, analysis: AnalysisOptions,
     origins = None
     severe = analysis.episodes.severe_grade
     if options.alignment == "onset":
-        episodes = compute_episodes(store.toxicity_frame(con), patients, options=analysis.episodes)
+        episodes = derived_tables.episodes(con, analysis.group_by, analysis.episodes)  # derived once, restricted
         origins = kinetics.align_at_onset(episodes)
         view.add(Note(f"Aligned at severe-ICANS onset (first ICANS grade {severe} or higher): "
                       f"{plural(len(origins), 'patient')} with an episode; "
