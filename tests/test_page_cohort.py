@@ -207,3 +207,20 @@ def test_garbage_upload_gives_an_error_never_an_exception(app, name, data):
     assert report_frames(app), "no validation report shown"
     assert name in set(report_frames(app)[0]["source"]), report_frames(app)[0].to_string()
     assert metric(app, "Patients") == sample_count
+
+
+def test_warnings_of_an_upload_are_shown_at_once_not_only_in_a_closed_expander(app):
+    # two spellings of one group (case only): loaded as written, two groups, and the user is told
+    patients = PATIENTS_CSV.replace("Steroids + IVIG", "steroids alone")
+    upload(app, csv_file("patients.csv", patients), csv_file("toxicity.csv", TOXICITY_CSV))
+    assert errors(app) == []
+    shown = [as_shown(w.value) for w in app.warning]
+    assert any(s.startswith("**1 warning(s) from loading this cohort:**") for s in shown), shown
+    [expander] = [e for e in app.expander if e.label == "1 warning(s) from loading this cohort"]
+    assert expander.proto.expanded
+    [report] = report_frames(app)
+    assert report["column"].tolist() == ["group"] and "differ only in" in report["problem"][0], report
+
+
+def test_the_samples_warnings_if_any_stay_in_a_closed_expander(app):
+    assert not [w for w in app.warning if "warning(s) from loading this cohort" in w.value]
