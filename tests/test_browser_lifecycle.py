@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import CHROMIUM, running_app
+from tests.browser import CHROMIUM, resume_session, running_app
 
 pytestmark = pytest.mark.browser
 
@@ -27,6 +27,7 @@ BUSY_WINDOW = 2.0  # seconds over which the server's CPU use while validating is
 SETTLE = 2.0
 IDLE_WINDOW = 4.0  # ... and, SETTLE seconds after the run stopped, over this many seconds,
 IDLE_SHARE = 0.3  # when it must be under this share of the first
+UPLOAD_URL = re.compile(r"/_stcore/upload_file/([0-9a-f-]{36})/")
 
 
 def cohort_zip(tmp_path: Path) -> Path:
@@ -78,6 +79,8 @@ def test_closing_the_tab_stops_the_validation_and_ends_the_session(tmp_path):
             context = browser.new_context(viewport={"width": 1400, "height": 1800})
             context.set_default_timeout(120_000)
             page = context.new_page()
+            session_ids: list[str] = []  # the session's id is in every upload's URL
+            page.on("request", lambda request: session_ids.extend(UPLOAD_URL.findall(request.url)))
             page.goto(f"{url}/cohort")
             expect(page.get_by_text("Loaded:")).to_be_visible(timeout=60_000)
             uploader = page.get_by_test_id("stFileUploader")
@@ -92,6 +95,8 @@ def test_closing_the_tab_stops_the_validation_and_ends_the_session(tmp_path):
             time.sleep(BUSY_WINDOW)
             busy = (cpu_seconds(pid) - busy_from) / BUSY_WINDOW  # CPU seconds per second (the machine is shared)
             assert busy > 0.05, "the server was not busy validating"
+            [session_id] = set(session_ids)
+            [cookie] = [c["value"] for c in context.cookies() if c["name"] == "_streamlit_xsrf"]
             # ... when the tab closes
             context.close()
         finally:
@@ -114,5 +119,9 @@ def test_closing_the_tab_stops_the_validation_and_ends_the_session(tmp_path):
         ended = wait_for_line(log_path, r"a session ended (\d+) s after its browser left: its databases were closed",
                               TTL + 20)
         assert int(ended.group(1)) <= TTL + 2
+        # independent of the log: the session is gone. A client presenting its id and its browser's cookie
+        # (which would be handed a live session, tests/test_browser_session_binding.py) gets a new one.
+        given, _ = resume_session(url, session_id, xsrf_cookie=cookie)
+        assert given and given != session_id
         text = log_path.read_text(errors="replace")
         assert "upload failed unexpectedly" not in text and "Traceback" not in text
