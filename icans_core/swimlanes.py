@@ -167,6 +167,12 @@ def order_patients(patients: pd.DataFrame, episodes: pd.DataFrame, intervals: pd
     return frame.sort_values(keys, na_position="last", kind="stable")["patient_id"].tolist()
 
 
+def eligible_count(patients: pd.DataFrame, episodes: pd.DataFrame, only_severe: bool) -> int:
+    """How many lanes the options allow in all (every page): the patients, or those with a severe episode."""
+    ids = set(patients["patient_id"])
+    return len(ids & set(episodes["patient_id"])) if only_severe else len(ids)
+
+
 def select_patients(order: list[str], limit: int | None = None, only: set[str] | None = None,
                     offset: int = 0) -> list[str]:
     """The `limit` patients of `order` after the first `offset` that are in `only` (all when None), in order."""
@@ -231,7 +237,7 @@ def build_swimlanes(toxicity: pd.DataFrame, interventions: pd.DataFrame, patient
     intervals = grade_intervals(toxicity)
     order = order_patients(patients, episodes, intervals, options.by)
     only = set(episodes["patient_id"]) if options.only_severe else None
-    eligible = len(select_patients(order, None, only))
+    eligible = eligible_count(patients, episodes, options.only_severe)
     shown = select_patients(order, options.limit, only, options.offset)
     group_of = patients.drop_duplicates("patient_id").set_index("patient_id")["group"]
 

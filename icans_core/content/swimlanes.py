@@ -98,10 +98,7 @@ def lanes(data: Data, analysis: AnalysisOptions, options: LaneOptions = LaneOpti
     severe_grade = analysis.episodes.severe_grade
     view.add(Heading("Clinical course per patient"))
     per_page = max(1, min(int(options.per_page), MAX_LANES_PER_PAGE))
-    first = swimlanes.build_swimlanes(data.toxicity, data.interventions, data.patients, data.episodes,
-                                      swimlanes.SwimlaneOptions(by=options.by, only_severe=options.only_severe,
-                                                                limit=1, days=options.days, classes=options.classes))
-    n_pages = pages(first.eligible, per_page)
+    n_pages = pages(swimlanes.eligible_count(data.patients, data.episodes, options.only_severe), per_page)
     page = min(max(int(options.page), 1), n_pages)
     built = swimlanes.build_swimlanes(data.toxicity, data.interventions, data.patients, data.episodes,
                                       swimlanes.SwimlaneOptions(
