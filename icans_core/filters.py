@@ -7,7 +7,7 @@ restriction" for that field.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Literal
 
 from icans_core.problems import quoted
@@ -67,8 +67,10 @@ class CohortFilter:
 
     @property
     def is_empty(self) -> bool:
-        """True when the filter selects every patient."""
-        return self == CohortFilter()
+        """True when the filter selects every patient (an intervention mode or day window with no
+        intervention chosen restricts nothing: store.select_patients ignores it)."""
+        intervention = self.intervention if self.intervention.names else InterventionFilter()
+        return replace(self, intervention=intervention) == CohortFilter()
 
 
 _LABELS = {

@@ -118,3 +118,10 @@ def test_the_filter_reads_back_in_words():
 def test_impossible_filters_are_refused(bad):
     with pytest.raises(ValueError):
         CohortFilter(**bad)
+
+
+def test_an_intervention_mode_or_window_without_an_intervention_restricts_nothing():
+    # store.select_patients applies the intervention filter only when an intervention is chosen
+    for idle in (InterventionFilter((), "none"), InterventionFilter((), "any", 7.0), InterventionFilter((), "all", None, 2)):
+        assert CohortFilter(intervention=idle).is_empty and describe(CohortFilter(intervention=idle)) == []
+    assert not CohortFilter(intervention=InterventionFilter(("IVIG",), "none")).is_empty

@@ -300,3 +300,48 @@ def test_a_link_to_the_deployment_cohort_names_a_replaced_file(tmp_path, monkeyp
     os.utime(path, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
     again = open_app(cohort="deployment", fp=after.query_params["fp"])
     assert "not the one the link was made on" in "\n".join(e.value for e in again.error)
+
+
+# --- filter values edited by hand: each one not applied as written is named ---------------------------
+
+def sidebar_notes(at: AppTest) -> str:
+    return as_shown(sidebar_captions(at))
+
+
+def test_a_reversed_age_range_in_a_link_is_read_in_order_not_an_error():
+    at = open_app(age=["50", "40"])
+    assert "Filter: age: 40 to 50 years" in sidebar_notes(at)
+    assert not at.sidebar.error and not at.error
+
+
+@pytest.mark.parametrize("ages", [["30", "200"], ["45"], ["abc", "60"]])
+def test_an_age_range_the_slider_cannot_take_is_named_as_ignored(ages):
+    shown = sidebar_notes(open_app(age=ages))
+    assert f"Ignored link value(s) {', '.join(f'age={a}' for a in ages)}: the age filter takes two numbers" in shown, shown
+    assert "All 300 patients selected (no filter)." in shown
+
+
+def test_an_intervention_not_in_the_cohort_is_named_with_the_other_filters():
+    shown = sidebar_notes(open_app(product="AXI-CEL", rx="ivig", max_icans="3"))
+    assert "Ignored link value(s) not found in this cohort: product=AXI-CEL, rx=ivig;" in shown, shown
+    assert "maximum ICANS grade: 3" in shown  # what was applied is said too
+
+
+@pytest.mark.parametrize("window,said", [
+    ("-5", "Ignored link value(s) rx_window=-5: the days after onset take one whole number from 0 to 365; any time was used."),
+    ("abc", "Ignored link value(s) rx_window=abc:"),
+    ("3.5", "The link's rx_window=3.5 was read as rx_window=3"),
+])
+def test_a_day_window_not_taken_as_written_is_named(window, said):
+    shown = sidebar_notes(open_app(rx="IVIG", rx_window=window))
+    assert said in shown, shown
+
+
+def test_a_day_window_taken_as_written_says_nothing_more():
+    shown = sidebar_notes(open_app(rx="IVIG", rx_window="7"))
+    assert "rx_window" not in shown and "started within 7 days after severe-ICANS onset" in shown, shown
+
+
+def test_a_day_window_without_an_intervention_is_no_filter():
+    shown = sidebar_notes(open_app(rx_window="7", rx_mode="none"))
+    assert "All 300 patients selected (no filter)." in shown and "Filter:" not in shown, shown

@@ -96,6 +96,7 @@ def show_filter_panel() -> CohortFilter:
             low, high = choices[AGE]
             _clamp_stale_range(AGE, low, high)
             picked = st.slider("Age (years)", low, high, (low, high), key=AGE, bind="query-params")
+            picked = sorted(picked)  # a link edited by hand may give the two ends the other way round
             age_range = None if tuple(picked) == (low, high) else (float(picked[0]), float(picked[1]))
         _drop_stale(RX, choices[RX])
         names = st.multiselect("Interventions (class or agent)", choices[RX], key=RX, bind="query-params")
@@ -105,6 +106,7 @@ def show_filter_panel() -> CohortFilter:
         window = st.number_input("…started within N days after severe-ICANS onset", min_value=0, max_value=365,
                                  value=None, step=1, key=RX_WINDOW, bind="query-params",
                                  help="Leave empty for any time. Onset uses the sidebar's severe ICANS grade.")
+        _note_link_window(window)
     cohort_filter = CohortFilter(
         **chosen, age_range=age_range,
         intervention=InterventionFilter(tuple(names), mode, None if window is None else float(window),
@@ -130,12 +132,56 @@ def _note_link_problems(choices: dict[str, list]) -> None:
     if _LINK_NOTES in st.session_state:
         return
     notes = []
-    invalid = [f"{key}={plain(value)}" for key in KEYS for value in st.query_params.get_all(key)
+    invalid = [f"{key}={plain(value)}" for key in [*KEYS, RX] for value in st.query_params.get_all(key)
                if value not in {str(c) for c in choices[key]}]
     if invalid:
         notes.append(f"Ignored link value(s) not found in this cohort: {', '.join(invalid)}; "
                      "those filters were left open.")
+    ages = st.query_params.get_all(AGE)
+    if ages and not _age_link_ok(ages, choices[AGE]):
+        bounds = choices[AGE]
+        takes = (f"two numbers from {bounds[0]:g} to {bounds[1]:g} (the cohort's ages)" if bounds is not None
+                 and bounds[0] < bounds[1] else "nothing here (this cohort's ages do not vary)")
+        notes.append(f"Ignored link value(s) {', '.join(f'{AGE}={plain(v)}' for v in ages)}: the age filter takes "
+                     f"{takes}; it was left open.")
+    st.session_state[_LINK_WINDOW] = st.query_params.get_all(RX_WINDOW)  # what the widget took is known after it
     st.session_state[_LINK_NOTES] = notes
+
+
+_LINK_WINDOW = "link_rx_window"
+
+
+def _note_link_window(window) -> None:
+    """Once, after the days-after-onset box took the opened link's value: say if it did not take it as written."""
+    given = st.session_state.pop(_LINK_WINDOW, None)
+    if not given:
+        return
+    written = ", ".join(f"{RX_WINDOW}={plain(v)}" for v in given)
+    if window is None:
+        note = (f"Ignored link value(s) {written}: the days after onset take one whole number from 0 to 365; "
+                "any time was used.")
+    elif len(given) == 1 and _number(given[0]) == float(window):
+        return
+    else:
+        note = f"The link's {written} was read as {RX_WINDOW}={window:g} (one whole number from 0 to 365)."
+    st.session_state[_LINK_NOTES] = [*st.session_state.get(_LINK_NOTES, []), note]
+
+
+def _number(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if value == value and abs(value) != float("inf") else None
+
+
+def _age_link_ok(values: list[str], bounds) -> bool:
+    """Whether the slider takes the link's age values: two numbers within the cohort's ages."""
+    numbers = [_number(v) for v in values]
+    return (bounds is not None and bounds[0] < bounds[1] and len(numbers) == 2
+            and all(n is not None and bounds[0] <= n <= bounds[1] for n in numbers))
+
+
 
 
 def unknown_parameters(opened_with: list[str], known: set[str]) -> list[str]:
@@ -178,7 +224,7 @@ def unapplied_values(opened_with: dict[str, list[str]], state) -> list[str]:
     (Streamlit drops a value that is not an option silently). Filters are checked by _note_link_problems."""
     found = []
     for key, values in opened_with.items():
-        if key in KEYS or key in {RX, AGE, "patient_id"} or len(values) != 1 or key not in state:
+        if key in KEYS or key in {RX, AGE, RX_WINDOW, "patient_id"} or len(values) != 1 or key not in state:
             continue
         value = state[key]
         if value is None or isinstance(value, (list, tuple, dict, set)):
