@@ -246,13 +246,20 @@ def _ambiguity(value: str, both: bool, comma: bool) -> str:
                 f"in this file cannot hold. Write it without a thousands separator: {thousands}.")
     decimal = Decimal(value.replace(",", ".")).normalize()
     shown = f"{decimal:f}".replace(".", ",")
+    # The advice must never be a form this rule refuses: 1,125 (or 1.125) has no trailing zeros to drop, and
+    # as a decimal comma it is refused again. A zero after its last digit (1,1250) makes four decimals, which
+    # cannot group thousands, and is the same number.
+    padded = bool(_THOUSANDS_COMMA.fullmatch(shown))
+    decimal_form = shown + "0" if padded else shown
     if comma:
-        return (f"{AMBIGUOUS}'{value}' could be a decimal comma ({value} = {shown}) or a thousands separator "
-                f"(English {value} = {thousands}). Write it without a thousands separator: {thousands}, or "
-                f"without the trailing zeros: {shown}.")
+        how = (f"with a zero after the last decimal: {decimal_form} (four decimals cannot be thousands)" if padded
+               else f"without the trailing zeros: {decimal_form}")
+        return (f"{AMBIGUOUS}'{value}' could be a decimal comma ({value} = {decimal_form}) or a thousands separator "
+                f"(English {value} = {thousands}). Write it without a thousands separator: {thousands}, or {how}.")
+    how = (f"{decimal_form} with a decimal comma and a zero after the last decimal (four decimals cannot be "
+           "thousands)" if padded else f"{decimal_form} with a decimal comma" if "," in decimal_form else decimal_form)
     return (f"{AMBIGUOUS}'{value}' could be a thousands separator (German {value} = {thousands}) or a decimal "
-            f"point ({value} = {shown}). Write it without a thousands separator: {thousands}, or {shown} with "
-            "a decimal comma.")
+            f"point ({value} = {decimal_form}). Write it without a thousands separator: {thousands}, or {how}.")
 
 
 # Excel counts dates in days from 1899-12-30: a date typed into a General cell (or exported to CSV)
