@@ -517,8 +517,11 @@ def _layout_problems(layout: _Layout | None, tidy: pd.DataFrame, where: str, tab
         if name not in known:
             continue  # a column that is not read (it is warned as ignored)
         alike = []
+        # by position: a header may repeat a name (refused by validation, which must get to say so), and
+        # tidy[name] would then be several columns
+        cells = tidy.iloc[:, column - 1]
         for row, formula in found:
-            loaded = tidy.at[row, name] if row in tidy.index else None
+            loaded = cells.at[row] if row in cells.index else None
             loaded = None if loaded is None or pd.isna(loaded) else str(loaded)
             if kind == "unsaved":
                 alike.append(error(where, f"Formula with no saved value ({formula}): the file was written by a "
@@ -555,7 +558,7 @@ def _layout_problems(layout: _Layout | None, tidy: pd.DataFrame, where: str, tab
                                        "delete what should not be.", row=hidden_rows[0]))
     for column in sorted(layout.hidden_columns):
         name = names[column - 1] if column <= len(names) else None
-        if name in known and tidy[name].notna().any():
+        if name in known and tidy.iloc[:, column - 1].notna().any():  # by position, as above
             problems.append(warning(where, f"The column '{name}' is hidden in this sheet (column "
                                            f"{_column_letters(column)}), and read as part of the '{table}' table like "
                                            "any other. Unhide it (select the columns around, right-click › Unhide) "
