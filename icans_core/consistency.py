@@ -11,7 +11,8 @@ without a word (issue 10, "Silent data changes").
 - an assessment, sample or treatment after the patient's death_day: warned; after the last_followup_day
   of a patient who did not die (the last day known alive): warned; a last_followup_day before day 0: warned;
 - a grade 5 (death from CRS or ICANS, ASTCT) for a patient without a death_day (the analyses count the
-  patient as alive), a grade 5 after the death_day, and an assessment after a grade 5: warned (the contract
+  patient as alive), a grade 5 after the death_day (in place of that row's "after death" warning, which would
+  repeat it), and an assessment after a grade 5: warned (the contract
   allows grade 5 and a blank death_day, so these load as given, and the user is told how they count);
 - values of one categorical column (group, product, disease, agent, analyte, ...) that differ only in case,
   spacing, look-alike letters or invisible characters ("Steroids" and "steroids"): warned, naming both
@@ -51,7 +52,9 @@ def check_across_rows(tables: dict) -> list[Problem]:
     if "patients" in tables:
         for name, columns in (("toxicity", ["day"]), ("labs", ["day"]), ("interventions", ["start_day", "end_day"])):
             if name in tables:
-                problems += after_death(tables["patients"], tables[name], columns)
+                # a grade 5 after the death_day has its own, more specific warning (`grade_five`): one per row
+                skip = _grade_five(tables[name].frame) if name == "toxicity" else None
+                problems += after_death(tables["patients"], tables[name], columns, skip=skip)
                 problems += after_last_followup(tables["patients"], tables[name], columns)
         problems += followup_before_infusion(tables["patients"])
         if "toxicity" in tables:
@@ -175,9 +178,10 @@ def negative_values(table) -> list[Problem]:
     return errors + capped(warnings, source, "value")
 
 
-def after_death(patients, table, columns: list[str]) -> list[Problem]:
-    """A warning on every row dated after its patient's death_day (on the day of death itself is fine)."""
-    return _after(patients, table, columns, "death_day", "After death", "death_day")
+def after_death(patients, table, columns: list[str], skip: pd.Series | None = None) -> list[Problem]:
+    """A warning on every row dated after its patient's death_day (on the day of death itself is fine), but the
+    rows of `skip` (True where another rule warns about the row more specifically)."""
+    return _after(patients, table, columns, "death_day", "After death", "death_day", skip=skip)
 
 
 def after_last_followup(patients, table, columns: list[str]) -> list[Problem]:
@@ -200,7 +204,7 @@ def followup_before_infusion(patients) -> list[Problem]:
 
 
 def _after(patients, table, columns: list[str], limit_column: str, title: str, limit_text: str,
-           only=True) -> list[Problem]:
+           only=True, skip: pd.Series | None = None) -> list[Problem]:
     p = patients.frame
     if limit_column not in p.columns:
         return []
@@ -209,13 +213,11 @@ def _after(patients, table, columns: list[str], limit_column: str, title: str, l
     if limits.empty:
         return []
     limit = table.frame["patient_id"].map(limits.set_index("patient_id")[limit_column]).astype("Float64")
-    # a whole day is a date without a time: anything on that day may still be before it ends
-    whole = limit == limit.round()
     problems = []
-    flagged = pd.Series(False, index=table.frame.index)
+    flagged = pd.Series(False, index=table.frame.index) if skip is None else skip.astype(bool).copy()
     for column in columns:
         day = table.frame[column].astype("Float64")
-        late = ((whole & (day >= limit + 1)) | (~whole & (day > limit))).fillna(False).astype(bool) & ~flagged
+        late = _later(day, limit) & ~flagged
         flagged |= late
         found = [warning(table.raw.source, f"{title}: day {day[row]:g} is after this patient's {limit_text} "
                                            f"({limit[row]:g}). Kept as given; check the day and the {limit_column}.",
@@ -278,7 +280,6 @@ def _difference(a: str, b: str) -> str:
     return " and ".join(kinds) or "case"
 
 
-_SYNDROME_OF = {"crs_grade": "CRS", "icans_grade": "ICANS"}
 _ALIVE_EFFECT = ("Without a death_day the analyses count this patient as alive to the last_followup_day: an "
                  "unresolved severe-ICANS episode is censored at its last assessment, not 'died' (no competing "
                  "death in the cumulative incidence), there is no death in the key numbers, and the swimlane shows "
@@ -299,7 +300,7 @@ def grade_five(patients, toxicity) -> list[Problem]:
     day = t["day"].astype("Float64")
     problems: list[Problem] = []
     fives = pd.Series(False, index=t.index)
-    for column, syndrome in _SYNDROME_OF.items():
+    for column, syndrome in _SYNDROMES.items():
         if column not in t.columns:
             continue
         five = (t[column].astype("Float64") == 5).fillna(False).astype(bool)
@@ -357,3 +358,12 @@ def _later(day: pd.Series, limit: pd.Series) -> pd.Series:
     """day after limit, where a whole limit is a day without a time (anything on that day is not after it)."""
     whole = limit == limit.round()
     return ((whole & (day >= limit + 1)) | (~whole & (day > limit))).fillna(False).astype(bool)
+
+
+def _grade_five(frame: pd.DataFrame) -> pd.Series:
+    """Rows with a grade 5 of either syndrome."""
+    five = pd.Series(False, index=frame.index)
+    for column in _SYNDROMES:
+        if column in frame.columns:
+            five |= (frame[column].astype("Float64") == 5).fillna(False).astype(bool)
+    return five

@@ -284,3 +284,16 @@ def test_a_float32_parquet_value_loads_as_its_writer_shows_it(tmp_path):
     result = load_sources(upload)
     assert result.ok, result.report
     assert result.cohort.tables["labs"][["day", "value"]].values.tolist() == [[1.1, 0.1]]  # not 0.10000000149011612
+
+
+def test_a_grade_5_after_death_gets_one_warning_on_its_row_the_grade_5_one():
+    # P1 dies on day 8; row 4 (day 9) says ICANS grade 5: the grade-5 warning names the death_day already, so the
+    # generic "After death" on the same row would only repeat it. P1's IVIG ending on day 9 is still after death.
+    tables = with_cell("toxicity", 4, "icans_grade", "5",
+                       with_cell("patients", 2, "death_day", "8", with_cell("patients", 2, "last_followup_day", "8")))
+    result = load_sources(sources(tables))
+    assert result.ok, result.report.to_string()
+    row_4 = [p for p in result.problems if (p.source, p.row) == ("toxicity.csv", 4)]
+    assert [(p.column, p.problem.split(" on day")[0]) for p in row_4] == [("icans_grade", "Grade 5 ICANS (death from ICANS)")]
+    assert [(p.source, p.row, p.column) for p in result.problems if p.problem.startswith("After death")] == [
+        ("interventions.csv", 3, "end_day")]
