@@ -230,7 +230,9 @@ def _after(patients, table, columns: list[str], limit_column: str, title: str, l
 def variant_spellings(table, column: str) -> list[Problem]:
     """A warning on each spelling of a value that differs from another spelling in the same column only in
     case, spacing, look-alike letters or invisible characters, at its first row, naming both spellings and
-    their row counts. Nothing is merged: they stay different values, as the user gave them."""
+    their row counts. Nothing is merged: they stay different values, as the user gave them. A cell validation
+    already warned as looking like a known product or agent (its warning names the characters and that value:
+    `table.lookalikes`) is not warned again: one warning a cell."""
     f = table.frame
     if column not in f.columns:
         return []
@@ -250,6 +252,8 @@ def variant_spellings(table, column: str) -> list[Problem]:
         usual = order[0]
         for other in order[1:]:
             rows = values.index[values == other]
+            if (int(rows[0]), column) in getattr(table, "lookalikes", {}):
+                continue  # already warned as looking like a known value, naming the characters: one warning a cell
             problems.append(warning(
                 table.raw.source,
                 f"{quoted(other)} ({_rows(rows)}) and {quoted(usual)} ({_rows(values.index[values == usual])}) "

@@ -13,7 +13,7 @@ Every problem names the file or sheet, the spreadsheet row, the column and the v
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from difflib import get_close_matches
 
@@ -60,6 +60,9 @@ class _Table:
     raw: RawTable
     frame: pd.DataFrame
     reported: set[tuple[int, str]]
+    # cells already warned as looking like a known value but for look-alike letters (row, column) -> that value:
+    # their warning names the characters and the value, so `consistency.variant_spellings` does not repeat it
+    lookalikes: dict[tuple[int, str], str] = field(default_factory=dict)
 
 
 def validate_tables(raw_tables: list[RawTable]) -> tuple[dict[str, pd.DataFrame] | None, list[Problem]]:
@@ -429,6 +432,8 @@ def _unknown_agents(table: _Table) -> list[Problem]:
         route = route if isinstance(route, str) else None
         if (agent, route) not in messages:
             messages[agent, route] = _unknown_agent_message(agent, klass)
+        if (meant := _lookalike_agent(agent)) is not None:
+            table.lookalikes[int(row), "agent"] = meant
         found.append(warning(source, messages[agent, route], row=int(row), column="agent",
                              value=table.raw.frame.at[row, "agent"] if "agent" in table.raw.frame.columns else agent))
     return capped(found, source, "agent")
@@ -436,18 +441,30 @@ def _unknown_agents(table: _Table) -> list[Problem]:
 
 def _lookalike_products(table: _Table) -> list[Problem]:
     """A warning on an unknown product that looks like a known one (a Cyrillic a in axi-cel): it is another
-    product, with no target or costimulatory domain, though it reads the same."""
+    product, with no target or costimulatory domain, though it reads the same. It is the cell's one warning: the
+    generic "Unknown product" rule and `consistency.variant_spellings` skip it (their words are in it)."""
     f = table.frame
     known = {p.short for p in S.PRODUCTS}
     found = []
     for row, product in f.loc[f["product"].notna() & ~f["product"].isin(list(known)), "product"].items():
         meant = S.PRODUCT_SYNONYMS.get(S.vocabulary_key(without_lookalikes(product)))
         if meant is not None:
-            found.append(warning(table.raw.source, f"{quoted(product)} looks like the product '{meant}' but is not "
-                                                   f"it ({lookalike_note(product)}): kept as given, as another product "
-                                                   "with unknown target and costimulatory domain. Retype it.",
+            found.append(warning(table.raw.source, f"Unknown product: {quoted(product)} looks like the product "
+                                                   f"'{meant}' but is not it ({lookalike_note(product)}): kept as "
+                                                   "given, as another product (and another group where the product "
+                                                   "is the group) with unknown target and costimulatory domain. "
+                                                   f"Retype it as '{meant}'.",
                                  row=int(row), column="product", value=table.raw.frame.at[row, "product"]))
+            table.reported.add((int(row), "product"))
+            table.lookalikes[int(row), "product"] = meant
     return capped(found, table.raw.source, "product")
+
+
+def _lookalike_agent(agent: str) -> str | None:
+    """The known agent an unknown one reads as but for look-alike or invisible characters (a Cyrillic a in
+    dexamethasone), or None."""
+    plain = without_lookalikes(agent)
+    return S.AGENT_SYNONYMS.get(S.vocabulary_key(plain)) if plain != agent else None
 
 
 def _unknown_agent_message(agent: str, klass: str) -> str:
@@ -457,13 +474,17 @@ def _unknown_agent_message(agent: str, klass: str) -> str:
         counted = ("counted as class 'other' (so not in the steroid totals, and not as a corticosteroid, IL-6 "
                    "or IL-1 blockade or IVIG in filters and time origins)")
     message = f"{quoted(agent)} is not a known agent: kept as given, {counted}."
+    note = lookalike_note(agent)
+    meant = _lookalike_agent(agent)
+    if meant is not None:  # it reads as a known agent: say which, and why it is not (no guessing at others)
+        why = f" ({note})" if note else ""
+        return message + f" It looks like '{meant}' ({S.AGENTS[meant][0]}) but is not it{why}. Retype it as '{meant}'."
     close = S.closest_agents(agent)
     if close:
         message += " Did you mean " + " or ".join(f"'{c}' ({S.AGENTS[c][0]})" for c in close) + "?"
     if klass != S.INTRATHECAL and S.vocabulary_key(agent).endswith(S.CORTICOSTEROID_ENDINGS):
         message += (" If it is another corticosteroid, it has no dexamethasone factor in this format (only "
                     f"{', '.join(S.DEXAMETHASONE_EQUIVALENTS)}), so it is not counted as one.")
-    note = lookalike_note(agent)
     return message + (f" ({note}.)" if note else "")
 
 
