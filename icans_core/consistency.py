@@ -10,6 +10,8 @@ without a word (issue 10, "Silent data changes").
   analyte (which may be a signed measure) is warned;
 - an assessment, sample or treatment after the patient's death_day: warned; after the last_followup_day
   of a patient who did not die (the last day known alive): warned; a last_followup_day before day 0: warned;
+  the same for a treatment with a day on an episode form, which is also warned when it is identical to an
+  interventions row or another form's treatment (`episode_treatments`, called by validation);
 - a grade 5 (death from CRS or ICANS, ASTCT) for a patient without a death_day (the analyses count the
   patient as alive), a grade 5 after the death_day (in place of that row's "after death" warning, which would
   repeat it), and an assessment after a grade 5: warned (the contract
@@ -205,6 +207,21 @@ def followup_before_infusion(patients) -> list[Problem]:
 
 def _after(patients, table, columns: list[str], limit_column: str, title: str, limit_text: str,
            only=True, skip: pd.Series | None = None) -> list[Problem]:
+    problems = []
+    for column, late, day, limit in _late(patients, table.frame, columns, limit_column, only, skip):
+        found = [warning(table.raw.source, f"{title}: day {day[row]:g} is after this patient's {limit_text} "
+                                           f"({limit[row]:g}). Kept as given; check the day and the {limit_column}.",
+                         row=int(row), column=column, value=_raw(table, row, column))
+                 for row in late[late].index]
+        problems += capped(found, table.raw.source, column)
+    return problems
+
+
+def _late(patients, frame: pd.DataFrame, columns: list[str], limit_column: str, only=True,
+          skip: pd.Series | None = None) -> list[tuple[str, pd.Series, pd.Series, pd.Series]]:
+    """For each of `columns`: (column, the rows later than their patient's `limit_column`, the days, the limits),
+    a row only in the first column it is late in, and none of `skip`; rows of patients not chosen by `only` (a
+    mask of the patients frame) are never late."""
     p = patients.frame
     if limit_column not in p.columns:
         return []
@@ -212,19 +229,79 @@ def _after(patients, table, columns: list[str], limit_column: str, title: str, l
     limits = p.loc[chosen, ["patient_id", limit_column]].drop_duplicates("patient_id")
     if limits.empty:
         return []
-    limit = table.frame["patient_id"].map(limits.set_index("patient_id")[limit_column]).astype("Float64")
-    problems = []
-    flagged = pd.Series(False, index=table.frame.index) if skip is None else skip.astype(bool).copy()
+    limit = frame["patient_id"].map(limits.set_index("patient_id")[limit_column]).astype("Float64")
+    flagged = pd.Series(False, index=frame.index) if skip is None else skip.astype(bool).copy()
+    found = []
     for column in columns:
-        day = table.frame[column].astype("Float64")
+        day = frame[column].astype("Float64")
         late = _later(day, limit) & ~flagged
         flagged |= late
-        found = [warning(table.raw.source, f"{title}: day {day[row]:g} is after this patient's {limit_text} "
-                                           f"({limit[row]:g}). Kept as given; check the day and the {limit_column}.",
-                         row=int(row), column=column, value=_raw(table, row, column))
-                 for row in late[late].index]
-        problems += capped(found, table.raw.source, column)
+        found.append((column, late, day, limit))
+    return found
+
+
+# The day columns of an episode form that give each treatment's first and last day (derived.episode_interventions)
+_TREATMENT_DAYS = {"start_day": "treatment_start_days", "end_day": "treatment_end_days"}
+
+
+def episode_treatments(patients, episodes, interventions, given: pd.DataFrame) -> list[Problem]:
+    """The interventions rules on the treatments of episode forms that have days (`given`: the rows
+    derived.episode_interventions makes of the forms, source_row = the form's row). They become interventions
+    after validation, so without this they would load unchecked: a treatment after the death_day, or after the
+    last follow-up of a patient known alive, and one identical to an interventions row or an earlier form's
+    treatment (`_repeated_treatments`). Each warning names the form's row and column."""
+    if given.empty:
+        return []
+    source = episodes.raw.source
+    frame = given.reset_index(drop=True)
+    problems: list[Problem] = []
+    if patients is not None:
+        alive = patients.frame["death_day"].isna() if "death_day" in patients.frame.columns else True
+        for limit_column, title, limit_text, only in (
+                ("death_day", "After death", "death_day", True),
+                ("last_followup_day", "After the last follow-up",
+                 "last_followup_day (the last day the patient was known alive)", alive)):
+            for column, late, day, limit in _late(patients, frame, list(_TREATMENT_DAYS), limit_column, only):
+                form_column = _TREATMENT_DAYS[column]
+                found = [warning(source, f"{title}: {quoted(frame.at[i, 'agent'])} (a treatment of this episode "
+                                         f"form) on day {day[i]:g} is after this patient's {limit_text} "
+                                         f"({limit[i]:g}). Kept as given; check the day and the {limit_column}.",
+                                 row=int(frame.at[i, "source_row"]), column=form_column,
+                                 value=_raw(episodes, int(frame.at[i, "source_row"]), form_column))
+                         for i in late[late].index]
+                problems += capped(found, source, form_column)
+    problems += _repeated_treatments(frame, episodes, interventions)
     return problems
+
+
+def _repeated_treatments(frame: pd.DataFrame, episodes, interventions) -> list[Problem]:
+    """A warning on every episode-form treatment identical, in every column of the interventions format, to an
+    interventions row or an earlier treatment of the forms: the rule of `duplicate_rows`. A form gives no dose,
+    unit or route, so only an interventions row without them is identical (one with a dose is another record of
+    the course, not a copy: the template's example has both)."""
+    keys = ["patient_id", "agent", "start_day", "end_day"]
+    seen: dict[tuple, tuple[str, int | None]] = {}  # key -> where it was first, and its form row (None: another file)
+    if interventions is not None:
+        f = interventions.frame
+        bare = f["daily_dose"].isna() & f["dose_unit"].isna() & f["route"].isna()  # as a form's treatment
+        table = f.loc[bare.to_numpy(dtype=bool), keys].dropna(subset=["patient_id", "agent", "start_day"])
+        for row, key in zip(table.index, table.itertuples(index=False, name=None)):
+            seen.setdefault(key, (f"{interventions.raw.source}, row {int(row)}", None))
+    source = episodes.raw.source
+    found = []
+    for key, row in zip(frame[keys].itertuples(index=False, name=None), frame["source_row"]):
+        row = int(row)
+        if key not in seen:
+            seen[key] = (f"row {row} of this file", row)
+            continue
+        where, form_row = seen[key]
+        where = "listed twice in this row's treatments" if form_row == row else f"also in {where}"
+        days = f"on day {key[2]:g}" if key[2] == key[3] else f"from day {key[2]:g} to {key[3]:g}"
+        found.append(warning(source, f"Duplicate treatment: {quoted(key[1])} {days} is {where} (the same patient, "
+                                     "agent and days, and no dose, unit or route). Both are loaded as interventions "
+                                     "(it shows twice in the swimlanes); delete one if they are the same treatment.",
+                             row=row, column="treatments", value=_raw(episodes, row, "treatments")))
+    return capped(found, source, "treatments")
 
 
 def variant_spellings(table, column: str) -> list[Problem]:

@@ -99,6 +99,8 @@ def validate_tables(raw_tables: list[RawTable]) -> tuple[dict[str, pd.DataFrame]
         problems += _apply_rules(table, _rules(table.spec, patient_ids), "error")
         problems += _apply_rules(table, _warning_rules(table.spec), "warning")
     problems += consistency.check_across_rows(tables)  # duplicates, same-day conflicts, negatives, after death
+    if "toxicity_episodes" in tables:
+        problems += _episode_treatments(tables)
 
     if any(p.severity == "error" for p in problems):
         return None, problems
@@ -437,6 +439,25 @@ def _unknown_agents(table: _Table) -> list[Problem]:
         found.append(warning(source, messages[agent, route], row=int(row), column="agent",
                              value=table.raw.frame.at[row, "agent"] if "agent" in table.raw.frame.columns else agent))
     return capped(found, source, "agent")
+
+
+def _episode_treatments(tables: dict[str, _Table]) -> list[Problem]:
+    """The warnings of interventions rows on the treatments of episode forms that have days: those become
+    interventions only after validation (derived.derive_assessments), so a misspelt 'Dexa' would otherwise
+    become class 'other' without a word, and one after death or given twice would pass unseen. Each warning
+    names the form's row and column (treatments, or the day list of the day that is late)."""
+    episodes = tables["toxicity_episodes"]
+    given = derived.episode_interventions(episodes.frame.rename_axis("source_row").reset_index())
+    if given.empty:
+        return []
+    source = episodes.raw.source
+    raw = episodes.raw.frame
+    unknown = given[~given["agent"].isin(list(S.AGENTS))]
+    found = [warning(source, _unknown_agent_message(agent, klass), row=int(row), column="treatments",
+                     value=raw.at[row, "treatments"] if "treatments" in raw.columns else None)
+             for row, agent, klass in zip(unknown["source_row"], unknown["agent"], unknown["agent_class"])]
+    return capped(found, source, "treatments") + consistency.episode_treatments(
+        tables.get("patients"), episodes, tables.get("interventions"), given)
 
 
 def _lookalike_products(table: _Table) -> list[Problem]:
