@@ -10,8 +10,11 @@ without a word (issue 10, "Silent data changes").
   analyte (which may be a signed measure) is warned;
 - an assessment, sample or treatment after the patient's death_day: warned; after the last_followup_day
   of a patient who did not die (the last day known alive): warned; a last_followup_day before day 0: warned;
+  the same for a treatment with a day on an episode form, which is also warned when it is identical to an
+  interventions row or another form's treatment (`episode_treatments`, called by validation);
 - a grade 5 (death from CRS or ICANS, ASTCT) for a patient without a death_day (the analyses count the
-  patient as alive), a grade 5 after the death_day, and an assessment after a grade 5: warned (the contract
+  patient as alive), a grade 5 after the death_day (in place of that row's "after death" warning, which would
+  repeat it), and an assessment after a grade 5: warned (the contract
   allows grade 5 and a blank death_day, so these load as given, and the user is told how they count);
 - values of one categorical column (group, product, disease, agent, analyte, ...) that differ only in case,
   spacing, look-alike letters or invisible characters ("Steroids" and "steroids"): warned, naming both
@@ -51,7 +54,9 @@ def check_across_rows(tables: dict) -> list[Problem]:
     if "patients" in tables:
         for name, columns in (("toxicity", ["day"]), ("labs", ["day"]), ("interventions", ["start_day", "end_day"])):
             if name in tables:
-                problems += after_death(tables["patients"], tables[name], columns)
+                # a grade 5 after the death_day has its own, more specific warning (`grade_five`): one per row
+                skip = _grade_five(tables[name].frame) if name == "toxicity" else None
+                problems += after_death(tables["patients"], tables[name], columns, skip=skip)
                 problems += after_last_followup(tables["patients"], tables[name], columns)
         problems += followup_before_infusion(tables["patients"])
         if "toxicity" in tables:
@@ -175,9 +180,10 @@ def negative_values(table) -> list[Problem]:
     return errors + capped(warnings, source, "value")
 
 
-def after_death(patients, table, columns: list[str]) -> list[Problem]:
-    """A warning on every row dated after its patient's death_day (on the day of death itself is fine)."""
-    return _after(patients, table, columns, "death_day", "After death", "death_day")
+def after_death(patients, table, columns: list[str], skip: pd.Series | None = None) -> list[Problem]:
+    """A warning on every row dated after its patient's death_day (on the day of death itself is fine), but the
+    rows of `skip` (True where another rule warns about the row more specifically)."""
+    return _after(patients, table, columns, "death_day", "After death", "death_day", skip=skip)
 
 
 def after_last_followup(patients, table, columns: list[str]) -> list[Problem]:
@@ -200,23 +206,9 @@ def followup_before_infusion(patients) -> list[Problem]:
 
 
 def _after(patients, table, columns: list[str], limit_column: str, title: str, limit_text: str,
-           only=True) -> list[Problem]:
-    p = patients.frame
-    if limit_column not in p.columns:
-        return []
-    chosen = p[limit_column].notna() & only
-    limits = p.loc[chosen, ["patient_id", limit_column]].drop_duplicates("patient_id")
-    if limits.empty:
-        return []
-    limit = table.frame["patient_id"].map(limits.set_index("patient_id")[limit_column]).astype("Float64")
-    # a whole day is a date without a time: anything on that day may still be before it ends
-    whole = limit == limit.round()
+           only=True, skip: pd.Series | None = None) -> list[Problem]:
     problems = []
-    flagged = pd.Series(False, index=table.frame.index)
-    for column in columns:
-        day = table.frame[column].astype("Float64")
-        late = ((whole & (day >= limit + 1)) | (~whole & (day > limit))).fillna(False).astype(bool) & ~flagged
-        flagged |= late
+    for column, late, day, limit in _late(patients, table.frame, columns, limit_column, only, skip):
         found = [warning(table.raw.source, f"{title}: day {day[row]:g} is after this patient's {limit_text} "
                                            f"({limit[row]:g}). Kept as given; check the day and the {limit_column}.",
                          row=int(row), column=column, value=_raw(table, row, column))
@@ -225,10 +217,99 @@ def _after(patients, table, columns: list[str], limit_column: str, title: str, l
     return problems
 
 
+def _late(patients, frame: pd.DataFrame, columns: list[str], limit_column: str, only=True,
+          skip: pd.Series | None = None) -> list[tuple[str, pd.Series, pd.Series, pd.Series]]:
+    """For each of `columns`: (column, the rows later than their patient's `limit_column`, the days, the limits),
+    a row only in the first column it is late in, and none of `skip`; rows of patients not chosen by `only` (a
+    mask of the patients frame) are never late."""
+    p = patients.frame
+    if limit_column not in p.columns:
+        return []
+    chosen = p[limit_column].notna() & only
+    limits = p.loc[chosen, ["patient_id", limit_column]].drop_duplicates("patient_id")
+    if limits.empty:
+        return []
+    limit = frame["patient_id"].map(limits.set_index("patient_id")[limit_column]).astype("Float64")
+    flagged = pd.Series(False, index=frame.index) if skip is None else skip.astype(bool).copy()
+    found = []
+    for column in columns:
+        day = frame[column].astype("Float64")
+        late = _later(day, limit) & ~flagged
+        flagged |= late
+        found.append((column, late, day, limit))
+    return found
+
+
+# The day columns of an episode form that give each treatment's first and last day (derived.episode_interventions)
+_TREATMENT_DAYS = {"start_day": "treatment_start_days", "end_day": "treatment_end_days"}
+
+
+def episode_treatments(patients, episodes, interventions, given: pd.DataFrame) -> list[Problem]:
+    """The interventions rules on the treatments of episode forms that have days (`given`: the rows
+    derived.episode_interventions makes of the forms, source_row = the form's row). They become interventions
+    after validation, so without this they would load unchecked: a treatment after the death_day, or after the
+    last follow-up of a patient known alive, and one identical to an interventions row or an earlier form's
+    treatment (`_repeated_treatments`). Each warning names the form's row and column."""
+    if given.empty:
+        return []
+    source = episodes.raw.source
+    frame = given.reset_index(drop=True)
+    problems: list[Problem] = []
+    if patients is not None:
+        alive = patients.frame["death_day"].isna() if "death_day" in patients.frame.columns else True
+        for limit_column, title, limit_text, only in (
+                ("death_day", "After death", "death_day", True),
+                ("last_followup_day", "After the last follow-up",
+                 "last_followup_day (the last day the patient was known alive)", alive)):
+            for column, late, day, limit in _late(patients, frame, list(_TREATMENT_DAYS), limit_column, only):
+                form_column = _TREATMENT_DAYS[column]
+                found = [warning(source, f"{title}: {quoted(frame.at[i, 'agent'])} (a treatment of this episode "
+                                         f"form) on day {day[i]:g} is after this patient's {limit_text} "
+                                         f"({limit[i]:g}). Kept as given; check the day and the {limit_column}.",
+                                 row=int(frame.at[i, "source_row"]), column=form_column,
+                                 value=_raw(episodes, int(frame.at[i, "source_row"]), form_column))
+                         for i in late[late].index]
+                problems += capped(found, source, form_column)
+    problems += _repeated_treatments(frame, episodes, interventions)
+    return problems
+
+
+def _repeated_treatments(frame: pd.DataFrame, episodes, interventions) -> list[Problem]:
+    """A warning on every episode-form treatment identical, in every column of the interventions format, to an
+    interventions row or an earlier treatment of the forms: the rule of `duplicate_rows`. A form gives no dose,
+    unit or route, so only an interventions row without them is identical (one with a dose is another record of
+    the course, not a copy: the template's example has both)."""
+    keys = ["patient_id", "agent", "start_day", "end_day"]
+    seen: dict[tuple, tuple[str, int | None]] = {}  # key -> where it was first, and its form row (None: another file)
+    if interventions is not None:
+        f = interventions.frame
+        bare = f["daily_dose"].isna() & f["dose_unit"].isna() & f["route"].isna()  # as a form's treatment
+        table = f.loc[bare.to_numpy(dtype=bool), keys].dropna(subset=["patient_id", "agent", "start_day"])
+        for row, key in zip(table.index, table.itertuples(index=False, name=None)):
+            seen.setdefault(key, (f"{interventions.raw.source}, row {int(row)}", None))
+    source = episodes.raw.source
+    found = []
+    for key, row in zip(frame[keys].itertuples(index=False, name=None), frame["source_row"]):
+        row = int(row)
+        if key not in seen:
+            seen[key] = (f"row {row} of this file", row)
+            continue
+        where, form_row = seen[key]
+        where = "listed twice in this row's treatments" if form_row == row else f"also in {where}"
+        days = f"on day {key[2]:g}" if key[2] == key[3] else f"from day {key[2]:g} to {key[3]:g}"
+        found.append(warning(source, f"Duplicate treatment: {quoted(key[1])} {days} is {where} (the same patient, "
+                                     "agent and days, and no dose, unit or route). Both are loaded as interventions "
+                                     "(it shows twice in the swimlanes); delete one if they are the same treatment.",
+                             row=row, column="treatments", value=_raw(episodes, row, "treatments")))
+    return capped(found, source, "treatments")
+
+
 def variant_spellings(table, column: str) -> list[Problem]:
     """A warning on each spelling of a value that differs from another spelling in the same column only in
     case, spacing, look-alike letters or invisible characters, at its first row, naming both spellings and
-    their row counts. Nothing is merged: they stay different values, as the user gave them."""
+    their row counts. Nothing is merged: they stay different values, as the user gave them. A cell validation
+    already warned as looking like a known product or agent (its warning names the characters and that value:
+    `table.lookalikes`) is not warned again: one warning a cell."""
     f = table.frame
     if column not in f.columns:
         return []
@@ -248,6 +329,8 @@ def variant_spellings(table, column: str) -> list[Problem]:
         usual = order[0]
         for other in order[1:]:
             rows = values.index[values == other]
+            if (int(rows[0]), column) in getattr(table, "lookalikes", {}):
+                continue  # already warned as looking like a known value, naming the characters: one warning a cell
             problems.append(warning(
                 table.raw.source,
                 f"{quoted(other)} ({_rows(rows)}) and {quoted(usual)} ({_rows(values.index[values == usual])}) "
@@ -278,7 +361,6 @@ def _difference(a: str, b: str) -> str:
     return " and ".join(kinds) or "case"
 
 
-_SYNDROME_OF = {"crs_grade": "CRS", "icans_grade": "ICANS"}
 _ALIVE_EFFECT = ("Without a death_day the analyses count this patient as alive to the last_followup_day: an "
                  "unresolved severe-ICANS episode is censored at its last assessment, not 'died' (no competing "
                  "death in the cumulative incidence), there is no death in the key numbers, and the swimlane shows "
@@ -299,7 +381,7 @@ def grade_five(patients, toxicity) -> list[Problem]:
     day = t["day"].astype("Float64")
     problems: list[Problem] = []
     fives = pd.Series(False, index=t.index)
-    for column, syndrome in _SYNDROME_OF.items():
+    for column, syndrome in _SYNDROMES.items():
         if column not in t.columns:
             continue
         five = (t[column].astype("Float64") == 5).fillna(False).astype(bool)
@@ -357,3 +439,12 @@ def _later(day: pd.Series, limit: pd.Series) -> pd.Series:
     """day after limit, where a whole limit is a day without a time (anything on that day is not after it)."""
     whole = limit == limit.round()
     return ((whole & (day >= limit + 1)) | (~whole & (day > limit))).fillna(False).astype(bool)
+
+
+def _grade_five(frame: pd.DataFrame) -> pd.Series:
+    """Rows with a grade 5 of either syndrome."""
+    five = pd.Series(False, index=frame.index)
+    for column in _SYNDROMES:
+        if column in frame.columns:
+            five |= (frame[column].astype("Float64") == 5).fillna(False).astype(bool)
+    return five

@@ -11,6 +11,8 @@ Runs on validated tables (ingest calls `derive_assessments` after validation):
   by grading.discrepancies).
 Every toxicity row carries crs_grade_source and icans_grade_source: "recorded", "episode form" or
 "observations (ASTCT)" (blank where that grade is blank).
+Treatments of episode forms that have days become interventions here; validation warns about them first as
+about interventions rows (validation._episode_treatments: unknown agent, after death or follow-up, repeated).
 """
 
 from __future__ import annotations
@@ -207,14 +209,20 @@ def _check_treatment_days(episodes: pd.DataFrame, source: str) -> list[Problem]:
 
 def episode_interventions(episodes: pd.DataFrame) -> pd.DataFrame:
     """Interventions from the episode forms' treatments that have a first day (treatment_start_days); no
-    dose or route. Columns: the validated interventions table's (source_row is the episode's row)."""
+    dose or route. Columns: the validated interventions table's (source_row is the episode's row).
+
+    Validation also calls it, before `check_episodes` has refused malformed day lists, to warn about these rows
+    as about interventions rows: a list that does not match its treatments, or an entry that is no number, gives
+    no row (which day is whose cannot be told; the load is refused anyway)."""
     rows = []
     for r in episodes.itertuples(index=False):
         treatments = _split(r.treatments)
         starts = _day_entries(getattr(r, "treatment_start_days", None)) or [None] * len(treatments)
         ends = _day_entries(getattr(r, "treatment_end_days", None)) or [None] * len(treatments)
+        if len(starts) != len(treatments) or len(ends) != len(treatments):
+            continue
         for agent, start, end in zip(treatments, starts, ends):
-            if start is None:
+            if start is None or isinstance(start, str) or isinstance(end, str):
                 continue
             rows.append({"source_row": int(r.source_row), "patient_id": r.patient_id, "agent": agent,
                          "start_day": float(start), "end_day": float(start if end is None else end),

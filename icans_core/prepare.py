@@ -224,7 +224,6 @@ def _prepare_table(raw: RawTable, infusions: dict[str, datetime], infusion_colum
             out[target] = _convert_days(raw, column, infusions, date_order, result)
             if target != column:
                 result.renamed[(raw.source, target)] = column
-            if target != column:
                 result.removed.append({"table": raw.table, "column": column, "rows": int(frame[column].notna().sum()),
                                        "action": "converted", "detail": f"dates -> {target} (days since infusion)"})
             continue

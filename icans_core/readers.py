@@ -314,6 +314,7 @@ def _read_workbook(source: Source, limits: Limits) -> tuple[list[RawTable], list
                                        f"Excel would open): {_short(exc)}")]
     tables, problems = [], []
     try:
+        recomputes = _recomputes_on_load(book)  # one workbook.xml for every sheet
         for sheet in book.worksheets:
             where = f"{source.name} › {sheet.title}"
             table = sheet.title.strip().lower()
@@ -327,7 +328,7 @@ def _read_workbook(source: Source, limits: Limits) -> tuple[list[RawTable], list
                 problems.append(hidden)
                 if hidden.severity == "error":
                     continue
-            found, found_problems = _read_sheet(sheet, where, table, limits, _recomputes_on_load(book))
+            found, found_problems = _read_sheet(sheet, where, table, limits, recomputes)
             tables += found
             problems += found_problems
     finally:
@@ -423,18 +424,12 @@ class _Layout:
     hidden_columns: set[int]
 
 
-def _column_number(letters: str) -> int:
-    number = 0
-    for letter in letters.upper():
-        number = number * 26 + ord(letter) - 64
-    return number
-
-
 def _local(tag: object) -> str:
     return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
 
 
 def _sheet_layout(sheet, width: int) -> _Layout | None:
+    from openpyxl.utils import column_index_from_string
     from openpyxl.xml.functions import iterparse
 
     archive = getattr(getattr(sheet, "parent", None), "_archive", None)
@@ -468,7 +463,7 @@ def _sheet_layout(sheet, width: int) -> _Layout | None:
                 continue
             if name == "c":
                 ref = _CELL_REF.match(element.get("r") or "")
-                column = _column_number(ref[1]) if ref else column + 1
+                column = column_index_from_string(ref[1]) if ref else column + 1
                 if 2 <= row and column <= width:
                     _note_formula(layout, element, row, column)
                 element.clear()
@@ -507,6 +502,8 @@ def _note_formula(layout: _Layout, cell, row: int, column: int) -> None:
 
 def _layout_problems(layout: _Layout | None, tidy: pd.DataFrame, where: str, table: str,
                      recomputes: bool) -> list[Problem]:
+    from openpyxl.utils import get_column_letter
+
     if layout is None:
         return []
     names = list(tidy.columns)
@@ -517,8 +514,11 @@ def _layout_problems(layout: _Layout | None, tidy: pd.DataFrame, where: str, tab
         if name not in known:
             continue  # a column that is not read (it is warned as ignored)
         alike = []
+        # by position: a header may repeat a name (refused by validation, which must get to say so), and
+        # tidy[name] would then be several columns
+        cells = tidy.iloc[:, column - 1]
         for row, formula in found:
-            loaded = tidy.at[row, name] if row in tidy.index else None
+            loaded = cells.at[row] if row in cells.index else None
             loaded = None if loaded is None or pd.isna(loaded) else str(loaded)
             if kind == "unsaved":
                 alike.append(error(where, f"Formula with no saved value ({formula}): the file was written by a "
@@ -555,9 +555,9 @@ def _layout_problems(layout: _Layout | None, tidy: pd.DataFrame, where: str, tab
                                        "delete what should not be.", row=hidden_rows[0]))
     for column in sorted(layout.hidden_columns):
         name = names[column - 1] if column <= len(names) else None
-        if name in known and tidy[name].notna().any():
+        if name in known and tidy.iloc[:, column - 1].notna().any():  # by position, as above
             problems.append(warning(where, f"The column '{name}' is hidden in this sheet (column "
-                                           f"{_column_letters(column)}), and read as part of the '{table}' table like "
+                                           f"{get_column_letter(column)}), and read as part of the '{table}' table like "
                                            "any other. Unhide it (select the columns around, right-click › Unhide) "
                                            "to see what was loaded.", row=1, column=name))
     return problems
@@ -578,14 +578,6 @@ def _ranges(numbers: list[int], most: int = 20) -> str:
     shown = ", ".join(f"{a:,}" if a == b else f"{a:,}-{b:,}" for a, b in spans[:most])
     rest = f", and {len(spans) - most:,} more ranges" if len(spans) > most else ""
     return f"row{'' if len(numbers) == 1 else 's'} {shown}{rest}"
-
-
-def _column_letters(number: int) -> str:
-    letters = ""
-    while number:
-        number, rest = divmod(number - 1, 26)
-        letters = chr(65 + rest) + letters
-    return letters
 
 
 # A number format that makes a spreadsheet show a number as other text than the number that is loaded:

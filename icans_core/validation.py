@@ -13,7 +13,7 @@ Every problem names the file or sheet, the spreadsheet row, the column and the v
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from difflib import get_close_matches
 
@@ -60,6 +60,9 @@ class _Table:
     raw: RawTable
     frame: pd.DataFrame
     reported: set[tuple[int, str]]
+    # cells already warned as looking like a known value but for look-alike letters (row, column) -> that value:
+    # their warning names the characters and the value, so `consistency.variant_spellings` does not repeat it
+    lookalikes: dict[tuple[int, str], str] = field(default_factory=dict)
 
 
 def validate_tables(raw_tables: list[RawTable]) -> tuple[dict[str, pd.DataFrame] | None, list[Problem]]:
@@ -96,6 +99,8 @@ def validate_tables(raw_tables: list[RawTable]) -> tuple[dict[str, pd.DataFrame]
         problems += _apply_rules(table, _rules(table.spec, patient_ids), "error")
         problems += _apply_rules(table, _warning_rules(table.spec), "warning")
     problems += consistency.check_across_rows(tables)  # duplicates, same-day conflicts, negatives, after death
+    if "toxicity_episodes" in tables:
+        problems += _episode_treatments(tables)
 
     if any(p.severity == "error" for p in problems):
         return None, problems
@@ -246,13 +251,20 @@ def _ambiguity(value: str, both: bool, comma: bool) -> str:
                 f"in this file cannot hold. Write it without a thousands separator: {thousands}.")
     decimal = Decimal(value.replace(",", ".")).normalize()
     shown = f"{decimal:f}".replace(".", ",")
+    # The advice must never be a form this rule refuses: 1,125 (or 1.125) has no trailing zeros to drop, and
+    # as a decimal comma it is refused again. A zero after its last digit (1,1250) makes four decimals, which
+    # cannot group thousands, and is the same number.
+    padded = bool(_THOUSANDS_COMMA.fullmatch(shown))
+    decimal_form = shown + "0" if padded else shown
     if comma:
-        return (f"{AMBIGUOUS}'{value}' could be a decimal comma ({value} = {shown}) or a thousands separator "
-                f"(English {value} = {thousands}). Write it without a thousands separator: {thousands}, or "
-                f"without the trailing zeros: {shown}.")
+        how = (f"with a zero after the last decimal: {decimal_form} (four decimals cannot be thousands)" if padded
+               else f"without the trailing zeros: {decimal_form}")
+        return (f"{AMBIGUOUS}'{value}' could be a decimal comma ({value} = {decimal_form}) or a thousands separator "
+                f"(English {value} = {thousands}). Write it without a thousands separator: {thousands}, or {how}.")
+    how = (f"{decimal_form} with a decimal comma and a zero after the last decimal (four decimals cannot be "
+           "thousands)" if padded else f"{decimal_form} with a decimal comma" if "," in decimal_form else decimal_form)
     return (f"{AMBIGUOUS}'{value}' could be a thousands separator (German {value} = {thousands}) or a decimal "
-            f"point ({value} = {shown}). Write it without a thousands separator: {thousands}, or {shown} with "
-            "a decimal comma.")
+            f"point ({value} = {decimal_form}). Write it without a thousands separator: {thousands}, or {how}.")
 
 
 # Excel counts dates in days from 1899-12-30: a date typed into a General cell (or exported to CSV)
@@ -422,25 +434,58 @@ def _unknown_agents(table: _Table) -> list[Problem]:
         route = route if isinstance(route, str) else None
         if (agent, route) not in messages:
             messages[agent, route] = _unknown_agent_message(agent, klass)
+        if (meant := _lookalike_agent(agent)) is not None:
+            table.lookalikes[int(row), "agent"] = meant
         found.append(warning(source, messages[agent, route], row=int(row), column="agent",
                              value=table.raw.frame.at[row, "agent"] if "agent" in table.raw.frame.columns else agent))
     return capped(found, source, "agent")
 
 
+def _episode_treatments(tables: dict[str, _Table]) -> list[Problem]:
+    """The warnings of interventions rows on the treatments of episode forms that have days: those become
+    interventions only after validation (derived.derive_assessments), so a misspelt 'Dexa' would otherwise
+    become class 'other' without a word, and one after death or given twice would pass unseen. Each warning
+    names the form's row and column (treatments, or the day list of the day that is late)."""
+    episodes = tables["toxicity_episodes"]
+    given = derived.episode_interventions(episodes.frame.rename_axis("source_row").reset_index())
+    if given.empty:
+        return []
+    source = episodes.raw.source
+    raw = episodes.raw.frame
+    unknown = given[~given["agent"].isin(list(S.AGENTS))]
+    found = [warning(source, _unknown_agent_message(agent, klass), row=int(row), column="treatments",
+                     value=raw.at[row, "treatments"] if "treatments" in raw.columns else None)
+             for row, agent, klass in zip(unknown["source_row"], unknown["agent"], unknown["agent_class"])]
+    return capped(found, source, "treatments") + consistency.episode_treatments(
+        tables.get("patients"), episodes, tables.get("interventions"), given)
+
+
 def _lookalike_products(table: _Table) -> list[Problem]:
     """A warning on an unknown product that looks like a known one (a Cyrillic a in axi-cel): it is another
-    product, with no target or costimulatory domain, though it reads the same."""
+    product, with no target or costimulatory domain, though it reads the same. It is the cell's one warning: the
+    generic "Unknown product" rule and `consistency.variant_spellings` skip it (their words are in it)."""
     f = table.frame
     known = {p.short for p in S.PRODUCTS}
     found = []
     for row, product in f.loc[f["product"].notna() & ~f["product"].isin(list(known)), "product"].items():
         meant = S.PRODUCT_SYNONYMS.get(S.vocabulary_key(without_lookalikes(product)))
         if meant is not None:
-            found.append(warning(table.raw.source, f"{quoted(product)} looks like the product '{meant}' but is not "
-                                                   f"it ({lookalike_note(product)}): kept as given, as another product "
-                                                   "with unknown target and costimulatory domain. Retype it.",
+            found.append(warning(table.raw.source, f"Unknown product: {quoted(product)} looks like the product "
+                                                   f"'{meant}' but is not it ({lookalike_note(product)}): kept as "
+                                                   "given, as another product (and another group where the product "
+                                                   "is the group) with unknown target and costimulatory domain. "
+                                                   f"Retype it as '{meant}'.",
                                  row=int(row), column="product", value=table.raw.frame.at[row, "product"]))
+            table.reported.add((int(row), "product"))
+            table.lookalikes[int(row), "product"] = meant
     return capped(found, table.raw.source, "product")
+
+
+def _lookalike_agent(agent: str) -> str | None:
+    """The known agent an unknown one reads as but for look-alike or invisible characters (a Cyrillic a in
+    dexamethasone), or None."""
+    plain = without_lookalikes(agent)
+    return S.AGENT_SYNONYMS.get(S.vocabulary_key(plain)) if plain != agent else None
 
 
 def _unknown_agent_message(agent: str, klass: str) -> str:
@@ -450,13 +495,17 @@ def _unknown_agent_message(agent: str, klass: str) -> str:
         counted = ("counted as class 'other' (so not in the steroid totals, and not as a corticosteroid, IL-6 "
                    "or IL-1 blockade or IVIG in filters and time origins)")
     message = f"{quoted(agent)} is not a known agent: kept as given, {counted}."
+    note = lookalike_note(agent)
+    meant = _lookalike_agent(agent)
+    if meant is not None:  # it reads as a known agent: say which, and why it is not (no guessing at others)
+        why = f" ({note})" if note else ""
+        return message + f" It looks like '{meant}' ({S.AGENTS[meant][0]}) but is not it{why}. Retype it as '{meant}'."
     close = S.closest_agents(agent)
     if close:
         message += " Did you mean " + " or ".join(f"'{c}' ({S.AGENTS[c][0]})" for c in close) + "?"
     if klass != S.INTRATHECAL and S.vocabulary_key(agent).endswith(S.CORTICOSTEROID_ENDINGS):
         message += (" If it is another corticosteroid, it has no dexamethasone factor in this format (only "
                     f"{', '.join(S.DEXAMETHASONE_EQUIVALENTS)}), so it is not counted as one.")
-    note = lookalike_note(agent)
     return message + (f" ({note}.)" if note else "")
 
 

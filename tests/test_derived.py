@@ -168,3 +168,55 @@ def test_treatment_day_lists_that_do_not_match_are_refused_naming_row_and_column
         (2, "treatment_start_days"), (3, "treatment_start_days"), (4, "treatment_end_days"),
         (5, "treatment_start_days"), (6, "treatment_start_days")}
     assert any("1 day(s) for 2 treatment(s)" in p.problem for p in result.errors)
+
+
+def test_episode_treatments_with_days_are_warned_as_interventions_rows_are():
+    # they become interventions after validation; each warning names the form's file, row, column and cell
+    tables = copy_tables()
+    tables["patients"][1][7:9] = ["8", "8"]  # P1 dies on day 8 (last follow-up 8); P2 is alive to day 200
+    tables["toxicity"] = [r for r in tables["toxicity"] if r[0] != "P1" or r[1] in ("day", "1", "5")]
+    # row 2: dexamethasone days 5-7 with no dose, unit or route, as a form gives it; row 3: with a dose (no copy)
+    tables["interventions"] = [tables["interventions"][0], ["P1", "dexamethasone", "5", "7", "", "", ""],
+                               ["P2", "anakinra", "250", "", "100", "mg", "SC"]]
+    tables["toxicity_episodes"] = [
+        DATED_HEADER,
+        ["P1", "ICANS", "5", "3", "7", "Dexa; dexamethasone", "5; 5", "; 7"],  # misspelt; the same as row 2
+        ["P1", "CRS", "1", "2", "3", "tocilizumab", "6", "12"],               # ends after death
+        ["P2", "CRS", "1", "2", "3", "anakinra; anakinra", "250; 250", ""],   # after follow-up; listed twice
+        ["P2", "ICANS", "4", "3", "9", "Dexa", "", ""],                       # no day: listed only, not warned
+    ]
+    result = load(tables)
+    assert result.ok, result.report.to_string()
+    messages = {(p.row, p.column, p.value): p.problem for p in result.problems
+                if p.source == "toxicity_episodes.csv" and "Duplicate" not in p.problem}
+    duplicates = {(p.row, p.column, p.value): p.problem for p in result.problems
+                  if p.source == "toxicity_episodes.csv" and "Duplicate" in p.problem}
+    assert all(p.severity == "warning" for p in result.problems)
+    assert set(messages) == {(2, "treatments", "Dexa; dexamethasone"), (3, "treatment_end_days", "12"),
+                             (4, "treatment_start_days", "250; 250")}, result.report.to_string()
+    assert messages[2, "treatments", "Dexa; dexamethasone"].startswith(
+        "'Dexa' is not a known agent: kept as given, counted as class 'other'")
+    assert "Did you mean 'dexamethasone' (corticosteroid)?" in messages[2, "treatments", "Dexa; dexamethasone"]
+    assert messages[3, "treatment_end_days", "12"].startswith(
+        "After death: 'tocilizumab' (a treatment of this episode form) on day 12 is after this patient's death_day (8)")
+    assert messages[4, "treatment_start_days", "250; 250"].startswith(
+        "After the last follow-up: 'anakinra' (a treatment of this episode form) on day 250 is after this patient's "
+        "last_followup_day")
+    assert {k: v.split(" (the same")[0] for k, v in duplicates.items()} == {
+        (2, "treatments", "Dexa; dexamethasone"):
+            "Duplicate treatment: 'dexamethasone' from day 5 to 7 is also in interventions.csv, row 2",
+        (4, "treatments", "anakinra; anakinra"):
+            "Duplicate treatment: 'anakinra' on day 250 is listed twice in this row's treatments"}
+    # the cohort loads as before: the treatments with days are interventions, the misspelt one of class 'other'
+    given = result.cohort.tables["interventions"]
+    assert [(r.agent, r.agent_class) for r in given.itertuples(index=False)][2:4] == [
+        ("Dexa", "other"), ("dexamethasone", "corticosteroid")]
+
+
+def test_a_treatment_day_list_that_does_not_match_gives_no_warning_guessed_from_it():
+    # refused by the day-list rule; the warnings of its treatments are not computed from a list that may be shifted
+    tables = {"patients": PATIENTS, "toxicity_episodes": [
+        DATED_HEADER, ["P1", "CRS", "2", "2", "6", "Dexa; tocilizumab", "500", ""]]}
+    result = load(tables)
+    assert not result.ok
+    assert [(p.severity, p.row, p.column) for p in result.problems] == [("error", 2, "treatment_start_days")]

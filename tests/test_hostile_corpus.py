@@ -19,6 +19,7 @@ import tempfile
 import time
 import unicodedata
 from datetime import datetime
+from decimal import Decimal
 import zipfile
 from dataclasses import dataclass, field
 from typing import Callable
@@ -774,6 +775,19 @@ SILENT: list[Silent] = [
            lambda: upload(labs__csv=b"\xef\xbb\xbf" + table_bytes("labs", cells("labs", (4, "value", "2,500")),
                                                                    delimiter=";")),
            "refused", "'2,500' could be a decimal comma (2,500 = 2,5)", ("labs.csv", 4, "value", "2,500")),
+    # no trailing zeros to drop: the advice is a form this rule accepts (a zero added, or no separator)
+    Silent("1,125 in a semicolon CSV: advised 1125 or 1,1250, never 1,125 again",
+           lambda: semicolon_cell("labs", 5, "value", "1,125"), "refused",
+           "Write it without a thousands separator: 1125, or with a zero after the last decimal: 1,1250",
+           ("labs.csv", 5, "value", "1,125")),
+    Silent("1.125 in a semicolon CSV: advised 1125 or 1,1250, never 1,125",
+           lambda: semicolon_cell("labs", 5, "value", "1.125"), "refused",
+           "Write it without a thousands separator: 1125, or 1,1250 with a decimal comma and a zero after",
+           ("labs.csv", 5, "value", "1.125")),
+    Silent("the advised 1,1250 in a semicolon CSV loads exactly as 1.125",
+           lambda: semicolon_cell("labs", 5, "value", "1,1250"), "exact", export=day_2_median("1.125")),
+    Silent("the advised 1125 in a semicolon CSV loads exactly",
+           lambda: semicolon_cell("labs", 5, "value", "1125"), "exact", export=day_2_median("1125")),
     Silent("a leading zero cannot group thousands: 0,125 in a semicolon CSV is 0.125",
            lambda: semicolon_cell("labs", 5, "value", "0,125"), "exact", export=day_2_median("0.125")),
     Silent("a leading zero cannot group thousands: 0.125 in a semicolon CSV is 0.125",
@@ -1130,6 +1144,27 @@ def test_the_module_entry_point_refuses_and_warns(tmp_path):
                               capture_output=True, text=True, timeout=120)
         assert done.returncode == status, done.stdout + done.stderr
         assert words in done.stdout
+
+
+@pytest.mark.parametrize("given", ["1,125", "12,345", "1.125", "1,000", "12,500", "1.500", "100.000"])
+def test_every_form_the_ambiguity_advice_gives_loads_exactly(given):
+    # The advice names one form per reading (thousands, decimal); each must load, through the upload's own path,
+    # as the number of that reading: never a form the same rule refuses again.
+    table, row, column = "labs", 5, "value"
+    [problem] = [p for p in load_sources(semicolon_cell(table, row, column, given)).errors]
+    assert "Ambiguous number" in problem.problem, problem
+    advice = problem.problem.split("Write it without a thousands separator: ", 1)[1]
+    forms = re.findall(r"[+-]?\d[\d,]*\d|[+-]?\d", advice)
+    thousands, decimal = Decimal(given.replace(",", "").replace(".", "")), Decimal(given.replace(",", "."))
+    assert len(forms) == 2, advice
+    loaded = set()
+    for form in forms:
+        result = load_sources(semicolon_cell(table, row, column, form))
+        assert result.ok and not [p for p in result.problems if p.row == row and p.column == column], \
+            result.report.to_string()
+        frame = result.cohort.tables[table]
+        loaded.add(Decimal(repr(float(frame.loc[frame["source_row"] == row, column].iloc[0]))))
+    assert loaded == {thousands, decimal}, (advice, loaded)
 
 
 # --- the runner -------------------------------------------------------------------------------------------

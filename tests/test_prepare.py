@@ -168,3 +168,28 @@ def test_a_semicolon_file_keeps_its_decimal_commas_and_refuses_ambiguous_thousan
     assert [(p.source, p.row, p.column, p.value) for p in refused.errors] == [
         ("patients.csv", 2, "last_followup_day", "1.500")]
     assert "could be a thousands separator" in refused.errors[0].problem
+
+
+@pytest.mark.parametrize("given,advised", [("1,125", ("1125", "1,1250")), ("1.125", ("1125", "1,1250")),
+                                           ("1,000", ("1000", "1"))])
+def test_prepare_advises_for_an_ambiguous_number_only_forms_it_then_accepts(given, advised, tmp_path):
+    # the upload's rule and its advice: the forms it names pass prepare and load as their reading
+    toxicity = Source("toxicity.csv", b"patient_id;day;crs_grade\nP1;1;1\n")
+
+    def patients(day: str) -> Source:
+        return Source("patients.csv", f"patient_id;product;infusion_date;last_followup_day\nP1;axi-cel;2024-03-01;"
+                                      f"{day}\n".encode())
+
+    refused = prepare.prepare_sources([patients(given), toxicity])
+    [problem] = refused.errors
+    assert (problem.row, problem.column, problem.value) == (2, "last_followup_day", given)
+    assert f"Write it without a thousands separator: {advised[0]}, or " in problem.problem
+    assert advised[1] in problem.problem.split("Write it", 1)[1]
+    for form in advised:
+        done = prepare.prepare_sources([patients(form), toxicity])
+        assert done.ok, [p.problem for p in done.errors]
+        folder = tmp_path / form
+        done.write(folder)
+        loaded = load_paths([folder / "patients.csv", folder / "toxicity.csv"])
+        assert loaded.ok, loaded.report.to_string()
+        assert loaded.cohort.tables["patients"]["last_followup_day"].tolist() == [float(form.replace(",", "."))]

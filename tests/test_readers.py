@@ -187,3 +187,44 @@ def test_the_fast_csv_path_reads_exactly_what_csv_reader_reads(text, monkeypatch
     for a, b in zip(fast, slow):
         pd.testing.assert_frame_equal(a.frame, b.frame)
         assert a.decimal_comma == b.decimal_comma
+
+
+def _workbook_with(edit) -> bytes:
+    import openpyxl
+
+    from tests.cohorts import VALID
+
+    book = openpyxl.Workbook()
+    book.remove(book.active)
+    for name, rows in VALID.items():
+        sheet = book.create_sheet(name)
+        for row in rows:
+            sheet.append(row)
+    edit(book["toxicity"])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def _repeat_day(sheet, *, formula: str | None = None, hidden: bool = False) -> None:
+    sheet["F1"], sheet["F2"] = "day", formula or "3"  # a second 'day' column, right of ice_score
+    if hidden:
+        sheet.column_dimensions["F"].hidden = True
+
+
+@pytest.mark.parametrize("edit,also", [
+    (lambda s: _repeat_day(s, formula="=1+1"), ("error", 2, "Formula with no saved value (=1+1)")),
+    (lambda s: _repeat_day(s, hidden=True), ("warning", 1, "The column 'day' is hidden in this sheet (column F)")),
+], ids=["formula", "hidden column"])
+def test_a_repeated_column_with_a_formula_or_hidden_is_refused_as_repeated_not_a_crash(edit, also):
+    # a formula or hidden-column check once looked the repeated name up (several columns) and the whole read
+    # failed with pandas' "truth value of a Series is ambiguous", hiding the real problem
+    result = load_sources([Source("c.xlsx", _workbook_with(edit))])
+    assert result.cohort is None
+    found = {(p.severity, p.source, p.row, p.column) for p in result.problems}
+    assert ("error", "c.xlsx › toxicity", 1, "day") in found, result.report.to_string()
+    assert any("appears more than once in the header" in p.problem for p in result.errors)
+    severity, row, words = also
+    assert any((p.severity, p.row, p.column) == (severity, row, "day") and words in p.problem
+               for p in result.problems), result.report.to_string()
+    assert not any("truth value" in p.problem or p.source == "(cohort)" for p in result.problems)

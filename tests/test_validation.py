@@ -284,3 +284,35 @@ def test_a_float32_parquet_value_loads_as_its_writer_shows_it(tmp_path):
     result = load_sources(upload)
     assert result.ok, result.report
     assert result.cohort.tables["labs"][["day", "value"]].values.tolist() == [[1.1, 0.1]]  # not 0.10000000149011612
+
+
+def test_a_grade_5_after_death_gets_one_warning_on_its_row_the_grade_5_one():
+    # P1 dies on day 8; row 4 (day 9) says ICANS grade 5: the grade-5 warning names the death_day already, so the
+    # generic "After death" on the same row would only repeat it. P1's IVIG ending on day 9 is still after death.
+    tables = with_cell("toxicity", 4, "icans_grade", "5",
+                       with_cell("patients", 2, "death_day", "8", with_cell("patients", 2, "last_followup_day", "8")))
+    result = load_sources(sources(tables))
+    assert result.ok, result.report.to_string()
+    row_4 = [p for p in result.problems if (p.source, p.row) == ("toxicity.csv", 4)]
+    assert [(p.column, p.problem.split(" on day")[0]) for p in row_4] == [("icans_grade", "Grade 5 ICANS (death from ICANS)")]
+    assert [(p.source, p.row, p.column) for p in result.problems if p.problem.startswith("After death")] == [
+        ("interventions.csv", 3, "end_day")]
+
+
+@pytest.mark.parametrize("table,row,column,given,shown,words", [
+    # P1 (row 2) is axi-cel, so a Cyrillic а in P2's axi-cel is an unknown product, a look-alike and a variant spelling
+    ("patients", 3, "product", "\u0430xi-cel", "\\u0430xi-cel",
+     ["Unknown product", "looks like the product 'axi-cel'", "U+0430 CYRILLIC SMALL LETTER A, which looks like Latin 'a'",
+      "another group where the product is the group", "Retype it as 'axi-cel'"]),
+    # row 2 is dexamethasone, so a Cyrillic а in row 3 is an unknown agent, a look-alike and a variant spelling
+    ("interventions", 3, "agent", "dex\u0430methasone", "dex\\u0430methasone",
+     ["is not a known agent", "counted as class 'other'", "It looks like 'dexamethasone' (corticosteroid)",
+      "U+0430 CYRILLIC SMALL LETTER A, which looks like Latin 'a'", "Retype it as 'dexamethasone'"]),
+])
+def test_a_lookalike_value_gets_one_warning_saying_all(table, row, column, given, shown, words):
+    result = load_sources(sources(with_cell(table, row, column, given)))
+    assert result.ok, result.report.to_string()
+    [problem] = [p for p in result.problems if (p.row, p.column) == (row, column)]
+    assert (problem.source, problem.value) == (f"{table}.csv", shown)
+    for word in words:
+        assert word in problem.problem, problem.problem
