@@ -193,12 +193,12 @@ def pytest_runtest_makereport(item, call):
 
 
 def resume_session(app_url: str, session_id: str, xsrf_cookie: str | None = None, page_name: str = "",
-                   timeout: float = 60) -> tuple[str, bytes]:
+                   timeout: float = 60, query_string: str = "") -> tuple[str, bytes]:
     """Speak Streamlit's websocket protocol as a raw client that presents `session_id`, as the frontend does.
 
     The frontend reconnects by sending `Sec-WebSocket-Protocol: streamlit, <xsrf token>, <session id>`
     and then a rerun BackMsg; this does the same, with Streamlit's XSRF cookie only if given (a
-    browser's cookie copied over, for a control). Returns (the session id the server gave this
+    browser's cookie copied over, for a control) and the page's `query_string` if given. Returns (the session id the server gave this
     client, every byte it was sent until the script run finished)."""
     from websockets.sync.client import connect
     from streamlit.proto.BackMsg_pb2 import BackMsg
@@ -213,7 +213,7 @@ def resume_session(app_url: str, session_id: str, xsrf_cookie: str | None = None
     with connect(ws_url, subprotocols=protocols, additional_headers=headers, open_timeout=timeout,
                  max_size=None) as ws:
         rerun = BackMsg()
-        rerun.rerun_script.query_string = ""
+        rerun.rerun_script.query_string = query_string
         rerun.rerun_script.page_name = page_name
         ws.send(rerun.SerializeToString())
         deadline = time.monotonic() + timeout

@@ -138,13 +138,16 @@ def test_control_the_same_client_with_the_browsers_cookie_does_get_the_session(c
     # team-password session is empty for every client, so it resumes the session for anyone.
     # What the binding checks is the browser's cookie: given it, the raw client gets everything.
     context, page, session_id, cookie = alice_signed_in_with_her_upload(chromium, app_url)
+    # Her browser leaves first: while it is open, its own reconnect races the raw client for the session.
+    context.close()
     try:
-        given, received = resume_session(app_url, session_id, xsrf_cookie=cookie, page_name="patient")
+        # Her second patient: her browser showed the first, and Streamlit sends an element the session
+        # already sent as a reference to its message cache, not again; a new one comes whole.
+        given, received = resume_session(app_url, session_id, xsrf_cookie=cookie, page_name="patient",
+                                         query_string=f"patient_id={ALICE_IDS[1].decode()}")
         assert given == session_id
-        # Her session, not a new one: her data comes (as in the negative control below, an element her
-        # browser already had may come as a reference to Streamlit's message cache, so not every string
-        # need appear), and neither the refusal nor a sign-in form does.
-        assert set(leaks(received)) & {ALICE.encode(), *ALICE_IDS}, leaks(received)
+        # Her session, not a new one: her data comes, and neither the refusal nor a sign-in form does.
+        assert ALICE_IDS[1] in received and set(leaks(received)) & {ALICE.encode(), ALICE_IDS[0]}, leaks(received)
         assert b"belongs to another browser" not in received
         assert b"Team password" not in received
     finally:
@@ -191,8 +194,10 @@ def test_negative_control_with_the_binding_switched_off_the_id_alone_gets_her_se
     # What the issue reported, reproduced: without the binding (and without serve.py's gate), a
     # client with nothing but her session id gets "Signed in as Alice" and her patients.
     context, page, session_id, _ = alice_signed_in_with_her_upload(chromium, unbound_server)
+    context.close()  # as in the control above: no race with her browser's reconnect, and her second patient
     try:
-        given, received = resume_session(unbound_server, session_id, page_name="patient")
+        given, received = resume_session(unbound_server, session_id, page_name="patient",
+                                         query_string=f"patient_id={ALICE_IDS[1].decode()}")
         assert given == session_id
         # Her data reaches the raw client. (Which elements: Streamlit sends an element the session already
         # sent as a reference to its cache, not again, so her unchanged name may come as a reference only.)
