@@ -156,6 +156,8 @@ def test_invalid_upload_is_refused_with_a_full_report_and_nothing_loaded(app):
     assert len(shown) == 1, shown
     assert "Not loaded" in shown[0] and "3 error(s)" in shown[0], shown[0]
     assert "patients.csv" in shown[0] and "toxicity.csv" in shown[0], shown[0]
+    # the errors are all in toxicity.csv: the message says so, and that neither file was loaded
+    assert "3 error(s) in toxicity.csv, so none of patients.csv, toxicity.csv was loaded" in as_shown(shown[0]), shown[0]
 
     reports = report_frames(app)
     assert len(reports) == 1, "expected one validation report table"

@@ -124,7 +124,7 @@ def test_next_and_previous_step_through_the_cohort(hand):
     assert shown_patient(hand) == "B10"
     quiet = metrics(click(hand, "patient_previous"))  # B2: no severe ICANS
     assert shown_patient(hand) == "B2"
-    assert quiet["Outcome"] == "No severe ICANS" and quiet["Severe ICANS onset (grade 3+)"] == "None"
+    assert quiet["Outcome"] == "No severe ICANS" and quiet["Severe ICANS onset (grade 3+)"] == "No episode"  # was "None", read as a missing value
 
 
 def test_a_patient_chosen_beforehand_is_opened(monkeypatch):

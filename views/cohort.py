@@ -174,8 +174,10 @@ def show_last_result(chosen_names: list[str]) -> None:
     if last["ok"]:
         st.success(f"Loaded {names}." + (f" {len(report)} warning(s) listed above." if len(report) else ""))
         return
-    verb = "has" if len(last["names"]) == 1 else "have"
-    st.error(f"**Not loaded:** {names} {verb} {last['errors']} error(s). Nothing was loaded; the cohort "
+    # the files the errors are in, not every file chosen (one bad file among four is not four bad files)
+    bad = list(dict.fromkeys(report.loc[report["severity"] == "error", "source"].dropna().astype(str)))
+    where = f" in {', '.join(plain(b) for b in bad)}" if bad else ""
+    st.error(f"**Not loaded:** {last['errors']} error(s){where}, so none of {names} was loaded; the cohort "
              "above is still the one in use. Fix every row listed below and upload again.")
     show_report(report)
     st.download_button("Download the validation report (CSV)",

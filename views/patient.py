@@ -93,7 +93,7 @@ numbers.markdown(plain(" · ".join(f for f in facts if f)))  # product, disease,
 severe = f"grade {episode_options.severe_grade}+"
 first, second = numbers.columns(2)
 third, fourth = numbers.columns(2)
-first.metric(f"Severe ICANS onset ({severe})", fmt_day(key.onset_day) if key.severe else "None")
+first.metric(f"Severe ICANS onset ({severe})", fmt_day(key.onset_day) if key.severe else "No episode")
 second.metric("Peak ICANS grade", f"{key.peak_grade}" if key.severe else
               ("–" if key.max_icans_grade is None else f"{key.max_icans_grade}"),
               help="The highest grade of the severe episode (onset to resolution); without a severe episode, "
