@@ -182,8 +182,6 @@ def _age_link_ok(values: list[str], bounds) -> bool:
             and all(n is not None and bounds[0] <= n <= bounds[1] for n in numbers))
 
 
-
-
 def unknown_parameters(opened_with: list[str], known: set[str]) -> list[str]:
     """The parameters of the opened link that neither the app nor the page's widgets use."""
     return sorted(set(opened_with) - KNOWN_PARAMETERS - known)

@@ -50,13 +50,15 @@ def show_loaded() -> None:
         st.dataframe(info["sources"], hide_index=True)
     warnings = session.cohort_warnings()
     if warnings:
-        uploaded = not session.is_sample()
-        if uploaded:  # a warning is a value loaded as written that may be analysed otherwise than meant
+        # the user's own data (an upload, a published or the deployment's cohort), not the bundled sample:
+        # a warning is a value loaded as written that may be analysed otherwise than meant
+        theirs = not session.is_sample()
+        if theirs:
             st.warning(f"**{len(warnings):,} warning(s) from loading this cohort:** values loaded as written "
                        "that an analysis may treat otherwise than you meant (two spellings of one group are two "
                        "groups; an agent the app does not know is not counted as a steroid). Each names its "
                        "file, row, column and value below.", icon=":material/warning:")
-        with st.expander(f"{len(warnings)} warning(s) from loading this cohort", expanded=uploaded):
+        with st.expander(f"{len(warnings)} warning(s) from loading this cohort", expanded=theirs):
             show_report(report_frame(warnings))
     if not session.is_sample() and st.button("Go back to the sample cohort", icon=":material/restart_alt:"):
         session.restore_sample()
