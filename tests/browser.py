@@ -83,6 +83,37 @@ def wait_until_idle(page, timeout: float = EXPECT_TIMEOUT) -> None:
         "data-test-script-state", "notRunning", timeout=timeout)
 
 
+def settled(read, quiet: float = 1.5, timeout: float = EXPECT_TIMEOUT / 1000):
+    """`read()` once it has returned the same value for `quiet` seconds.
+
+    The data grid's screen-reader table (and a download button's file) can lag the run that drew them by a few
+    frames on a loaded runner: reading once right after `wait_until_idle` has caught the previous run's numbers.
+    """
+    deadline = time.monotonic() + timeout
+    value, since = read(), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        again = read()
+        if again != value:
+            value, since = again, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return value
+    raise AssertionError(f"still changing after {timeout:.0f} s; last read: {value!r}")
+
+
+def read_until(read, expected, timeout: float = EXPECT_TIMEOUT / 1000):
+    """`read()` until it returns `expected` or `timeout` passes; returns the last value (assert on it).
+
+    For what a run started by a link shows once the rerun that applies the link's options has drawn it.
+    """
+    deadline = time.monotonic() + timeout
+    value = read()
+    while value != expected and time.monotonic() < deadline:
+        time.sleep(0.5)
+        value = read()
+    return value
+
+
 def team_password_secrets(folder: Path, password: str) -> Path:
     """A secrets.toml in `folder` for a deployment signed in with one team password (hashed, as shipped)."""
     from icans_core import passwords

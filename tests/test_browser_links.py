@@ -22,7 +22,7 @@ from playwright.sync_api import expect
 from icans_core import library, sample
 from icans_core.ingest import load_sources
 from icans_core.readers import Source
-from tests.browser import upload_cohort, EXPECT_TIMEOUT, running_app, wait_until_idle
+from tests.browser import upload_cohort, EXPECT_TIMEOUT, read_until, running_app, settled, wait_until_idle
 
 pytestmark = pytest.mark.browser
 FIRST_LOAD_TIMEOUT = 60_000
@@ -138,17 +138,23 @@ def test_a_link_from_a_published_cohort_opens_that_cohort_with_the_same_numbers(
     expect(sidebar(page).get_by_text(PUBLISHED_LABEL)).to_be_visible()
     open_filters(page)
     choose_in_multiselect(page, "Product", "axi-cel")
+    log_medians = settled(lambda: medians_text(page))  # R's default band, before the link's option is set
     page.get_by_test_id("stRadio").filter(has_text="95% confidence band").get_by_text("log-log", exact=True).click()
     expect(page.get_by_text("95% CI from the log-log (lifelines' default")).to_be_visible()  # the new run drew
     wait_until_idle(page)
+    # the grid can show the last run's numbers for a few frames: wait until it shows this run's
+    expect(medians_table(page).locator("tbody")).not_to_have_text(log_medians, use_inner_text=True)
     expect(page).to_have_url(re.compile(r"resolution_ci=log-log"))
     link = copied_link(page)
     sent = query(link)
     # the link names the cohort and its content, with stable values (never a label)
     assert sent["cohort"] == [cohort_id] and sent["fp"] == [fingerprint], link
     assert sent["product"] == ["axi-cel"] and sent["resolution_ci"] == ["log-log"], link
-    sent_selection, sent_medians, sent_km = selection_line(page), medians_text(page), km_data(page)
+    sent_selection, sent_medians = selection_line(page), settled(lambda: medians_text(page))
+    sent_km = km_data(page)
     assert "of 120 patients selected" in sent_selection
+    # this cohort's log-log median CIs differ from the log ones, so a link that dropped the option would fail
+    assert sent_medians != log_medians
 
     colleague = fresh(chromium)
     try:
@@ -163,7 +169,7 @@ def test_a_link_from_a_published_cohort_opens_that_cohort_with_the_same_numbers(
         # page between the first run and the rerun that applies the URL's options); fails if they never come
         expect(medians_table(other).locator("tbody")).to_have_text(sent_medians, use_inner_text=True)
         wait_until_idle(other)
-        assert km_data(other) == sent_km
+        assert read_until(lambda: km_data(other), sent_km) == sent_km
         # nothing the link carried is called ignored: the page applied its own options
         expect(sidebar(other).get_by_text("Ignored link parameter")).to_have_count(0)
     finally:

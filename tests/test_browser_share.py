@@ -8,7 +8,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import EXPECT_TIMEOUT, wait_until_idle
+from tests.browser import EXPECT_TIMEOUT, read_until, settled, wait_until_idle
 
 pytestmark = pytest.mark.browser
 FIRST_LOAD_TIMEOUT = 60_000
@@ -46,7 +46,7 @@ def test_a_copied_link_opens_the_same_cohort_and_curves(chromium, app_url, page)
     expect(page.get_by_test_id("stSidebar").get_by_text(re.compile(r"received any of: IVIG"))).to_be_visible()
     wait_until_idle(page)
     expect(page).to_have_url(re.compile(r"product=axi-cel.*rx=IVIG|rx=IVIG.*product=axi-cel"))
-    shared_url, sent_selection, sent_data = page.url, selection_line(page), km_data(page)
+    shared_url, sent_selection, sent_data = page.url, selection_line(page), settled(lambda: km_data(page))
     # the sidebar's copy-link control offers this address: the same page and parameters, the cohort named
     offered = page.get_by_test_id("stSidebar").get_by_test_id("stCode").inner_text().strip()
     assert urlsplit(offered).path == urlsplit(shared_url).path
@@ -63,6 +63,6 @@ def test_a_copied_link_opens_the_same_cohort_and_curves(chromium, app_url, page)
             timeout=FIRST_LOAD_TIMEOUT)
         wait_until_idle(other, timeout=FIRST_LOAD_TIMEOUT)
         assert selection_line(other) == sent_selection
-        assert km_data(other) == sent_data
+        assert read_until(lambda: km_data(other), sent_data) == sent_data
     finally:
         colleague.close()
