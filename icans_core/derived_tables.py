@@ -105,3 +105,19 @@ def grade_discrepancies(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
             else found
 
     return store.derived_rows(con, "grade_discrepancies", compute)
+
+
+def prederive(con: duckdb.DuckDBPyConnection) -> None:
+    """Compute into `con`'s database (a cohort file being written: store.save_cohort_file) the derived
+    tables a session asks for under the default options, so that every session attaching the file
+    reads them instead of computing its own: a new session's first page, and a page opened from a
+    link, then only restrict them. Other options are computed per session, as before."""
+    options = EpisodeOptions()
+    episodes(con, "group", options)
+    steroid_exposure(con, "group")
+    table1_inputs(con, "group", options)
+    grade_intervals(con)
+    expansion_metrics(con)
+    nca_metrics(con)
+    derived_grades(con)
+    grade_discrepancies(con)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from icans_core import store
+from icans_core import derived_tables, store
 from icans_core.ingest import Cohort
 
 ID_BYTES = 32  # 256 bits of randomness
@@ -58,7 +58,7 @@ def publish(cohort: Cohort, library_dir: str | Path, publisher: str | None = Non
             break
     partial = folder / f".{cohort_id}.partial{SUFFIX}"  # never matches an id, so never opened half-written
     try:
-        store.save_cohort_file(partial, cohort, metadata)
+        store.save_cohort_file(partial, cohort, metadata, prederive=derived_tables.prederive)
         os.replace(partial, target)
     finally:
         for leftover in (partial, Path(f"{partial}.wal")):

@@ -37,7 +37,7 @@ from typing import Callable
 
 import duckdb
 
-from icans_core import library, store
+from icans_core import derived_tables, library, store, versions
 from icans_core.ingest import LoadResult, load_paths
 from icans_core.problems import Problem
 
@@ -86,11 +86,7 @@ def _sha256(path: Path) -> str:
 
 def code_version() -> str:
     """SHA-256 over every source file of icans_core (the rules, the readers, the store's layout)."""
-    digest = hashlib.sha256()
-    for source in sorted(PACKAGE_DIR.rglob("*.py")):
-        digest.update(source.relative_to(PACKAGE_DIR).as_posix().encode() + b"\0")
-        digest.update(source.read_bytes() + b"\0")
-    return digest.hexdigest()
+    return versions.code_version(PACKAGE_DIR)
 
 
 def cache_key(stamps: tuple, label: str) -> str:
@@ -141,7 +137,8 @@ def prepare(path: str | Path, on_step: Callable[[str, float], None] | None = Non
 
 def _save(target: Path, result: LoadResult) -> None:
     store.save_cohort_file(target, result.cohort, {"label": result.cohort.label,
-                                                   "loaded_at": result.cohort.loaded_at})
+                                                   "loaded_at": result.cohort.loaded_at},
+                           prederive=derived_tables.prederive)
 
 
 def _read_entry(folder: Path, key: str) -> Prepared | None:

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from icans_core import schema as S
+from icans_core import versions
 from icans_core.ingest import Cohort
 from icans_core.validation import DERIVED_COLUMNS
 
@@ -100,16 +101,28 @@ def open_shared(path) -> duckdb.DuckDBPyConnection:
     con.begin()
     in_file = {r[0] for r in con.execute(
         "SELECT table_name FROM duckdb_tables() WHERE database_name = ?", [SHARED_CATALOG]).fetchall()}
-    for name in (*_SHARED_NAMES, *(d for d in DERIVED_TABLES if d in in_file)):
+    for name in (*_SHARED_NAMES, *(d for d in DERIVED_TABLES if d in in_file), *_prederived(con, in_file)):
         con.execute(f"CREATE VIEW {name} AS SELECT * FROM {SHARED_CATALOG}.main.{name}")
     con.execute("CREATE TABLE selected_patients AS SELECT patient_id FROM patients")
     con.commit()
     return con
 
 
+def _prederived(con: duckdb.DuckDBPyConnection, in_file: set[str]) -> list[str]:
+    """The file's derived_rows tables (derived_<key> and derived_<key>_types), when this very code computed
+    them (save_cohort_file's prederive): a file written before an analysis changed is served none, and
+    its sessions compute their own."""
+    if _PREDERIVED_BY not in in_file:
+        return []
+    written_by = con.execute(f"SELECT code_version FROM {SHARED_CATALOG}.main.{_PREDERIVED_BY}").fetchone()
+    if written_by is None or written_by[0] != versions.code_version():
+        return []
+    return sorted(name for name in in_file if name not in DERIVED_TABLES and _DERIVED_TABLE.fullmatch(name))
+
+
 def _shared_views(con: duckdb.DuckDBPyConnection) -> list[str]:
     rows = con.execute("SELECT view_name FROM duckdb_views() WHERE database_name = current_database() "
-                       "AND NOT internal AND list_contains(?, view_name)",
+                       "AND NOT internal AND (list_contains(?, view_name) OR starts_with(view_name, 'derived_'))",
                        [[*_SHARED_NAMES, *DERIVED_TABLES]]).fetchall()
     return [r[0] for r in rows]
 
@@ -375,11 +388,14 @@ def group_names(con: duckdb.DuckDBPyConnection, group_by: str = "group") -> list
 _METADATA_COLUMNS = ("label", "loaded_at", "published_at", "publisher")
 
 
-def save_cohort_file(path, cohort: Cohort, metadata: dict) -> None:
+def save_cohort_file(path, cohort: Cohort, metadata: dict, prederive=None) -> None:
     """Write a cohort (its four tables, its sources) and `metadata` into a NEW DuckDB file at `path`.
 
-    `metadata` holds label, loaded_at, published_at and publisher (text or None). The file is
-    checkpointed and closed before returning, so it is complete once this returns.
+    `metadata` holds label, loaded_at, published_at and publisher (text or None). `prederive(con)`,
+    if given, computes derived tables (derived_rows) into the file, for every session that attaches it
+    (derived_tables.prederive: those of the default options); they are stamped with the code's version,
+    and sessions of another version compute their own. The file is checkpointed and closed before
+    returning, so it is complete once this returns.
     """
     con = duckdb.connect(str(path))
     try:
@@ -387,6 +403,9 @@ def save_cohort_file(path, cohort: Cohort, metadata: dict) -> None:
         # derived once for every session that will attach the file (open_shared)
         _ensure_lab_days(con)
         _lab_days_are_distinct(con)
+        if prederive is not None:
+            prederive(con)
+            con.execute(f"CREATE TABLE {_PREDERIVED_BY} AS SELECT ? AS code_version", [versions.code_version()])
         con.execute("CREATE TABLE cohort_metadata (label VARCHAR, loaded_at VARCHAR, published_at VARCHAR, "
                     "publisher VARCHAR)")
         con.execute("INSERT INTO cohort_metadata VALUES (?, ?, ?, ?)",
@@ -493,6 +512,8 @@ def drop_derived(con: duckdb.DuckDBPyConnection) -> None:
 
 
 _DERIVED_KEY = re.compile(r"[a-z0-9_]{1,100}")
+_DERIVED_TABLE = re.compile(r"derived_[a-z0-9_]{1,100}")  # a derived_rows table, or its _types
+_PREDERIVED_BY = "prederived_by"  # in a cohort file: the code version its derived_<key> tables come from
 
 
 def derived_rows(con: duckdb.DuckDBPyConnection, key: str, compute, everyone: bool = False) -> pd.DataFrame:
@@ -510,8 +531,11 @@ def derived_rows(con: duckdb.DuckDBPyConnection, key: str, compute, everyone: bo
     if not _DERIVED_KEY.fullmatch(key):
         raise ValueError(f"not a derived-table key: {key!r}")
     table = f"derived_{key}"
+    # a table of this connection's, or a view on one computed into a shared file (open_shared)
     exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
-                         "AND table_name = ?", [table]).fetchone()[0]
+                         "AND table_name = ?", [table]).fetchone()[0] + con.execute(
+        "SELECT count(*) FROM duckdb_views() WHERE database_name = current_database() AND NOT internal "
+        "AND view_name = ?", [table]).fetchone()[0]
     if not exists:
         frame = compute()
         dtypes = {c: str(t) for c, t in frame.dtypes.items()}

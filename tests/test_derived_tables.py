@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -17,13 +18,33 @@ SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
 
 
 @pytest.fixture(scope="module")
-def con(tmp_path_factory):
-    """The sample cohort as the app opens it: a shared file attached read-only."""
+def sample_cohort():
     result = load_paths([SAMPLE])
     assert result.ok
+    return result.cohort
+
+
+@pytest.fixture(scope="module")
+def plain_file(tmp_path_factory, sample_cohort) -> Path:
+    """The sample as a shared file without derived tables: each session computes its own."""
     path = tmp_path_factory.mktemp("shared") / "sample.duckdb"
-    store.save_cohort_file(path, result.cohort, {"label": "sample"})
-    return store.open_shared(path)
+    store.save_cohort_file(path, sample_cohort, {"label": "sample"})
+    return path
+
+
+@pytest.fixture(scope="module")
+def prederived_file(tmp_path_factory, sample_cohort) -> Path:
+    """The sample as the app writes its shared files: the default options' derived tables computed in."""
+    path = tmp_path_factory.mktemp("shared") / "sample-prederived.duckdb"
+    store.save_cohort_file(path, sample_cohort, {"label": "sample"}, prederive=derived_tables.prederive)
+    return path
+
+
+@pytest.fixture(scope="module", params=["plain_file", "prederived_file"])
+def con(request):
+    """The sample cohort as the app opens it: a shared file attached read-only, with its derived tables
+    computed by the session (plain_file) or read from the file (prederived_file)."""
+    return store.open_shared(request.getfixturevalue(request.param))
 
 
 FILTERS = [
@@ -73,14 +94,14 @@ def test_derived_tables_equal_the_analysis_on_the_selection(con, cohort_filter, 
     store.select_patients(con, CohortFilter())
 
 
-def test_derived_tables_are_computed_once_and_forgotten_with_the_cohort(con, tmp_path):
+def test_derived_tables_are_computed_once_and_forgotten_with_the_cohort(plain_file):
+    con = store.open_shared(plain_file)
     derived_tables.episodes(con)
     tables = set(con.execute("SELECT table_name FROM duckdb_tables() WHERE starts_with(table_name, 'derived_')")
                  .df()["table_name"])
     assert "derived_episodes_group_3_1_onset" in tables
     other = load_paths([SAMPLE]).cohort
-    private = store.open_shared(Path(con.execute(
-        "SELECT path FROM duckdb_databases() WHERE database_name = 'shared_cohort'").fetchone()[0]))
+    private = store.open_shared(plain_file)
     derived_tables.episodes(private)
     derived_tables.steroid_exposure(private)
     assert private.execute("SELECT count(*) FROM duckdb_tables() WHERE starts_with(table_name, 'derived_')"
@@ -88,6 +109,74 @@ def test_derived_tables_are_computed_once_and_forgotten_with_the_cohort(con, tmp
     store.load_cohort(private, other)  # an upload replaces the cohort: what was derived from it goes
     assert private.execute("SELECT count(*) FROM duckdb_tables() WHERE starts_with(table_name, 'derived_')"
                            ).fetchone()[0] == 0
+
+
+# --- derived tables computed into a shared file (derived_tables.prederive) ---------------------------
+
+def _refuse(*args, **kwargs):
+    raise AssertionError("computed, not read from the file")
+
+
+def refuse_computing(monkeypatch) -> None:
+    """Every analysis derived_tables runs now fails: what comes back was read from the file."""
+    for module, name in [(derived_tables, "compute_episodes"), (steroids, "steroid_exposure"),
+                         (summary, "per_patient"), (swimlanes, "grade_intervals"), (expansion, "expansion_metrics"),
+                         (nca, "nca_metrics"), (grading, "grade_observations"), (grading, "discrepancies")]:
+        monkeypatch.setattr(module, name, _refuse)
+
+
+def test_a_session_reads_the_default_options_tables_from_the_file_and_computes_other_options(
+        prederived_file, plain_file, monkeypatch):
+    computed = store.open_shared(plain_file)
+    store.select_patients(computed, CohortFilter(products=("axi-cel",)))
+    expected = {"episodes": derived_tables.episodes(computed), "steroids": derived_tables.steroid_exposure(computed),
+                "table1": derived_tables.table1_inputs(computed), "lanes": derived_tables.grade_intervals(computed),
+                "expansion": derived_tables.expansion_metrics(computed), "nca": derived_tables.nca_metrics(computed),
+                "grades": derived_tables.derived_grades(computed),
+                "discrepancies": derived_tables.grade_discrepancies(computed)}
+    session = store.open_shared(prederived_file)
+    store.select_patients(session, CohortFilter(products=("axi-cel",)))
+    refuse_computing(monkeypatch)
+    found = {"episodes": derived_tables.episodes(session), "steroids": derived_tables.steroid_exposure(session),
+             "table1": derived_tables.table1_inputs(session), "lanes": derived_tables.grade_intervals(session),
+             "expansion": derived_tables.expansion_metrics(session), "nca": derived_tables.nca_metrics(session),
+             "grades": derived_tables.derived_grades(session),
+             "discrepancies": derived_tables.grade_discrepancies(session)}
+    for name, frame in expected.items():
+        assert len(frame), name  # axi-cel patients have rows of each
+        assert difference(found[name], frame) == "", f"{name}: {difference(found[name], frame)}"
+    # nothing was written into the session's own database: it holds views on the file
+    assert session.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+                           "AND starts_with(table_name, 'derived_')").fetchone()[0] == 0
+    with pytest.raises(AssertionError, match="computed, not read"):  # options the file has no table for
+        derived_tables.episodes(session, "product")
+    with pytest.raises(AssertionError, match="computed, not read"):
+        derived_tables.episodes(session, "group", EpisodeOptions(severe_grade=2))
+
+
+def test_a_file_derived_by_other_code_is_not_served(prederived_file, monkeypatch):
+    monkeypatch.setattr(store.versions, "code_version", lambda *a: "an analysis changed since")
+    session = store.open_shared(prederived_file)
+    views = set(session.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").df()["view_name"])
+    assert "derived_episodes_group_3_1_onset" not in views and "patients" in views
+    refuse_computing(monkeypatch)
+    with pytest.raises(AssertionError, match="computed, not read"):
+        derived_tables.episodes(session)
+
+
+def test_an_upload_replaces_the_files_derived_tables(prederived_file, sample_cohort):
+    session = store.open_shared(prederived_file)
+    assert len(derived_tables.episodes(session))
+    one_patient = sample_cohort.tables["patients"]["patient_id"].iloc[0]
+    smaller = replace(sample_cohort, tables={name: frame[frame["patient_id"] == one_patient]
+                                             for name, frame in sample_cohort.tables.items()})
+    store.load_cohort(session, smaller)
+    assert session.execute("SELECT count(*) FROM duckdb_views() WHERE NOT internal AND "
+                           "starts_with(view_name, 'derived_')").fetchone()[0] == 0
+    found = derived_tables.steroid_exposure(session)
+    assert set(found["patient_id"]) <= {one_patient}
+    assert difference(found, steroids.steroid_exposure(store.interventions_frame(session),
+                                                       store.patients_frame(session))) == ""
 
 
 def test_a_derived_key_is_never_sql():

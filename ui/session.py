@@ -28,7 +28,7 @@ from typing import Callable
 import duckdb
 import streamlit as st
 
-from icans_core import library, shared_cache, store
+from icans_core import derived_tables, library, shared_cache, store
 from icans_core import schema as S
 from icans_core.ingest import Cohort, LoadResult, SourceFile, load_paths, load_sources
 from icans_core.problems import Problem
@@ -79,7 +79,8 @@ def _write_shared(result: LoadResult, kind: str) -> SharedFile:
     folder = Path(tempfile.mkdtemp(prefix=f"icans-{kind}-"))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     path = folder / "cohort.duckdb"
-    store.save_cohort_file(path, result.cohort, {"label": result.cohort.label, "loaded_at": result.cohort.loaded_at})
+    store.save_cohort_file(path, result.cohort, {"label": result.cohort.label, "loaded_at": result.cohort.loaded_at},
+                           prederive=derived_tables.prederive)
     return SharedFile(path, result.cohort.label, tuple(result.cohort.warnings),
                       fingerprint=library.fingerprint(result.cohort.tables))
 
