@@ -167,3 +167,35 @@ def test_an_upload_replaces_a_shared_cohort_with_private_tables(shared_file):
     assert con.execute("SELECT count(*) FROM duckdb_databases() WHERE database_name = 'shared_cohort'").fetchone()[0] == 0
     assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'derived_lab_days'").fetchone()[0] == 0
     assert store.table_counts(store.open_shared(shared_file)).iloc[0]["rows"] == 3  # the file is untouched
+
+
+def _lab_analytes_by_hand(con) -> list[dict]:
+    """What lab_analytes must say, counted by pandas from the selected patients' raw lab rows."""
+    selected = set(store.patients_frame(con)["patient_id"])
+    labs = store.read_table(con, "labs")
+    labs = labs[labs["patient_id"].isin(selected)]
+    counted = labs.groupby(["analyte", "unit"], dropna=False).agg(
+        patients=("patient_id", "nunique"), measurements=("patient_id", "size")).reset_index()
+    return counted.sort_values(["analyte", "unit"]).to_dict("records")
+
+
+def test_lab_analytes_counts_the_selected_patients_on_a_copy_a_shared_file_and_an_older_file(shared_file, tmp_path):
+    import duckdb
+    from icans_core.filters import CohortFilter
+
+    older = tmp_path / "older.duckdb"  # a cohort file published before its per-patient counts were derived in
+    store.save_cohort_file(older, small_cohort(extra_patient="P3"), {"label": "older"})
+    writable = duckdb.connect(str(older))
+    writable.execute("DROP TABLE derived_lab_analytes")
+    writable.close()
+    private = store.connect()
+    store.load_cohort(private, small_cohort(extra_patient="P3"))
+    for con in (private, store.open_shared(shared_file), store.open_shared(older)):
+        for cohort_filter in (CohortFilter(), CohortFilter(products=("tisa-cel",)), CohortFilter(products=("x",))):
+            store.select_patients(con, cohort_filter)
+            found = store.lab_analytes(con)
+            assert list(found.columns) == ["analyte", "unit", "patients", "measurements"]
+            assert found.to_dict("records") == _lab_analytes_by_hand(con), cohort_filter
+            assert found["measurements"].dtype == "int64" and found["patients"].dtype == "int64"
+        store.select_patients(con, CohortFilter())
+        assert store.lab_analytes(con)["measurements"].sum() == 4  # the small cohort's four lab rows
