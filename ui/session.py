@@ -33,7 +33,7 @@ from icans_core import schema as S
 from icans_core.ingest import Cohort, LoadResult, SourceFile, load_paths, load_sources
 from icans_core.problems import Problem
 from icans_core.readers import Source
-from ui import lifecycle
+from ui import lifecycle, view_cache
 from ui.text import plain
 
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "data" / "sample"
@@ -223,6 +223,7 @@ def _replace_connection(con: duckdb.DuckDBPyConnection) -> None:
     # a new database starts with every patient selected: the sidebar must apply its filter again
     # (ui/filters.py skips it when the filter and the cohort's load time are unchanged)
     st.session_state.pop("cohort_filter_applied", None)
+    view_cache.forget()  # views of the cohort it replaces
     if previous is not None and previous is not con:
         previous.close()
 

@@ -9,6 +9,7 @@ from icans_core.content.cytokines import ALIGNMENTS, LAYOUTS, MARK_STYLE_LABELS
 from ui import session
 from ui.options import current
 from ui.render import show_view
+from ui.view_cache import cached_view
 
 LLOQ_LABELS = {kinetics.LLOQ_AS_RECORDED: "As recorded (the LLOQ)", kinetics.LLOQ_HALF: "Half the LLOQ"}
 MARK_ON = {"p_value": "raw p", "q_value": "BH q"}
@@ -50,4 +51,4 @@ if choices:
         classes=tuple(classes), mark_on=mark_on, mark_style=mark_style, layout=layout)
 else:
     options = cytokines.CytokineOptions()
-show_view(cytokines.build(con, analysis, options))
+show_view(cached_view(cytokines.build, con, analysis, options))

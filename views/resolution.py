@@ -12,6 +12,7 @@ from icans_core.episodes import ONSET
 from ui import cohort_imports, session
 from ui.options import current
 from ui.render import show_view
+from ui.view_cache import cached_view
 
 ORIGINS = [ONSET, S.CORTICOSTEROID, S.IVIG_CLASS, S.IL1_BLOCKADE, S.INTRATHECAL, S.IL6_BLOCKADE]
 ORIENTATION_LABELS = {survival_charts.RESOLVED: "Proportion resolved (1 - S)",
@@ -52,4 +53,5 @@ def read_options():
 analysis, orientation, covariates = read_options()
 st.caption(f"Severe ICANS: grade {analysis.episodes.severe_grade} or higher; resolved at grade "
            f"{analysis.episodes.resolved_grade} or lower (change them in the sidebar).")
-show_view(resolution.build(con, analysis, resolution.ResolutionOptions(orientation=orientation, cox_covariates=covariates)))
+show_view(cached_view(resolution.build, con, analysis,
+                      resolution.ResolutionOptions(orientation=orientation, cox_covariates=covariates)))

@@ -8,6 +8,7 @@ from icans_core.content import treatments
 from ui import cohort_imports, session
 from ui.options import current
 from ui.render import show_view
+from ui.view_cache import cached_view
 
 con = session.connection()
 st.title("Treatments")
@@ -21,5 +22,5 @@ measure = middle.radio("Steroid measure", list(steroids.MEASURES), captions=list
 log = right.checkbox("Logarithmic axis", key="treatments_log", bind="query-params")
 severe_only = right.checkbox("Only patients with a severe-ICANS episode", key="treatments_severe_only", bind="query-params")
 
-show_view(treatments.build(con, analysis, treatments.TreatmentOptions(measure=measure, log=log,
-                                                                       severe_only=severe_only)))
+show_view(cached_view(treatments.build, con, analysis,
+                      treatments.TreatmentOptions(measure=measure, log=log, severe_only=severe_only)))
