@@ -5,6 +5,7 @@ expansion page, each checked through the CSV the page offers."""
 from __future__ import annotations
 
 import io
+import re
 
 import pandas as pd
 import pytest
@@ -65,12 +66,12 @@ def test_adjusted_comparison_and_grays_test_with_a_filter(page, app_url):
     assert 0 < episodes < 54  # the axi-cel filter narrowed the sample's 54 episodes
 
 
-def test_nca_options_reach_the_table(page, app_url):
+def test_nca_options_reach_the_table_and_the_link(page, app_url, chromium):
     open_page(page, app_url, "expansion", "CAR-T expansion")
     pick_product(page, "tisa-cel")
     page.get_by_text("lin up/log down", exact=True).click()
     wait_until_idle(page)
-    page.get_by_text("interpolated ends (PKNCA aucint)").click()
+    page.get_by_text("interpolated", exact=True).click()
     # the run of this click has drawn the caption (right after a click the old run's idle state still shows)
     expect(page.get_by_text("by the lin up/log down rule, interpolated ends (PKNCA aucint)")).to_be_visible()
     wait_until_idle(page)
@@ -78,6 +79,21 @@ def test_nca_options_reach_the_table(page, app_url):
     table = csv_of(page, page.get_by_role("button", name="Table (CSV)").last)
     assert set(table["auc_method"]) == {"lin up/log down"} and set(table["auc_window"]) == {"interpolated"}
     assert table["auc_0_90"].notna().any()
+    # the address carries the options as machine values: a colleague's new session shows the same table
+    expect(page).to_have_url(re.compile(r"expansion_auc_method=lin(\+|%20)up%2Flog(\+|%20)down"))
+    expect(page).to_have_url(re.compile(r"expansion_auc_window=interpolated"))
+    colleague = chromium.new_context(viewport={"width": 1400, "height": 1800})
+    try:
+        other = colleague.new_page()
+        other.goto(page.url)
+        expect(other.get_by_role("heading", name="CAR-T expansion")).to_be_visible(timeout=FIRST_LOAD_TIMEOUT)
+        expect(other.get_by_text("by the lin up/log down rule, interpolated ends (PKNCA aucint)")).to_be_visible(
+            timeout=FIRST_LOAD_TIMEOUT)
+        wait_until_idle(other, timeout=FIRST_LOAD_TIMEOUT)
+        shared = csv_of(other, other.get_by_role("button", name="Table (CSV)").last)
+        pd.testing.assert_frame_equal(shared, table)
+    finally:
+        colleague.close()
 
 
 def test_grays_test_and_the_adjusted_comparison_on_an_uploaded_cohort(page, app_url):

@@ -74,6 +74,19 @@ def test_nca_options_change_the_areas(monkeypatch):
     assert any("NCA conventions" in m.value for m in at.markdown)
 
 
+def test_a_link_with_nca_options_opens_with_them(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    at = AppTest.from_file(str(ROOT / "views" / "expansion.py"), default_timeout=90)
+    at.query_params["expansion_auc_method"] = nca.LIN_UP_LOG_DOWN
+    at.query_params["expansion_blq"] = nca.BLQ_ZERO
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.radio(key="expansion_auc_method").value == nca.LIN_UP_LOG_DOWN
+    assert at.radio(key="expansion_blq").value == nca.BLQ_ZERO
+    (shown,) = tables(at, nca.NCA_COLUMNS[:4])
+    assert set(shown["auc_method"]) == {nca.LIN_UP_LOG_DOWN} and set(shown["blq_rule"]) == {nca.BLQ_ZERO}
+
+
 def many_groups_connection(groups: int):
     """The sample cohort with its severe-ICANS patients spread over `groups` arms (and the rest in one more)."""
     from icans_core import store

@@ -4,10 +4,10 @@
 
 from __future__ import annotations
 
-import pandas as pd
+import duckdb
 import streamlit as st
 
-from icans_core import nca
+from icans_core import derived_tables, nca, store
 from ui.figures import show_table
 from ui.text import plain
 
@@ -16,30 +16,34 @@ NCA_WINDOW_LABELS = {nca.OBSERVED: "observed counts only (contract)",
 
 
 def read_nca_options() -> nca.NcaOptions:
-    """The NCA options (AUC method, window ends, below-LLOQ counts) as widgets."""
+    """The NCA options (AUC method, window ends, below-LLOQ counts) as widgets, bound to the URL (a shared
+    link shows the same areas): each option's shown text is its link value, its label a caption."""
     method_column, window_column, blq_column = st.columns(3)
     method = method_column.radio("AUC method", list(nca.METHODS), key="expansion_auc_method", horizontal=True,
+                                 bind="query-params",
                                  help="linear trapezoid, or PKNCA's default: linear up, log-linear on a fall "
                                       "to a value above 0.")
     window = window_column.radio("Window ends without a count", list(nca.WINDOWS), key="expansion_auc_window",
-                                 format_func=NCA_WINDOW_LABELS.get,
+                                 captions=[NCA_WINDOW_LABELS[w] for w in nca.WINDOWS], bind="query-params",
                                  help="observed: only counts inside days 0-28 / 0-90, nothing added. interpolated: "
                                       "PKNCA aucint: 0 before the first count, interpolated up to Tlast, 0 after.")
-    blq = blq_column.radio("Below the LLOQ", list(nca.BLQ_RULES), key="expansion_blq",
+    blq = blq_column.radio("Below the LLOQ", list(nca.BLQ_RULES), key="expansion_blq", bind="query-params",
                            help="as recorded (at the LLOQ), zero, or PKNCA's default (zero; first and last kept, "
                                 "those between quantifiable counts dropped).")
     return nca.NcaOptions(method, window, blq)
 
 
-def show_nca_section(lab_values: pd.DataFrame, analyte: str) -> None:
-    """Cellular kinetics by NCA conventions (PKNCA) for one analyte: options and a per-patient table."""
+def show_nca_section(con: duckdb.DuckDBPyConnection, analyte: str) -> None:
+    """Cellular kinetics by NCA conventions (PKNCA) for one analyte of the selected patients: options and a
+    per-patient table. The metrics are derived once per cohort and options (derived_tables.nca_metrics)
+    and restricted to the selection: a rerun or filter change does not recompute every patient's areas."""
     st.markdown("**Cellular kinetics (NCA conventions, as PKNCA)**")
     options = read_nca_options()
-    mixed = nca.mixed_units(lab_values)
+    mixed = nca.mixed_units(store.lab_analytes(con))  # one row per analyte and unit measured
     if len(mixed):
         st.warning("Measured in more than one unit, never pooled: "
                    + "; ".join(f"{plain(r.analyte)} ({plain(r.units)})" for r in mixed.itertuples()))
-    metrics = nca.nca_metrics(lab_values, options)
+    metrics = derived_tables.nca_metrics(con, options)
     shown = metrics[metrics["analyte"] == analyte]
     st.caption(f"{len(shown)} patients. Tlast/Clast: the last count above 0; AUC0-28 and AUC0-90 by the "
                f"{options.method} rule, {NCA_WINDOW_LABELS[options.window]}; below-LLOQ counts "

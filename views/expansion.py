@@ -7,6 +7,7 @@ from icans_core import store
 from ui import session, stats_sections
 from ui.options import current
 from ui.render import show_view
+from ui.view_cache import cached_view
 
 METRIC_CHOICES = expansion.METRIC_CHOICES
 
@@ -27,6 +28,6 @@ if cell_analytes:
     options = expansion.ExpansionOptions(analyte=analyte, log_scale=log_scale, metric=metric)
 else:
     options = expansion.ExpansionOptions()
-show_view(expansion.build(con, analysis, options))
+show_view(cached_view(expansion.build, con, analysis, options))
 if cell_analytes and not store.patients_frame(con).empty:
-    stats_sections.show_nca_section(store.lab_values(con, cell_analytes), options.analyte)
+    stats_sections.show_nca_section(con, options.analyte)
