@@ -232,25 +232,31 @@ def patients_frame(con: duckdb.DuckDBPyConnection, group_by: str = "group", ever
     """).df()
 
 
-def toxicity_frame(con: duckdb.DuckDBPyConnection, everyone: bool = False) -> pd.DataFrame:
-    """Assessments of the selected patients (every patient with `everyone`), by patient and day.
+def toxicity_frame(con: duckdb.DuckDBPyConnection, everyone: bool = False,
+                   patient_id: str | None = None) -> pd.DataFrame:
+    """Assessments of the selected patients (every patient with `everyone`; only `patient_id`'s if given),
+    by patient and day.
     Columns: patient_id, day, crs_grade, icans_grade, ice_score (grades nullable: blank = not assessed)."""
     return con.execute(f"""
         SELECT t.patient_id, t.day, t.crs_grade, t.icans_grade, t.ice_score
         FROM toxicity t JOIN {_chosen(everyone)} USING (patient_id)
+        WHERE $patient IS NULL OR t.patient_id = $patient
         ORDER BY t.patient_id, t.day, t.source_row
-    """).df()
+    """, {"patient": patient_id}).df()
 
 
-def interventions_frame(con: duckdb.DuckDBPyConnection, everyone: bool = False) -> pd.DataFrame:
-    """Treatments of the selected patients (every patient with `everyone`). Columns: patient_id, agent, agent_class, start_day,
-    end_day (blank filled with start_day), daily_dose, dose_unit, route."""
+def interventions_frame(con: duckdb.DuckDBPyConnection, everyone: bool = False,
+                        patient_id: str | None = None) -> pd.DataFrame:
+    """Treatments of the selected patients (every patient with `everyone`; only `patient_id`'s if given).
+    Columns: patient_id, agent, agent_class, start_day, end_day (blank filled with start_day), daily_dose,
+    dose_unit, route."""
     return con.execute(f"""
         SELECT i.patient_id, i.agent, i.agent_class, i.start_day, i.end_day, i.daily_dose,
                i.dose_unit, i.route
         FROM interventions i JOIN {_chosen(everyone)} USING (patient_id)
+        WHERE $patient IS NULL OR i.patient_id = $patient
         ORDER BY i.patient_id, i.start_day, i.source_row
-    """).df()
+    """, {"patient": patient_id}).df()
 
 
 def lab_analytes(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
@@ -279,8 +285,9 @@ def lab_values(con: duckdb.DuckDBPyConnection, analytes: list[str], everyone: bo
 
 
 def lab_patient_days(con: duckdb.DuckDBPyConnection, analytes: list[str], group_by: str = "group",
-                     origins: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One value per patient, analyte and whole day: the patient's median that day.
+                     origins: pd.DataFrame | None = None, patient_id: str | None = None) -> pd.DataFrame:
+    """One value per patient, analyte and whole day: the patient's median that day (only `patient_id`'s
+    days if given).
 
     Days are floor(day - origin): origin 0 (infusion) unless `origins` (patient_id, origin_day)
     is given, in which case patients without an origin are left out. Aggregated in DuckDB
@@ -290,8 +297,9 @@ def lab_patient_days(con: duckdb.DuckDBPyConnection, analytes: list[str], group_
     """
     with _Origins(con, origins) as shifted:
         return con.execute(f"""SELECT * FROM ({_patient_days_sql(group_by, shifted)})
+                               WHERE $patient IS NULL OR patient_id = $patient
                                ORDER BY "group", analyte, day, patient_id""",
-                           {"analytes": list(analytes)}).df()
+                           {"analytes": list(analytes), "patient": patient_id}).df()
 
 
 # --- Cohort filters ----------------------------------------------------------------------------

@@ -284,3 +284,35 @@ def test_the_figure_fits_a_wide_page(frames):
     svg = vlc.vegalite_to_svg(patient_timeline_chart(course_of(frames, "A1")).to_json())
     width = float(re.search(r'<svg[^>]*width="([\d.]+)"', svg).group(1))
     assert 600 < width <= 920, width
+
+
+def test_the_course_from_one_patients_rows_equals_the_course_from_the_whole_selection():
+    """The Patient page reads only the shown patient's rows (store's patient_id) and the cohort's derived
+    episodes: the same course as from every selected patient's rows, for every patient of the sample."""
+    from pathlib import Path
+
+    from icans_core import derived_tables
+    from icans_core.filters import CohortFilter
+    from icans_core.ingest import load_paths
+
+    con = store.connect()
+    store.load_cohort(con, load_paths([Path(__file__).resolve().parent.parent / "data" / "sample"]).cohort)
+    store.select_patients(con, CohortFilter(products=("axi-cel", "liso-cel")))
+    patients = store.patients_frame(con)
+    analytes = [*S.CYTOKINES, *S.CELL_COUNT_ANALYTES]
+    toxicity, interventions = store.toxicity_frame(con), store.interventions_frame(con)
+    labs = store.lab_patient_days(con, analytes)
+    episodes = compute_episodes(toxicity, patients, interventions, EpisodeOptions())
+    derived = derived_tables.episodes(con)
+    for patient_id in patients["patient_id"]:
+        whole = patient_course(patient_id, patients, toxicity, interventions, labs, episodes)
+        own = patient_course(patient_id, patients, store.toxicity_frame(con, patient_id=patient_id),
+                             store.interventions_frame(con, patient_id=patient_id),
+                             store.lab_patient_days(con, analytes, patient_id=patient_id), derived)
+        assert own.key == whole.key and own.days == whole.days and own.acute_days == whole.acute_days, patient_id
+        for name in ("intervals", "treatments", "cytokines", "cell_counts", "events"):
+            pd.testing.assert_frame_equal(getattr(own, name).reset_index(drop=True),
+                                          getattr(whole, name).reset_index(drop=True), check_exact=True)
+    # a patient outside the selection has no rows, even by id
+    outside = store.patients_frame(con, everyone=True).query("product == 'tisa-cel'")["patient_id"].iloc[0]
+    assert store.toxicity_frame(con, patient_id=outside).empty

@@ -3,10 +3,9 @@ one day axis (grades, treatments, cytokines, CAR-T cells) and the treatments giv
 
 import streamlit as st
 
-from icans_core import patient, store
+from icans_core import derived_tables, patient, store
 from icans_core import schema as S
 from icans_core.charts.patient import patient_timeline_chart
-from icans_core.episodes import compute_episodes
 from ui import links, session
 from ui.figures import show_figure, show_table
 from ui.options import current
@@ -70,10 +69,12 @@ shown_days = window.radio("Days shown", [ACUTE, WHOLE], key="patient_days", bind
                                "runs on. Whole course: every recorded day.")
 st.session_state[REMEMBERED] = chosen
 
-toxicity = store.toxicity_frame(con)
-interventions = store.interventions_frame(con)
-labs = store.lab_patient_days(con, [*S.CYTOKINES, *S.CELL_COUNT_ANALYTES], analysis.group_by)
-episodes = compute_episodes(toxicity, patients, interventions, episode_options)
+# Only this patient's rows leave the database; the episodes are the cohort's, derived once per options
+# (each patient's episode depends on that patient's rows alone).
+toxicity = store.toxicity_frame(con, patient_id=chosen)
+interventions = store.interventions_frame(con, patient_id=chosen)
+labs = store.lab_patient_days(con, [*S.CYTOKINES, *S.CELL_COUNT_ANALYTES], analysis.group_by, patient_id=chosen)
+episodes = derived_tables.episodes(con, analysis.group_by, episode_options)
 course = patient.patient_course(chosen, patients, toxicity, interventions, labs, episodes)
 key = course.key
 
