@@ -2,8 +2,8 @@
 
 Streamlit reruns the page for every interaction: going back to a page from the sidebar, a widget
 that only changes another part of the screen. A content view (icans_core.content: Overview,
-Cytokines, Resolution, Treatments, Expansion) depends only on the session's cohort (its database),
-the selection and the page's options, so it is kept under exactly those and a rerun that changes
+Cytokines, Resolution, Treatments, Expansion; the rows the Swimlanes page draws from) depends only
+on the session's cohort (its database), the selection and the page's options, so it is kept under exactly those and a rerun that changes
 none of them shows it again instead of computing it again (seconds on a 10,000-patient registry).
 
 Kept in st.session_state, so never seen by another session, and bound to the database object
@@ -19,7 +19,7 @@ from collections import OrderedDict
 import duckdb
 import streamlit as st
 
-MAX_VIEWS = 5  # one per content page: enough for going back and forth, bounded on a registry
+MAX_VIEWS = 6  # one per content page and the swimlanes' rows: going back and forth, bounded on a registry
 _KEPT = "view_cache"
 _APPLIED = "cohort_filter_applied"  # ui/filters.py: (the filter, the cohort's load time) of the selection
 
