@@ -6,9 +6,10 @@ is written once into a cache folder, named by a key over both, and a restart wit
 and the same code opens it at once:
 
     key = SHA-256(format version, DuckDB version, SHA-256 of every icans_core source file,
+                  the versions of Python and the libraries the core computes with (versions.libraries),
                   name + size + SHA-256 of every input file)
 
-A changed input byte, a changed rule (any edit of icans_core) or another DuckDB version gives
+A changed input byte, a changed rule (any edit of icans_core) or another DuckDB, pandas, ... version gives
 another key, so a stale file is never used. Only cohorts that validate are kept (a cohort
 with errors is validated again at the next start, and its report shown). Each entry is
 `<key>.duckdb` (store.save_cohort_file) and `<key>.json` (label, warnings, fingerprint), written
@@ -91,7 +92,8 @@ def code_version() -> str:
 
 def cache_key(stamps: tuple, label: str) -> str:
     """The cache entry's name for these input files (file_stamps) under this code and DuckDB version."""
-    parts = [FORMAT_VERSION, duckdb.__version__, code_version(), label, *("\0".join(map(str, s)) for s in stamps)]
+    parts = [FORMAT_VERSION, duckdb.__version__, code_version(), versions.libraries(), label,
+             *("\0".join(map(str, s)) for s in stamps)]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 

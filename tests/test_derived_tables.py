@@ -155,13 +155,28 @@ def test_a_session_reads_the_default_options_tables_from_the_file_and_computes_o
 
 
 def test_a_file_derived_by_other_code_is_not_served(prederived_file, monkeypatch):
-    monkeypatch.setattr(store.versions, "code_version", lambda *a: "an analysis changed since")
+    monkeypatch.setattr(store.versions, "running_version", lambda: "an analysis or a library changed since")
     session = store.open_shared(prederived_file)
     views = set(session.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").df()["view_name"])
     assert "derived_episodes_group_3_1_onset" not in views and "patients" in views
     refuse_computing(monkeypatch)
     with pytest.raises(AssertionError, match="computed, not read"):
         derived_tables.episodes(session)
+
+
+def test_a_file_is_written_whole_even_when_its_session_asks_to_stop(tmp_path, sample_cohort):
+    """Publishing runs the analyses' checkpoints; a click meanwhile (Streamlit's rerun request, raised
+    there) must not leave the cohort unpublished."""
+    from icans_core import cancel
+
+    path = tmp_path / "published.duckdb"
+    with cancel.cancellable(lambda: True):  # every checkpoint of this thread says stop
+        store.save_cohort_file(path, sample_cohort, {"label": "sample"}, prederive=derived_tables.prederive)
+        with pytest.raises(cancel.Cancelled):  # the check is still in force outside the file's writing
+            cancel.checkpoint()
+    session = store.open_shared(path)
+    assert session.execute("SELECT count(*) FROM duckdb_views() WHERE NOT internal "
+                           "AND view_name = 'derived_nca_0_0_0'").fetchone()[0] == 1
 
 
 def test_an_upload_replaces_the_files_derived_tables(prederived_file, sample_cohort):
