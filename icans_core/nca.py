@@ -191,6 +191,8 @@ def nca_metrics(lab_values: pd.DataFrame, options: NcaOptions = NcaOptions()) ->
 def mixed_units(lab_values: pd.DataFrame) -> pd.DataFrame:
     """Cell-count analytes measured in more than one unit (never pooled). Columns: analyte, units."""
     cells = lab_values[lab_values["analyte"].isin(CELL_COUNT_ANALYTES)]
-    units = cells.groupby("analyte")["unit"].unique()
+    # a blank unit beside a given one is a series of its own too (validation allows either per analyte)
+    units = cells.assign(unit=cells["unit"].astype(object).where(cells["unit"].notna(), "(no unit)")) \
+        .groupby("analyte")["unit"].unique()
     mixed = units[units.map(len) > 1]
     return pd.DataFrame({"analyte": mixed.index, "units": [", ".join(sorted(u)) for u in mixed]})

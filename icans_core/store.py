@@ -8,13 +8,14 @@ as parameters; identifiers come only from `schema.TABLES` and are quoted.
 from __future__ import annotations
 
 import re
+import weakref
 
 import duckdb
 import numpy as np
 import pandas as pd
 
+from icans_core import cancel, versions
 from icans_core import schema as S
-from icans_core import versions
 from icans_core.ingest import Cohort
 from icans_core.validation import DERIVED_COLUMNS
 
@@ -74,6 +75,19 @@ def load_cohort(con: duckdb.DuckDBPyConnection, cohort: Cohort) -> None:
         raise
     if shared:
         con.execute(f"DETACH {SHARED_CATALOG}")
+    _LOADS[con] = _LOADS.get(con, 0) + 1
+
+
+# connection -> how many cohorts load_cohort has put into it (a weak key: a closed connection's count goes)
+_LOADS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def selection_signature(con: duckdb.DuckDBPyConnection) -> tuple:
+    """What names the cohort and the selection this connection's analyses see now: the cohort loaded (a
+    count of load_cohort calls on it) and the selected patients (their number and a hash of their ids,
+    however the selection was set). Equal signatures on one connection: the same rows for every analysis."""
+    count, digest = con.execute("SELECT count(*), bit_xor(hash(patient_id)) FROM selected_patients").fetchone()
+    return _LOADS.get(con, 0), count, digest
 
 
 # --- Cohorts shared by reference (issue 11) -------------------------------------------------------
@@ -115,7 +129,7 @@ def _prederived(con: duckdb.DuckDBPyConnection, in_file: set[str]) -> list[str]:
     if _PREDERIVED_BY not in in_file:
         return []
     written_by = con.execute(f"SELECT code_version FROM {SHARED_CATALOG}.main.{_PREDERIVED_BY}").fetchone()
-    if written_by is None or written_by[0] != versions.code_version():
+    if written_by is None or written_by[0] != versions.running_version():
         return []
     return sorted(name for name in in_file if name not in DERIVED_TABLES and _DERIVED_TABLE.fullmatch(name))
 
@@ -418,8 +432,11 @@ def save_cohort_file(path, cohort: Cohort, metadata: dict, prederive=None) -> No
         _lab_days_are_distinct(con)
         _ensure_lab_analytes(con)
         if prederive is not None:
-            prederive(con)
-            con.execute(f"CREATE TABLE {_PREDERIVED_BY} AS SELECT ? AS code_version", [versions.code_version()])
+            # A file is written whole or not at all: a rerun or stop request of the writing session (a
+            # click during Publish) must not cut it short at one of the analyses' checkpoints.
+            with cancel.cancellable(lambda: False):
+                prederive(con)
+            con.execute(f"CREATE TABLE {_PREDERIVED_BY} AS SELECT ? AS code_version", [versions.running_version()])
         con.execute("CREATE TABLE cohort_metadata (label VARCHAR, loaded_at VARCHAR, published_at VARCHAR, "
                     "publisher VARCHAR)")
         con.execute("INSERT INTO cohort_metadata VALUES (?, ?, ?, ?)",

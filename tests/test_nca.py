@@ -116,6 +116,9 @@ def test_units_are_never_pooled():
     assert set(zip(metrics["patient_id"], metrics["unit"])) == {("P1", "cells/uL"), ("P2", "copies/ug DNA")}
     assert nca.mixed_units(rows).to_dict("records") == [{"analyte": "CAR-T cells",
                                                          "units": "cells/uL, copies/ug DNA"}]
+    # a unit on some rows and none on others (validation allows either): named, not a crash
+    blank = rows.assign(unit=["cells/uL", "cells/uL", None, None])
+    assert nca.mixed_units(blank).to_dict("records") == [{"analyte": "CAR-T cells", "units": "(no unit), cells/uL"}]
     patients = pd.DataFrame({"patient_id": ["P1", "P2"], "group": ["A", "B"]})
     with pytest.raises(ValueError, match="more than one unit"):
         expansion.expansion_summary(expansion.expansion_metrics(rows), patients)

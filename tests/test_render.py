@@ -31,4 +31,5 @@ def test_a_large_table_keeps_its_numbers_and_the_grid_formats_them():
     assert shown["dose_mg"].dtype == float and shown["days"].dtype == np.int64  # still sortable as numbers
     assert shown["resolution_day"].iloc[0] == "not reached"  # columns with blanks are the reports' text
     formats = {column: config["type_config"]["format"] for column, config in number_formats(big, shown).items()}
-    assert formats == {"dose_mg": "%.4g", "days": "%d", "p_value": "%.3g", "share": "percent", "median": "%.1f"}
+    assert formats == {"dose_mg": "%.6g", "days": "%d", "p_value": "%.3g", "share": "percent", "median": "%.1f"}
+    assert list(shown["severe"][:2]) == ["yes", "no"]  # as the reports say it, not a checkbox

@@ -199,3 +199,22 @@ def test_lab_analytes_counts_the_selected_patients_on_a_copy_a_shared_file_and_a
             assert found["measurements"].dtype == "int64" and found["patients"].dtype == "int64"
         store.select_patients(con, CohortFilter())
         assert store.lab_analytes(con)["measurements"].sum() == 4  # the small cohort's four lab rows
+
+
+def test_the_selection_signature_names_the_cohort_loaded_and_the_patients_selected():
+    from icans_core.filters import CohortFilter
+
+    con, other = store.connect(), store.connect()
+    store.load_cohort(con, small_cohort(extra_patient="P3"))
+    store.load_cohort(other, small_cohort(extra_patient="P3"))
+    everyone = store.selection_signature(con)
+    assert store.selection_signature(con) == everyone  # asking changes nothing
+    store.select_patients(con, CohortFilter(products=("axi-cel",)))
+    one = store.selection_signature(con)
+    assert one != everyone and one[1] == 1
+    store.select_patients(con, CohortFilter(products=("tisa-cel",)))  # another single patient
+    assert store.selection_signature(con) != one
+    store.select_patients(con, CohortFilter())
+    assert store.selection_signature(con) == everyone
+    store.load_cohort(con, small_cohort(extra_patient="P3"))  # the same rows again: another cohort loaded
+    assert store.selection_signature(con) != everyone

@@ -68,3 +68,24 @@ def test_a_new_cohort_starts_with_nothing_kept(monkeypatch, builds):
     assert len(builds) == 2 and state["view_cache"]["con"] is other and len(state["view_cache"]["views"]) == 1
     view_cache.forget()  # what ui/session.py does when it replaces the session's database
     assert "view_cache" not in state
+
+
+def test_a_selection_or_cohort_changed_behind_the_filters_back_is_another_view(monkeypatch, builds):
+    """The key is the database's own signature of its selection and cohort, not only what the sidebar applied:
+    a selection set elsewhere, or a cohort loaded again into the same database (same label, same second)."""
+    from icans_core.filters import CohortFilter
+
+    at = open_dashboard(monkeypatch)
+    state = {"cohort_filter_applied": at.session_state["cohort_filter_applied"]}
+    monkeypatch.setattr(view_cache.st, "session_state", state)
+    con = store.connect()
+    cohort = load_paths([ROOT / "data" / "sample"]).cohort
+    store.load_cohort(con, cohort)
+    first = view_cache.cached_view(overview.build, con, AnalysisOptions())
+    assert view_cache.cached_view(overview.build, con, AnalysisOptions()) is first and len(builds) == 2
+    store.select_patients(con, CohortFilter(products=("axi-cel",)))  # not through ui/filters.py
+    assert view_cache.cached_view(overview.build, con, AnalysisOptions()) is not first and len(builds) == 3
+    store.select_patients(con, CohortFilter())
+    assert view_cache.cached_view(overview.build, con, AnalysisOptions()) is first  # that selection again
+    store.load_cohort(con, cohort)  # the same cohort loaded again: nothing derived from the last one is shown
+    assert view_cache.cached_view(overview.build, con, AnalysisOptions()) is not first and len(builds) == 4

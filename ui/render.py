@@ -71,20 +71,24 @@ def _table(table: Table) -> None:
 
 
 # A table's formats (content/sections.py format_cell) as the grid's printf formats, for tables too large to
-# style cell by cell. format_cell's texts ("< 0.001", "yes") have no printf form: those cells show the number.
+# style cell by cell. format_cell's texts ("< 0.001") have no printf form: those cells show the number.
 _PRINTF = {"p": "%.3g", "percent": "percent", "pct": "%.0f%%", "int": "%d", "g": "%g"}
+# format_cell's default for fractions (4 significant digits below 10,000, whole numbers above) is not one
+# printf format: "%.4g" would show 13,325.2 as 13330. Six significant digits show every number a report
+# shows without rounding any of them differently (at most more digits).
+_FRACTIONS = "%.6g"
 
 
 def number_formats(table: Table, frame) -> dict:
-    """st.dataframe column_config for the numeric columns of a large table: its format, else 4 significant
-    digits for fractions (format_cell's default) and whole numbers as they are."""
+    """st.dataframe column_config for the numeric columns of a large table: its format, else whole numbers
+    as they are and fractions to six significant digits."""
     config = {}
     for column in frame.columns:
         if not pd.api.types.is_numeric_dtype(frame[column]) or pd.api.types.is_bool_dtype(frame[column]):
             continue
         fmt = table.formats.get(column)
         if fmt is None:
-            fmt = "%d" if pd.api.types.is_integer_dtype(frame[column]) else "%.4g"
+            fmt = "%d" if pd.api.types.is_integer_dtype(frame[column]) else _FRACTIONS
         else:
             fmt = _PRINTF.get(fmt, f"%{fmt}")
         config[column] = st.column_config.NumberColumn(column, format=fmt)
@@ -104,8 +108,10 @@ def styled(table: Table):
         frame = frame.astype({c: object for c in gaps})
         for c in gaps:
             frame[c] = [format_cell(v, table.formats.get(c), table.missing.get(c, "")) for v in frame[c].tolist()]
-    if frame.size > STYLED_CELLS:
-        return frame
+    if frame.size > STYLED_CELLS:  # the grid formats the numbers (number_formats); true/false as the reports say
+        flags = [c for c in frame.columns if pd.api.types.is_bool_dtype(frame[c])]
+        return frame.astype({c: object for c in flags}).replace({c: {True: "yes", False: "no"} for c in flags}) \
+            if flags else frame
     formatter = {c: partial(format_cell, fmt=table.formats.get(c), missing=table.missing.get(c, ""))
                  for c in frame.columns if c not in gaps}
     return frame.style.format(formatter)

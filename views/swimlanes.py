@@ -11,7 +11,6 @@ from ui import cohort_imports, links, session
 from ui.options import current
 from ui.render import show_view
 from ui.text import plain
-from ui.view_cache import cached_view
 
 # Link values (options bound to the URL show their value: the labels are captions)
 SEVERE_ONLY, EVERYONE = "severe", "all"
@@ -27,7 +26,7 @@ st.caption("Each patient's ASTCT grades over days since CAR-T infusion: ICANS (t
            "assessment until the next assessment of the same syndrome; a blank grade is not an assessment.")
 
 analysis = current()
-data = cached_view(lanes_view.read, con, analysis)  # the selection's rows, kept for reruns (paging, sorting)
+data = lanes_view.read(con, analysis)
 patients, classes = data.patients, data.classes
 if patients.empty:
     show_view(lanes_view.lanes(data, analysis))
