@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import platform
-from functools import cache
 from importlib import metadata
 from pathlib import Path
 
@@ -40,10 +39,12 @@ def libraries() -> str:
     return " ".join([f"python={platform.python_version()}", *found])
 
 
-@cache
 def running_version() -> str:
-    """The version of the code this process runs: its sources as they were when first asked (early, at the
-    first cohort file written or opened) and its libraries. Files written by this process are stamped with it,
-    and a file is served only to a process of the same version; a source edited under a running process
-    does not change it (the process still computes with what it imported)."""
-    return hashlib.sha256(f"{code_version()}\n{libraries()}".encode()).hexdigest()
+    """The version of the code this process runs: its sources as they were when it imported the core, and its
+    libraries. Files written by this process are stamped with it, and a file is served only to a process of
+    the same version; a source edited under a running process does not change it (the process still
+    computes with what it imported)."""
+    return _RUNNING
+
+
+_RUNNING = hashlib.sha256(f"{code_version()}\n{libraries()}".encode()).hexdigest()  # at import, once
