@@ -350,3 +350,37 @@ def test_every_page_with_a_filter_in_the_url_shows_no_error_box(page, app_url, p
     expect(sidebar(page).get_by_text("received any of: IVIG", exact=False).first).to_be_visible()
     link = copied_link(page)
     assert query(link)["cohort"] == ["sample"] and query(link)["product"] == ["axi-cel"], link
+
+
+def test_going_back_to_a_page_after_changing_the_filter_elsewhere_shows_the_new_selection(page, app_url, published):
+    """Pages keep their view per session (ui/view_cache.py): a filter changed on another page must still
+    reach a page the user goes back to, and the old filter's view, chosen again, must be its own numbers."""
+    _, cohort_id, _ = published
+    open_page(page, f"{app_url}/?cohort={cohort_id}", "Overview")
+
+    def patients_shown() -> str:
+        metric = page.get_by_test_id("stMetric").filter(has_text="Patients").first
+        expect(metric).to_be_visible()
+        return metric.get_by_test_id("stMetricValue").inner_text()
+
+    assert patients_shown() == "120"
+    open_filters(page)
+    choose_in_multiselect(page, "Product", "axi-cel")
+    expect(sidebar(page).get_by_text(re.compile(r"of 120 patients selected"))).to_be_visible()
+    axi = settled(patients_shown)
+    assert 0 < int(axi) < 120
+    sidebar(page).get_by_test_id("stSidebarNav").get_by_text("Resolution", exact=True).click()
+    expect(page.get_by_role("heading", name="Resolution of severe ICANS")).to_be_visible()
+    wait_until_idle(page)
+    # on Resolution, the filter is taken off again (the chip's remove button)
+    box = sidebar(page).get_by_test_id("stMultiSelect").filter(has_text="Product")
+    box.get_by_role("button", name=re.compile("Remove|Delete|axi-cel")).first.click()
+    expect(sidebar(page).get_by_text("All 120 patients selected (no filter).")).to_be_visible()
+    wait_until_idle(page)
+    sidebar(page).get_by_test_id("stSidebarNav").get_by_text("Overview", exact=True).click()
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    wait_until_idle(page)
+    assert read_until(patients_shown, "120") == "120"  # the whole cohort, not the kept axi-cel view
+    choose_in_multiselect(page, "Product", "axi-cel")
+    assert read_until(patients_shown, axi) == axi
+    no_error_box(page)
