@@ -566,10 +566,8 @@ def derived_rows(con: duckdb.DuckDBPyConnection, key: str, compute, everyone: bo
         raise ValueError(f"not a derived-table key: {key!r}")
     table = f"derived_{key}"
     # a table of this connection's, or a view on one computed into a shared file (open_shared)
-    exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
-                         "AND table_name = ?", [table]).fetchone()[0] + con.execute(
-        "SELECT count(*) FROM duckdb_views() WHERE database_name = current_database() AND NOT internal "
-        "AND view_name = ?", [table]).fetchone()[0]
+    exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_catalog = current_database() "
+                         "AND table_name = ?", [table]).fetchone()[0]
     if not exists:
         frame = compute()
         dtypes = {c: str(t) for c, t in frame.dtypes.items()}

@@ -109,9 +109,9 @@ def styled(table: Table):
         for c in gaps:
             frame[c] = [format_cell(v, table.formats.get(c), table.missing.get(c, "")) for v in frame[c].tolist()]
     if frame.size > STYLED_CELLS:  # the grid formats the numbers (number_formats); true/false as the reports say
-        flags = [c for c in frame.columns if pd.api.types.is_bool_dtype(frame[c])]
-        return frame.astype({c: object for c in flags}).replace({c: {True: "yes", False: "no"} for c in flags}) \
-            if flags else frame
+        for c in [c for c in frame.columns if pd.api.types.is_bool_dtype(frame[c])]:
+            frame[c] = frame[c].map({True: "yes", False: "no"})
+        return frame
     formatter = {c: partial(format_cell, fmt=table.formats.get(c), missing=table.missing.get(c, ""))
                  for c in frame.columns if c not in gaps}
     return frame.style.format(formatter)
