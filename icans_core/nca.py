@@ -172,7 +172,10 @@ def nca_metrics(lab_values: pd.DataFrame, options: NcaOptions = NcaOptions()) ->
     """
     cells = lab_values[lab_values["analyte"].isin(CELL_COUNT_ANALYTES) & lab_values["value"].notna()]
     cells = cells.sort_values(["patient_id", "analyte", "unit", "day"], kind="stable")
+    # series bounds compare the keys as text (a blank unit is one key), but each row takes the values as given:
+    # a blank unit stays missing, not the text "nan" or "None"
     keys = cells[["patient_id", "analyte", "unit"]].astype(str)
+    given = cells[["patient_id", "analyte", "unit"]].astype(object)
     starts = np.flatnonzero(keys.ne(keys.shift()).any(axis=1).to_numpy())
     bounds = np.append(starts, len(cells))
     day, value = cells["day"].to_numpy(float), cells["value"].to_numpy(float)
@@ -181,7 +184,8 @@ def nca_metrics(lab_values: pd.DataFrame, options: NcaOptions = NcaOptions()) ->
     for first, stop in zip(bounds[:-1], bounds[1:]):  # one series at a time, as numpy slices
         checkpoint()
         metrics = series_metrics(day[first:stop], value[first:stop], below[first:stop], options)
-        patient, analyte, unit = keys.iloc[first]
+        patient, analyte, unit = given.iloc[first]
+        unit = None if pd.isna(unit) else unit
         rows.append({"patient_id": patient, "analyte": analyte, "unit": unit, **metrics})
     frame = pd.DataFrame(rows, columns=NCA_COLUMNS[:-3])
     frame["auc_method"], frame["auc_window"], frame["blq_rule"] = options.method, options.window, options.blq

@@ -122,3 +122,14 @@ def test_units_are_never_pooled():
     patients = pd.DataFrame({"patient_id": ["P1", "P2"], "group": ["A", "B"]})
     with pytest.raises(ValueError, match="more than one unit"):
         expansion.expansion_summary(expansion.expansion_metrics(rows), patients)
+
+
+@pytest.mark.parametrize("blank", [None, np.nan])
+def test_a_blank_unit_stays_missing_not_the_text_nan(blank):
+    # validation allows a cell count without a unit; its metrics must not name a unit "nan" or "None"
+    rows = pd.DataFrame({"patient_id": ["P1", "P1", "P2", "P2"], "analyte": "CAR-T cells",
+                         "unit": [blank, blank, "cells/uL", "cells/uL"],
+                         "day": [1, 7, 1, 7], "value": [1.0, 5.0, 2.0, 6.0], "below_lloq": False})
+    metrics = nca.nca_metrics(rows).set_index("patient_id")
+    assert pd.isna(metrics.loc["P1", "unit"]) and metrics.loc["P2", "unit"] == "cells/uL"
+    assert metrics.loc["P1", "cmax"] == 5.0 and metrics.loc["P2", "cmax"] == 6.0
