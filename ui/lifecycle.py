@@ -203,9 +203,57 @@ def watch(con) -> None:
     current().watch(con)
 
 
+class _RunLock:
+    """One session's turn to run (a class of its own: a bare lock cannot be weakly referenced)."""
+    __slots__ = ("lock", "__weakref__")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+
+
+# Session id -> its run lock, kept while some run of that session holds or waits for it.
+_run_locks: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+_run_locks_guard = threading.Lock()
+
+
+@contextmanager
+def _one_run_at_a_time() -> Iterator[None]:
+    """Wait until the session's previous script run has ended.
+
+    Streamlit's fastReruns (the default) answers a rerun request, a click while a page computes, by
+    starting a new script thread at once and asking the old one to stop at its next Streamlit call. An
+    old run inside a query of seconds makes no such call until the query returns, and meanwhile the new
+    run would use the session's one DuckDB connection from another thread, which DuckDB refuses
+    ("connection is busy with another call"). The old run stops at its next yield point, so the wait is
+    short; the new run keeps answering its own stop request while it waits. Keyed by session id, not
+    by the session's Life: a resumed session's runs get a new Life but share the connection."""
+    ctx = get_script_run_ctx()
+    if ctx is None:
+        yield
+        return
+    with _run_locks_guard:
+        turn = _run_locks.get(ctx.session_id)
+        if turn is None:
+            turn = _run_locks[ctx.session_id] = _RunLock()
+    while not turn.lock.acquire(timeout=0.2):
+        st.session_state.get(_PROBE)  # a yield point: this run too may have been asked to stop meanwhile
+    try:
+        yield
+    finally:
+        turn.lock.release()
+
+
 @contextmanager
 def script_run() -> Iterator[None]:
-    """Run the app's script with the core's checkpoints stopping at a stop or rerun request or the browser's leaving."""
+    """Run the app's script with the core's checkpoints stopping at a stop or rerun request or the browser's
+    leaving, one run of a session at a time."""
+    with _one_run_at_a_time():
+        with _script_run():
+            yield
+
+
+@contextmanager
+def _script_run() -> Iterator[None]:
     life = _life()
     token = _RUN_LIFE.set(life)
 
