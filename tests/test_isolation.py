@@ -26,7 +26,8 @@ UI_FILES = [ROOT / "dashboard.py", *sorted((ROOT / "ui").glob("*.py")), *sorted(
 # XSRF token) owns which session id and which download (a hash of the file), and a session's
 # failed downloads, reported on its own next run (ui/browser_gate.py, ui/downloads.py).
 SERVER_STATE = {("browser_gate.py", "_session_browsers"), ("browser_gate.py", "_downloads"),
-                ("downloads.py", "_failures")}
+                ("downloads.py", "_failures"),
+                ("lifecycle.py", "_run_locks")}  # a lock per session id (whose turn to run), no data
 SHARED_CACHES = {"sample_cohort",
                  "_published_fingerprint"}  # a published cohort's fingerprint: anyone with its id opens it
 
