@@ -86,7 +86,10 @@ def screen(raw: RawTable, text_columns: set[str]) -> list[Problem]:
 
 def _screen_values(raw: RawTable, column: str, cells: pd.Series) -> list[Problem]:
     # A registry repeats a few values millions of times: judge each distinct value once.
-    verdicts = {v: identifier_value(v) for v in pd.unique(cells.dropna().astype(str))}
+    present = cells.dropna()
+    # Arrow text (what the readers give) is hashed in C; other cells are judged as their text
+    distinct = present.unique() if isinstance(present.dtype, pd.StringDtype) else pd.unique(present.astype(str))
+    verdicts = {v: identifier_value(v) for v in distinct}
     flagged = {v: what for v, what in verdicts.items() if what}
     if not flagged:
         return []

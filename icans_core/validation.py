@@ -19,6 +19,7 @@ from difflib import get_close_matches
 
 import numpy as np
 import pandas as pd
+import pandera.backends.pandas.builtin_checks  # noqa: F401  (registers the built-in checks for pandas data)
 import pandera.pandas as pandera
 import pyarrow as pa
 import pyarrow.compute as pa_compute
@@ -316,12 +317,16 @@ def _parse_column(text: pd.Series, kind: S.Kind, decimal_comma: bool) -> tuple[p
     """
     present = text.notna()
     if kind == "text":
-        return text.astype(object).where(present, None), pd.Series(dtype=object)
+        return pd.Series(text.to_numpy(dtype=object, na_value=None), index=text.index), pd.Series(dtype=object)
     if kind == "boolean":
-        words = text.str.lower().str.removesuffix(".0")
-        values = pd.Series(pd.NA, index=text.index, dtype="boolean")
-        values[words.isin([w for w, v in S.BOOLEAN_WORDS.items() if v]).fillna(False)] = True
-        values[words.isin([w for w, v in S.BOOLEAN_WORDS.items() if not v]).fillna(False)] = False
+        # each distinct spelling is read once (a registry repeats True and False millions of times)
+        codes, distinct = pd.factorize(text)
+        words = pd.Series(distinct, dtype=TEXT).str.lower().astype(object)
+        meaning = np.array([S.BOOLEAN_WORDS.get(w.removesuffix(".0")) for w in words] + [None], dtype=object)
+        picked = meaning[codes]  # code -1 (an empty cell) takes the last entry: no value
+        unread = np.array([m is None for m in picked], dtype=bool) if len(picked) else np.zeros(0, dtype=bool)
+        values = pd.Series(pd.arrays.BooleanArray(np.where(unread, False, picked).astype(bool), unread),
+                           index=text.index)
         bad = present & values.isna()
         return values, pd.Series("Must be true or false (yes/no, 1/0).", index=text[bad].index, dtype=object)
     values = _to_numbers(text.str.replace(",", ".", regex=False) if decimal_comma else text)
@@ -346,9 +351,8 @@ def _too_small(text: pd.Series, values: pd.Series) -> pd.Series:
     near_zero = np.abs(numbers) < _SMALLEST_EXACT  # NaN compares False
     if not near_zero.any():
         return pd.Series(dtype=object)
-    candidates = text[near_zero]
-    mantissa = candidates.astype(str).str.split(r"[eE]", n=1, regex=True).str[0]
-    nonzero = mantissa.str.contains(r"[1-9]", regex=True).fillna(False).astype(bool)
+    candidates = text[near_zero].astype(TEXT)  # every zero is one: matched in Arrow, not cell by cell
+    nonzero = candidates.str.contains(r"^[^eE]*[1-9]", regex=True).fillna(False).astype(bool)  # a digit before e
     return pd.Series(TOO_SMALL, index=candidates[nonzero].index, dtype=object)
 
 
@@ -372,11 +376,14 @@ def _to_numbers(text: pd.Series) -> pd.Series:
     """Finite floats, NA where the text is not a number."""
     try:  # fast path: Arrow parses a clean column in one go
         parsed = pa_compute.cast(pa.array(text.array), pa.float64())
-        values = pd.Series(parsed.to_numpy(zero_copy_only=False), index=text.index)
+        numbers = parsed.to_numpy(zero_copy_only=False)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        values = pd.to_numeric(text.astype(object), errors="coerce")
-    values = values.astype("Float64")
-    return values.mask(~np.isfinite(values.fillna(0).to_numpy(dtype=float)))
+        numbers = pd.to_numeric(text.astype(object), errors="coerce")
+        numbers = pd.Series(numbers).to_numpy(dtype=float, na_value=np.nan)
+    numbers = np.array(numbers, dtype=float)  # a copy of our own: the masked array keeps it
+    missing = ~np.isfinite(numbers)  # NaN (empty or unreadable) and infinities
+    numbers[missing] = 0.0
+    return pd.Series(pd.arrays.FloatingArray(numbers, missing), index=text.index)
 
 
 # --- normalisation ------------------------------------------------------------------------------
@@ -636,6 +643,8 @@ _BUILTIN_MESSAGES = {
 
 
 def _apply_rules(table: _Table, rules: DataFrameSchema, severity: str) -> list[Problem]:
+    if _surely_all_pass(table.frame, rules):
+        return []  # what pandera would conclude, without its per-check bookkeeping
     try:
         rules.validate(table.frame, lazy=True, inplace=True)  # no coercion: a copy of every table would only cost memory
         return []
@@ -654,6 +663,48 @@ def _apply_rules(table: _Table, rules: DataFrameSchema, severity: str) -> list[P
         value = table.raw.frame.at[row, raw_column] if row is not None and raw_column else None
         problems.append(make(table.raw.source, message, row=row, column=column, value=value))
     return problems
+
+
+def _surely_all_pass(frame: pd.DataFrame, rules: DataFrameSchema) -> bool:
+    """True only when every rule of `rules` passes on `frame`; False when any fails or this pass cannot tell.
+
+    The same check functions on the same values, minus pandera's bookkeeping: for each check it finds and
+    drops the empty cells again, and a table check looks for empty cells in every column, which costs
+    seconds on a registry's millions of text cells. A clean table is decided here; any failure (or anything
+    unusual) goes to pandera, whose failure cases make the messages, so no message can differ.
+    """
+    for name, column in rules.columns.items():
+        if name not in frame.columns or column.regex or column.dtype is not None:
+            return False
+        cells = frame[name]
+        missing = cells.isna().to_numpy(dtype=bool)
+        if missing.any():
+            if not column.nullable:
+                return False
+            cells = cells[~missing]
+        if column.unique and cells.duplicated().any():
+            return False
+        if not all(_surely_passes(check, cells) for check in column.checks):
+            return False
+    return all(_surely_passes(check, frame) for check in rules.checks)
+
+
+def _surely_passes(check: Check, data: pd.Series | pd.DataFrame) -> bool:
+    # a column's empty cells are already dropped (what ignore_na does); a table check must pass on every row,
+    # stricter than pandera, which also lets a row with every cell empty pass
+    if check.element_wise or check.groupby is not None or not check.ignore_na or check.n_failure_cases:
+        return False
+    function = check._check_fn
+    if check.is_builtin_check(name := getattr(function, "__name__", "")):
+        function = check.get_builtin_check_fn(name)  # as Check.__call__ does: the dispatcher of its data types
+    output = function(data, **check._check_kwargs)
+    if isinstance(output, (bool, np.bool_)):
+        return bool(output)
+    if not isinstance(output, pd.Series) or len(output) != len(data):
+        return False
+    if output.dtype == "boolean":  # a nullable column's comparison: every value must be a plain True
+        return not output.isna().any() and bool(output.all())
+    return output.dtype == bool and bool(output.all())
 
 
 # --- typed result ---------------------------------------------------------------------------------
