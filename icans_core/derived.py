@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from icans_core import grading
+from icans_core.distinct import map_distinct
 from icans_core import schema as S
 from icans_core.problems import Problem, error
 from icans_core.readers import TEXT, RawTable
@@ -72,8 +73,7 @@ def normalise(name: str, frame: pd.DataFrame) -> None:
 
 
 def _canonical(values: pd.Series, lookup: dict[str, str]) -> pd.Series:
-    mapped = {v: lookup.get(S.vocabulary_key(v), v) for v in values.dropna().unique()}
-    return values.map(mapped).astype(object).where(values.notna(), None)
+    return map_distinct(values, lambda v: lookup.get(S.vocabulary_key(v), v))
 
 
 def _vasopressor_list(text: str) -> str:

@@ -27,6 +27,7 @@ from pandera.pandas import Check, Column, DataFrameSchema
 
 from icans_core import consistency, deidentify, derived
 from icans_core.cancel import checkpoint
+from icans_core.distinct import map_distinct
 from icans_core import schema as S
 from icans_core.problems import Problem, capped, error, lookalike_note, quoted, visible, warning, without_lookalikes
 from icans_core.readers import TEXT, RawTable
@@ -413,16 +414,27 @@ def _normalise(table: _Table) -> None:
         f["analyte"] = _canonical(f["analyte"], S.ANALYTE_SYNONYMS)
         f["value_as_given"] = f["value"]
         f["unit_as_given"] = f["unit"]
-        # known conversions (CRP mg/dL -> mg/L, ...), decided once per distinct analyte and unit
-        key = f["analyte"].str.cat(f["unit"], sep="\x1f")
-        conversions = {k: S.unit_conversion(*k.split("\x1f")) for k in key.dropna().unique()}
-        conversions = {k: c for k, c in conversions.items() if c is not None}
-        f["unit"] = key.map({k: unit for k, (unit, _) in conversions.items()}).fillna(f["unit"])
-        f["unit"] = f["unit"].astype(object).where(f["unit"].notna(), None)
-        factor = key.map({k: factor for k, (_, factor) in conversions.items()}).astype("Float64").fillna(1.0)
+        f["unit"], factor = _unit_conversions(f["analyte"], f["unit"])
         f["value"] = _scaled_exactly(f["value"], factor)
         f["below_lloq"] = f["below_lloq"].fillna(False)
     derived.normalise(name, f)  # issue 13: observations, episode forms, grade-source marks
+
+
+def _unit_conversions(analytes: pd.Series, units: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """The units after the known conversions (CRP mg/dL -> mg/L, ...) and each row's factor (1 where none),
+    decided once per distinct analyte and unit; a row missing either is not converted."""
+    analyte_codes, analyte_names = pd.factorize(analytes)
+    unit_codes, unit_names = pd.factorize(units)
+    pairs = np.where((analyte_codes >= 0) & (unit_codes >= 0), analyte_codes * len(unit_names) + unit_codes, -1)
+    converted = units.astype(object).where(units.notna(), None)
+    factor = np.ones(len(units))
+    for pair in np.unique(pairs[pairs >= 0]):
+        conversion = S.unit_conversion(analyte_names[pair // len(unit_names)], unit_names[pair % len(unit_names)])
+        if conversion is not None:
+            rows = pairs == pair
+            converted[rows] = conversion[0]
+            factor[rows] = conversion[1]
+    return converted, pd.Series(factor, index=units.index, dtype="Float64")
 
 
 def _unknown_agents(table: _Table) -> list[Problem]:
@@ -531,8 +543,7 @@ def _scaled_exactly(values: pd.Series, factor: pd.Series) -> pd.Series:
 
 def _canonical(values: pd.Series, synonyms: dict[str, str]) -> pd.Series:
     # look each distinct spelling up once: a registry repeats a few names millions of times
-    lookup = {v: synonyms.get(S.vocabulary_key(v), v) for v in values.dropna().unique()}
-    return values.map(lookup).astype(object).where(values.notna(), None)
+    return map_distinct(values, lambda v: synonyms.get(S.vocabulary_key(v), v))
 
 
 def _patient_ids(tables: dict[str, _Table]) -> set[str] | None:
@@ -724,4 +735,8 @@ def _finish(table: _Table) -> pd.DataFrame:
     if "value_as_given" in f:
         f["value_as_given"] = f["value_as_given"].astype("float64")
     columns = table.spec.column_names + DERIVED_COLUMNS[table.spec.name]
-    return f[columns].rename_axis("source_row").reset_index()[["source_row", *columns]]
+    typed = f[columns]  # one copy, on a new index (copies of millions of rows cost a second each)
+    typed.index = pd.RangeIndex(len(typed))
+    typed.insert(0, "source_row", f.index.to_numpy(dtype=np.int64))
+    return typed
+
