@@ -115,7 +115,7 @@ def open_shared(path) -> duckdb.DuckDBPyConnection:
     con.begin()
     in_file = {r[0] for r in con.execute(
         "SELECT table_name FROM duckdb_tables() WHERE database_name = ?", [SHARED_CATALOG]).fetchall()}
-    for name in (*_SHARED_NAMES, *(d for d in DERIVED_TABLES if d in in_file), *_prederived(con, in_file)):
+    for name in (*_SHARED_NAMES, *_prederived(con, in_file)):
         con.execute(f"CREATE VIEW {name} AS SELECT * FROM {SHARED_CATALOG}.main.{name}")
     con.execute("CREATE TABLE selected_patients AS SELECT patient_id FROM patients")
     con.commit()
@@ -123,15 +123,15 @@ def open_shared(path) -> duckdb.DuckDBPyConnection:
 
 
 def _prederived(con: duckdb.DuckDBPyConnection, in_file: set[str]) -> list[str]:
-    """The file's derived_rows tables (derived_<key> and derived_<key>_types), when this very code computed
-    them (save_cohort_file's prederive): a file written before an analysis changed is served none, and
-    its sessions compute their own."""
+    """The file's derived tables (the lab tables of DERIVED_TABLES, and derived_rows' derived_<key> and
+    derived_<key>_types), when this very code computed them: a file written before an analysis changed
+    (a published cohort kept across an upgrade) is served none, and its sessions compute their own."""
     if _PREDERIVED_BY not in in_file:
-        return []
+        return []  # written before files were stamped: nothing derived in it is known to be this code's
     written_by = con.execute(f"SELECT code_version FROM {SHARED_CATALOG}.main.{_PREDERIVED_BY}").fetchone()
     if written_by is None or written_by[0] != versions.running_version():
         return []
-    return sorted(name for name in in_file if name not in DERIVED_TABLES and _DERIVED_TABLE.fullmatch(name))
+    return sorted(name for name in in_file if _DERIVED_TABLE.fullmatch(name))
 
 
 def _shared_views(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -420,8 +420,8 @@ def save_cohort_file(path, cohort: Cohort, metadata: dict, prederive=None) -> No
 
     `metadata` holds label, loaded_at, published_at and publisher (text or None). `prederive(con)`,
     if given, computes derived tables (derived_rows) into the file, for every session that attaches it
-    (derived_tables.prederive: those of the default options); they are stamped with the code's version,
-    and sessions of another version compute their own. The file is checkpointed and closed before
+    (derived_tables.prederive: those of the default options); they and the lab tables (DERIVED_TABLES) are
+    stamped with the code's version, and sessions of another version compute their own. The file is checkpointed and closed before
     returning, so it is complete once this returns.
     """
     con = duckdb.connect(str(path))
@@ -436,7 +436,8 @@ def save_cohort_file(path, cohort: Cohort, metadata: dict, prederive=None) -> No
             # click during Publish) must not cut it short at one of the analyses' checkpoints.
             with cancel.cancellable(lambda: False):
                 prederive(con)
-            con.execute(f"CREATE TABLE {_PREDERIVED_BY} AS SELECT ? AS code_version", [versions.running_version()])
+        # what this version derived into the file (the lab tables, and prederive's): served to it alone
+        con.execute(f"CREATE TABLE {_PREDERIVED_BY} AS SELECT ? AS code_version", [versions.running_version()])
         con.execute("CREATE TABLE cohort_metadata (label VARCHAR, loaded_at VARCHAR, published_at VARCHAR, "
                     "publisher VARCHAR)")
         con.execute("INSERT INTO cohort_metadata VALUES (?, ?, ?, ?)",
@@ -533,7 +534,8 @@ _LAB_DAYS = "derived_lab_days"
 _LAB_DAYS_DISTINCT = "derived_lab_days_distinct"
 _LAB_ANALYTES = "derived_lab_analytes"  # measurements per patient, analyte and unit
 # Derived into every cohort file (save_cohort_file); a file written before one of them existed lacks
-# it, and a session attaching it derives that one into its own database (CREATE TABLE IF NOT EXISTS).
+# it, or one written by another version of the code is not served it (_prederived), and a session
+# attaching it derives that one into its own database (CREATE TABLE IF NOT EXISTS).
 DERIVED_TABLES = (_LAB_DAYS, _LAB_DAYS_DISTINCT, _LAB_ANALYTES)
 
 
@@ -547,7 +549,7 @@ def drop_derived(con: duckdb.DuckDBPyConnection) -> None:
 
 _DERIVED_KEY = re.compile(r"[a-z0-9_]{1,100}")
 _DERIVED_TABLE = re.compile(r"derived_[a-z0-9_]{1,100}")  # a derived_rows table, or its _types
-_PREDERIVED_BY = "prederived_by"  # in a cohort file: the code version its derived_<key> tables come from
+_PREDERIVED_BY = "prederived_by"  # in a cohort file: the code version its derived_ tables come from
 
 
 def derived_rows(con: duckdb.DuckDBPyConnection, key: str, compute, everyone: bool = False) -> pd.DataFrame:

@@ -164,6 +164,32 @@ def test_a_file_derived_by_other_code_is_not_served(prederived_file, monkeypatch
         derived_tables.episodes(session)
 
 
+def test_the_lab_tables_of_a_file_derived_by_other_code_are_not_served(tmp_path, sample_cohort, monkeypatch):
+    """A published cohort outlives upgrades: its patient-day table, derived by the version that wrote it,
+    must not stand in for this version's. The file's table is altered (as another derivation would have
+    it); a session of the writing version reads it as it is, a session of another version derives its own."""
+    import duckdb
+
+    path = tmp_path / "published.duckdb"
+    store.save_cohort_file(path, sample_cohort, {"label": "sample"})
+    writer = duckdb.connect(str(path))
+    writer.execute("UPDATE derived_lab_days SET value = value * 1000")  # what other code might have derived
+    writer.close()
+    analytes = ["IL-6"]
+    labs = sample_cohort.tables["labs"]
+    recorded = labs[labs["analyte"] == "IL-6"]["value"].max()
+
+    same_version = store.open_shared(path)
+    assert store.lab_patient_days(same_version, analytes)["value"].max() > 100 * recorded  # the control: read
+
+    monkeypatch.setattr(store.versions, "running_version", lambda: "an analysis or a library changed since")
+    other_version = store.open_shared(path)
+    assert "derived_lab_days" not in set(other_version.execute(
+        "SELECT view_name FROM duckdb_views() WHERE NOT internal").df()["view_name"])
+    days = store.lab_patient_days(other_version, analytes)
+    assert len(days) and days["value"].max() == recorded  # the session's own, from the labs as given
+
+
 def test_a_file_is_written_whole_even_when_its_session_asks_to_stop(tmp_path, sample_cohort):
     """Publishing runs the analyses' checkpoints; a click meanwhile (Streamlit's rerun request, raised
     there) must not leave the cohort unpublished."""
