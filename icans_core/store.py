@@ -146,6 +146,14 @@ def is_shared(con: duckdb.DuckDBPyConnection) -> bool:
     return bool(_shared_views(con))
 
 
+def shared_file(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The path of the shared file this connection's cohort is (attached by open_shared, read-only), or None
+    when its cohort is its own (an upload, which detaches the file)."""
+    found = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = ? AND readonly",
+                        [SHARED_CATALOG]).fetchone()
+    return found[0] if found is not None and is_shared(con) else None
+
+
 def cohort_file_metadata(path) -> dict:
     """label, loaded_at, published_at and publisher of a cohort file, without reading its tables."""
     con = open_cohort_file(path)

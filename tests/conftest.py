@@ -9,11 +9,15 @@ pytest_plugins = ["tests.browser"]
 
 @pytest.fixture(autouse=True)
 def clear_streamlit_caches():
+    from ui import view_cache  # its server-wide views of shared cohorts: a test's patched analysis must run
+
     st.cache_data.clear()
     st.cache_resource.clear()
+    view_cache.forget_shared()
     yield
     st.cache_data.clear()
     st.cache_resource.clear()
+    view_cache.forget_shared()
 
 
 @pytest.fixture(autouse=True, scope="session")

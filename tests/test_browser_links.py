@@ -384,3 +384,65 @@ def test_going_back_to_a_page_after_changing_the_filter_elsewhere_shows_the_new_
     choose_in_multiselect(page, "Product", "axi-cel")
     assert read_until(patients_shown, axi) == axi
     no_error_box(page)
+
+
+def without_icans(files: dict[str, bytes]) -> dict[str, bytes]:
+    """The files with every ICANS grade 0: the same patients and products, other numbers."""
+    import pandas as pd
+
+    toxicity = pd.read_csv(io.BytesIO(files["toxicity.csv"]))
+    toxicity["icans_grade"] = toxicity["icans_grade"].where(toxicity["icans_grade"].isna(), 0)
+    return {**files, "toxicity.csv": toxicity.to_csv(index=False).encode()}
+
+
+def test_colleagues_opening_one_published_link_see_its_numbers_and_an_upload_with_that_filter_its_own(
+        chromium, app_url, page, published):
+    """A view of a published cohort is kept server-wide for the next session with the same selection and
+    options (ui/view_cache.py). The collaborator's journey with a filter and an option in the link: a
+    second browser sees the first one's numbers; a third, which uploads the published cohort's very files
+    but for its ICANS grades (so the same filter selects the same patients) and sets the same filter and
+    option, sees its own cohort's numbers, never the published one's."""
+    _, cohort_id, _ = published
+    link = f"{app_url}/?cohort={cohort_id}&product=axi-cel&severe_grade=2"
+
+    def numbers(on) -> list[str]:
+        metrics = on.get_by_test_id("stMetric")
+        expect(metrics.first).to_be_visible()
+        return [m.inner_text() for m in metrics.all()]
+
+    open_page(page, link, "Overview")
+    expect(sidebar(page).get_by_text(PUBLISHED_LABEL)).to_be_visible()
+    expect(sidebar(page).get_by_text(re.compile(r"of 120 patients selected"))).to_be_visible()
+    shown = settled(lambda: numbers(page))
+    context = fresh(chromium)
+    try:
+        second = context.new_page()
+        open_page(second, link, "Overview")
+        expect(sidebar(second).get_by_text(PUBLISHED_LABEL)).to_be_visible()
+        assert read_until(lambda: numbers(second), shown) == shown
+        no_error_box(second)
+    finally:
+        context.close()
+
+    uploader = fresh(chromium)
+    try:
+        third = uploader.new_page()
+        upload_cohort(third, app_url, without_icans(cohort_files(120, 11)), patients=120)
+        sidebar(third).get_by_test_id("stSidebarNav").get_by_text("Overview", exact=True).click()
+        expect(third.get_by_role("heading", name="Overview")).to_be_visible()
+        wait_until_idle(third)
+        open_filters(third)
+        choose_in_multiselect(third, "Product", "axi-cel")
+        sidebar(third).get_by_test_id("stSelectbox").filter(has_text="Severe ICANS").locator("input").click()
+        third.get_by_role("option", name="2", exact=True).first.click()
+        wait_until_idle(third)
+        expect(third).to_have_url(re.compile(r"severe_grade=2"))
+        expect(sidebar(third).get_by_text(re.compile(r"of 120 patients selected"))).to_be_visible()
+        own = settled(lambda: numbers(third))
+        assert own != shown, own  # its own cohort's numbers
+        no_error_box(third)
+    finally:
+        uploader.close()
+    page.reload()  # and the published cohort's session still shows its own
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible(timeout=FIRST_LOAD_TIMEOUT)
+    assert read_until(lambda: numbers(page), shown) == shown

@@ -27,7 +27,10 @@ UI_FILES = [ROOT / "dashboard.py", *sorted((ROOT / "ui").glob("*.py")), *sorted(
 # failed downloads, reported on its own next run (ui/browser_gate.py, ui/downloads.py).
 SERVER_STATE = {("browser_gate.py", "_session_browsers"), ("browser_gate.py", "_downloads"),
                 ("downloads.py", "_failures"),
-                ("lifecycle.py", "_run_locks")}  # a lock per session id (whose turn to run), no data
+                ("lifecycle.py", "_run_locks"),  # a lock per session id (whose turn to run), no data
+                # views of shared files (sample, deployment, published: the same for every session), under a
+                # key only a connection attached to that very file can form (tests/test_view_cache.py)
+                ("view_cache.py", "_shared_views")}
 SHARED_CACHES = {"sample_cohort",
                  "_published_fingerprint"}  # a published cohort's fingerprint: anyone with its id opens it
 

@@ -89,3 +89,59 @@ def test_a_selection_or_cohort_changed_behind_the_filters_back_is_another_view(m
     assert view_cache.cached_view(overview.build, con, AnalysisOptions()) is first  # that selection again
     store.load_cohort(con, cohort)  # the same cohort loaded again: nothing derived from the last one is shown
     assert view_cache.cached_view(overview.build, con, AnalysisOptions()) is not first and len(builds) == 4
+
+
+def test_a_shared_cohorts_view_is_kept_for_the_next_session_with_the_same_selection_and_options(monkeypatch, builds):
+    """The sample is a shared file: a second session (a collaborator opening the link) is shown the view the
+    first one built for the same selection and options, and builds its own for another selection."""
+    first = open_dashboard(monkeypatch)
+    everyone = patients_shown(first)
+    assert builds == [int(everyone)]
+    second = open_dashboard(monkeypatch)  # another session: its own state, its own connection
+    assert builds == [int(everyone)] and patients_shown(second) == everyone
+    second.multiselect(key="product").select("axi-cel").run()
+    assert len(builds) == 2 and patients_shown(second) == str(builds[1])
+    third = open_dashboard(monkeypatch)
+    third.multiselect(key="product").select("axi-cel").run()  # the second session's selection: its view
+    assert len(builds) == 2 and patients_shown(third) == str(builds[1])
+    third.selectbox(key="severe_grade").select(2).run()  # another analysis option: another view
+    assert len(builds) == 3
+
+
+def test_a_sessions_own_cohort_never_reads_or_adds_a_server_wide_view(monkeypatch, builds):
+    """An upload with the same rows, selection and options as a shared cohort's kept view is its own: built
+    from its own database, and not offered to anyone."""
+    at = open_dashboard(monkeypatch)
+    assert len(builds) == 1 and len(view_cache._shared_views) == 1
+    state = {"cohort_filter_applied": at.session_state["cohort_filter_applied"]}
+    monkeypatch.setattr(view_cache.st, "session_state", state)
+    own = store.connect()
+    store.load_cohort(own, load_paths([ROOT / "data" / "sample"]).cohort)  # the sample's very rows, uploaded
+    view_cache.cached_view(overview.build, own, AnalysisOptions())
+    assert len(builds) == 2 and len(view_cache._shared_views) == 1
+    assert store.shared_file(own) is None
+
+
+def test_a_file_written_again_at_the_same_path_is_another_cohort(tmp_path, monkeypatch, builds):
+    """The key names the file itself (its identity on disk), not only its path: a cohort file replaced
+    under the same name is not shown the views of the one before."""
+    cohort = load_paths([ROOT / "data" / "sample"]).cohort
+    path = tmp_path / "published.duckdb"
+    monkeypatch.setattr(view_cache.st, "session_state", {"cohort_filter_applied": ("everyone", "loaded")})
+    store.save_cohort_file(path, cohort, {"label": "first"})
+    con = store.open_shared(path)
+    view_cache.cached_view(overview.build, con, AnalysisOptions())
+    con.close()
+    view_cache.st.session_state.pop("view_cache")  # a new session
+    con = store.open_shared(path)
+    view_cache.cached_view(overview.build, con, AnalysisOptions())
+    assert len(builds) == 1  # the same file: the kept view
+    con.close()
+    path.unlink()
+    # the same patients (the same selection), other treatments: only the file's identity tells them apart
+    other = load_paths([ROOT / "data" / "sample"]).cohort
+    other.tables = {**other.tables, "interventions": other.tables["interventions"].iloc[1:]}
+    store.save_cohort_file(path, other, {"label": "first"})
+    view_cache.st.session_state.pop("view_cache")
+    view_cache.cached_view(overview.build, store.open_shared(path), AnalysisOptions())
+    assert len(builds) == 2 and builds[1] == builds[0]

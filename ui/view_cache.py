@@ -11,10 +11,19 @@ itself: a new cohort (a new database) starts with nothing kept. The selection is
 ui/filters.py last applied and by the database's own signature of it (store.selection_signature: the
 cohort loaded, the patients selected); with nothing applied (a page run alone) nothing is kept.
 At most MAX_VIEWS views, the least recently shown given up first.
+
+A view of a shared cohort (the sample, the deployment cohort, a published cohort: one read-only file
+that every session opening it attaches, store.open_shared) is the same for every session with the same
+selection and options, so it is also kept server-wide, for the next session that opens the same file with
+them (a collaborator opening a shared link). That key can only be formed from a session's own connection
+to the file: the file it attached (path and file identity) and its own selection's signature. A session
+whose cohort is its own (an upload) never reads or adds a server-wide view. At most MAX_SHARED_VIEWS.
 """
 
 from __future__ import annotations
 
+import os
+import threading
 from collections import OrderedDict
 
 import duckdb
@@ -28,6 +37,10 @@ from icans_core import store
 MAX_VIEWS = 5
 _KEPT = "view_cache"
 _APPLIED = "cohort_filter_applied"  # ui/filters.py: (the filter, the cohort's load time) of the selection
+# Server-wide, views of shared files only (see above): a few, since each session keeps its own as well.
+MAX_SHARED_VIEWS = 8
+_shared_views: OrderedDict = OrderedDict()
+_shared_guard = threading.Lock()
 
 
 def cached_view(build, con: duckdb.DuckDBPyConnection, *options):
@@ -49,13 +62,57 @@ def cached_view(build, con: duckdb.DuckDBPyConnection, *options):
     if key in views:
         views.move_to_end(key)
         return views[key]
-    view = build(con, *options)  # an interrupted build raises: nothing is kept
+    shared = _shared_key(con, key)
+    view = _shared_view(shared)
+    if view is None:
+        view = build(con, *options)  # an interrupted build raises: nothing is kept
+        _keep_shared(shared, view)
     views[key] = view
     while len(views) > MAX_VIEWS:
         views.popitem(last=False)
     return view
 
 
+def _shared_key(con: duckdb.DuckDBPyConnection, key: tuple) -> tuple | None:
+    """The server-wide name of this session's view when its cohort is a shared file, else None: the
+    page and options, the file this very connection attached (a file replaced at that path is another
+    file), and the selection by its rows (count, hash of the ids; not the connection's own load count)."""
+    path = store.shared_file(con)
+    if path is None:
+        return None
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    module, name, _applied, (_loads, count, digest), options = key
+    return (module, name, path, found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns, count, digest, options)
+
+
+def _shared_view(shared: tuple | None):
+    if shared is None:
+        return None
+    with _shared_guard:
+        view = _shared_views.get(shared)
+        if view is not None:
+            _shared_views.move_to_end(shared)
+        return view
+
+
+def _keep_shared(shared: tuple | None, view) -> None:
+    if shared is None:
+        return
+    with _shared_guard:
+        _shared_views[shared] = view
+        while len(_shared_views) > MAX_SHARED_VIEWS:
+            _shared_views.popitem(last=False)
+
+
 def forget() -> None:
     """Give up every kept view (the session's database is being replaced)."""
     st.session_state.pop(_KEPT, None)
+
+
+def forget_shared() -> None:
+    """Give up every server-wide view (for tests that patch an analysis: the next build must run it)."""
+    with _shared_guard:
+        _shared_views.clear()
