@@ -11,7 +11,8 @@ navigation to the page's heading shown and the script run finished ("notRunning"
   file kept from an earlier start when the files and the code are unchanged ($ICANS_CACHE_DIR; give
   `--cache DIR` twice in a row to measure both: the first run cold, the second a restart);
 - each page opened from a link in a new session (a fresh browser context: a new Streamlit
-  session, which attaches the shared file);
+  session, which attaches the shared file), then once more in another new session (a colleague
+  opening the same link: the view the first one built is kept server-wide, ui/view_cache.py);
 - each page reached in-app from the sidebar navigation of one session;
 - the Cytokines page after a filter change (product = axi-cel through the link).
 Error boxes and exceptions shown are counted per page (they should be 0).
@@ -70,7 +71,7 @@ def error_texts(page) -> list[str]:
 def measure(url: str, timeout_ms: float, pages: dict = PAGES, in_app: bool = True, first_only: bool = False) -> dict:
     from playwright.sync_api import sync_playwright
 
-    out: dict = {"link": {}, "in_app": {}, "errors": {}, "error_texts": {}}
+    out: dict = {"link": {}, "link_again": {}, "in_app": {}, "errors": {}, "error_texts": {}}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
@@ -84,17 +85,21 @@ def measure(url: str, timeout_ms: float, pages: dict = PAGES, in_app: bool = Tru
             context.close()
             if first_only:
                 return out
-            for path, (heading, _) in pages.items():
-                context = browser.new_context(viewport={"width": 1400, "height": 1000})
-                page = context.new_page()
-                start = time.perf_counter()
-                page.goto(f"{url}/{path}")
-                settle(page, heading, timeout_ms)
-                out["link"][path] = time.perf_counter() - start
-                out["errors"][path] = errors_shown(page)
-                if out["errors"][path]:
-                    out["error_texts"][path] = error_texts(page)
-                context.close()
+            # each page from a link, in a new session; then again in another (a colleague opening the link:
+            # a view of the shared cohort that an earlier session built is kept server-wide)
+            for again, times in ((False, out["link"]), (True, out["link_again"])):
+                for path, (heading, _) in pages.items():
+                    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+                    page = context.new_page()
+                    start = time.perf_counter()
+                    page.goto(f"{url}/{path}")
+                    settle(page, heading, timeout_ms)
+                    times[path] = time.perf_counter() - start
+                    where = f"{path} (again)" if again else path
+                    out["errors"][where] = errors_shown(page)
+                    if out["errors"][where]:
+                        out["error_texts"][where] = error_texts(page)
+                    context.close()
             if not in_app:
                 return out
             context = browser.new_context(viewport={"width": 1400, "height": 1000})
@@ -146,6 +151,9 @@ def main() -> None:
         print("error boxes shown: " + "; ".join(f"{k} {v}" for k, v in figures["errors"].items()))
         return
     print("page from a link (new session): " + "; ".join(f"{k} {v:.1f} s" for k, v in figures["link"].items()))
+    if figures.get("link_again"):
+        print("page from a link again (another new session, the view kept server-wide): "
+              + "; ".join(f"{k} {v:.1f} s" for k, v in figures["link_again"].items()))
     print("page in-app: " + "; ".join(f"{k} {v:.1f} s" for k, v in figures["in_app"].items()))
     if "cytokines_filtered_link_s" in figures:
         print(f"cytokines from a link with product=axi-cel: {figures['cytokines_filtered_link_s']:.1f} s")
