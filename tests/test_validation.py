@@ -316,3 +316,15 @@ def test_a_lookalike_value_gets_one_warning_saying_all(table, row, column, given
     assert (problem.source, problem.value) == (f"{table}.csv", shown)
     for word in words:
         assert word in problem.problem, problem.problem
+
+
+def test_a_control_character_inside_a_unit_or_analyte_loads_as_given_not_a_crash():
+    """Found by an adversarial pass: the unit conversions once keyed each row on analyte + U+001F + unit and
+    split that key again, so a cell holding U+001F raised a TypeError instead of loading or being refused."""
+    unit = load_sources(sources(with_cell("labs", 3, "unit", "mg\x1fdL")))
+    assert unit.ok and unit.cohort.tables["labs"]["unit"].iloc[1] == "mg\x1fdL"  # kept, not converted
+    warned = only_problem(unit, "warning")
+    assert (warned.row, warned.column, warned.value) == (3, "unit", r"mg\x1fdL")  # shown, not invisible
+    assert "Unit not recognised" in warned.problem
+    analyte = load_sources(sources(with_cell("labs", 3, "analyte", "CRP\x1fx")))
+    assert analyte.ok and analyte.cohort.tables["labs"]["analyte"].iloc[1] == "CRP\x1fx"
