@@ -28,6 +28,7 @@ import vl_convert as vlc
 
 from icans_core import content, store, survival
 from icans_core.cancel import checkpoint
+from icans_core.charts.serialise import vega_lite
 from icans_core.content.sections import Bullets, Figure, Heading, Note, Numbers, Table, View, display_frame
 from icans_core.options import AnalysisOptions
 
@@ -241,7 +242,7 @@ def _table(table: Table) -> str:
 
 def figure_spec(chart: alt.TopLevelMixin) -> dict:
     """The chart's Vega-Lite spec as the reports render it (a chart without a width of its own gets one)."""
-    spec = chart.to_dict()  # validates once; the dict goes to vl-convert as it is
+    spec = vega_lite(chart)  # validates once; the dict goes to vl-convert as it is (under the Altair lock)
     if not any(k in spec for k in ("width", "hconcat", "vconcat", "concat", "facet")):
         spec["width"] = FIGURE_WIDTH  # in the app it stretches to the page
     return spec

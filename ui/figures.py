@@ -12,9 +12,15 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 import vl_convert as vlc
+from streamlit.elements import vega_charts
 
+from icans_core.charts.serialise import LOCK, vega_lite, vega_lite_json
 from icans_core.spreadsheet_safe import spreadsheet_csv
 from ui.downloads import owned
+
+# Streamlit serialises st.altair_chart under its lock of Altair's globals; the app's own specs (sizes,
+# downloads, reports) under icans_core.charts.serialise.LOCK. One lock for both: see that module.
+vega_charts._altair_globals_lock = LOCK
 
 
 def _slug(name: str) -> str:
@@ -24,7 +30,7 @@ def _slug(name: str) -> str:
 def _sized(chart: alt.TopLevelMixin) -> bool:
     # A chart that sets its own width (pixels or a step per category), or a compound one, keeps it:
     # stretching it to the container squashes step-sized charts in the browser.
-    spec = chart.to_dict()
+    spec = vega_lite(chart)
     return "width" in spec or any(k in spec for k in ("hconcat", "vconcat", "concat", "facet"))
 
 
@@ -47,7 +53,7 @@ def show_figure(chart: alt.TopLevelMixin, data: pd.DataFrame, name: str, key: st
     else:
         event = st.altair_chart(chart, key=f"{key}_chart", width="stretch", **selection)
     slug = _slug(name)
-    spec = chart.to_json()
+    spec = vega_lite_json(chart)
     png, svg, csv = st.columns([1, 1, 1])
     png.download_button("PNG", owned(lambda: vlc.vegalite_to_png(spec, scale=2), f"the PNG of {name}"),
                         file_name=f"{slug}.png",
