@@ -7,6 +7,7 @@ as parameters; identifiers come only from `schema.TABLES` and are quoted.
 
 from __future__ import annotations
 
+import os
 import re
 import weakref
 
@@ -111,7 +112,10 @@ def open_shared(path) -> duckdb.DuckDBPyConnection:
     """
     con = connect()
     literal = "'" + str(path).replace("'", "''") + "'"  # a server-side path (never user input)
+    before = _file_identity(path)
     con.execute(f"ATTACH {literal} AS {SHARED_CATALOG} (READ_ONLY)")
+    if before is not None and _file_identity(path) == before:  # the very file attached (not replaced meanwhile)
+        _ATTACHED[con] = (str(path), *before)
     con.begin()
     in_file = {r[0] for r in con.execute(
         "SELECT table_name FROM duckdb_tables() WHERE database_name = ?", [SHARED_CATALOG]).fetchall()}
@@ -146,12 +150,29 @@ def is_shared(con: duckdb.DuckDBPyConnection) -> bool:
     return bool(_shared_views(con))
 
 
-def shared_file(con: duckdb.DuckDBPyConnection) -> str | None:
-    """The path of the shared file this connection's cohort is (attached by open_shared, read-only), or None
-    when its cohort is its own (an upload, which detaches the file)."""
-    found = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = ? AND readonly",
-                        [SHARED_CATALOG]).fetchone()
-    return found[0] if found is not None and is_shared(con) else None
+def shared_file(con: duckdb.DuckDBPyConnection) -> tuple | None:
+    """Which file this connection's cohort is, when it is a shared file attached by open_shared: its path and
+    its identity on disk (device, inode, size, modification time) as they were when this connection attached
+    it, so a file later replaced at that path is another file. None when the cohort is the connection's own
+    (an upload, which detaches the file) or the file's identity could not be told."""
+    attached = _ATTACHED.get(con)
+    if attached is None or not is_shared(con):
+        return None
+    found = con.execute("SELECT count(*) FROM duckdb_databases() WHERE database_name = ? AND readonly",
+                        [SHARED_CATALOG]).fetchone()[0]
+    return attached if found else None
+
+
+def _file_identity(path) -> tuple | None:
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns
+
+
+# connection -> (path, device, inode, size, mtime) of the shared file it attached (a weak key, as _LOADS)
+_ATTACHED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def cohort_file_metadata(path) -> dict:

@@ -123,25 +123,51 @@ def test_a_sessions_own_cohort_never_reads_or_adds_a_server_wide_view(monkeypatc
 
 
 def test_a_file_written_again_at_the_same_path_is_another_cohort(tmp_path, monkeypatch, builds):
-    """The key names the file itself (its identity on disk), not only its path: a cohort file replaced
-    under the same name is not shown the views of the one before."""
+    """The key names the file itself, as the session attached it, not only its path: a cohort file replaced
+    under the same name (the same patients, other treatments) is not shown the views of the one before, even
+    those a session still attached to the old file builds after the replacement."""
+    import os
+
     cohort = load_paths([ROOT / "data" / "sample"]).cohort
     path = tmp_path / "published.duckdb"
     monkeypatch.setattr(view_cache.st, "session_state", {"cohort_filter_applied": ("everyone", "loaded")})
     store.save_cohort_file(path, cohort, {"label": "first"})
-    con = store.open_shared(path)
-    view_cache.cached_view(overview.build, con, AnalysisOptions())
-    con.close()
-    view_cache.st.session_state.pop("view_cache")  # a new session
-    con = store.open_shared(path)
-    view_cache.cached_view(overview.build, con, AnalysisOptions())
-    assert len(builds) == 1  # the same file: the kept view
-    con.close()
-    path.unlink()
-    # the same patients (the same selection), other treatments: only the file's identity tells them apart
+    old = store.open_shared(path)
+    view_cache.cached_view(overview.build, old, AnalysisOptions())
+    view_cache.st.session_state.pop("view_cache")  # a new session on the same file: the kept view
+    view_cache.cached_view(overview.build, store.open_shared(path), AnalysisOptions())
+    assert len(builds) == 1
+    view_cache.forget_shared()
     other = load_paths([ROOT / "data" / "sample"]).cohort
     other.tables = {**other.tables, "interventions": other.tables["interventions"].iloc[1:]}
-    store.save_cohort_file(path, other, {"label": "first"})
+    store.save_cohort_file(tmp_path / "next.duckdb", other, {"label": "first"})
+    os.replace(tmp_path / "next.duckdb", path)  # replaced while a session still has the old file attached
     view_cache.st.session_state.pop("view_cache")
-    view_cache.cached_view(overview.build, store.open_shared(path), AnalysisOptions())
-    assert len(builds) == 2 and builds[1] == builds[0]
+    view_cache.cached_view(overview.build, old, AnalysisOptions())  # built from the old file, after the swap
+    assert len(builds) == 2
+    view_cache.st.session_state.pop("view_cache")
+    view_cache.cached_view(overview.build, store.open_shared(path), AnalysisOptions())  # the new file's own
+    assert len(builds) == 3 and builds[2] == builds[0]
+
+
+def test_two_filters_whose_selections_hash_alike_are_two_views(monkeypatch, builds):
+    """The selection's signature is a count and an XOR of id hashes, which ids chosen on purpose can make
+    collide; the server-wide key also holds the filter applied, so colliding selections are not confused."""
+    monkeypatch.setattr(view_cache.store, "selection_signature", lambda con: (0, 42, 7))  # every selection alike
+    first = open_dashboard(monkeypatch)
+    first.multiselect(key="product").select("axi-cel").run()
+    second = open_dashboard(monkeypatch)
+    second.multiselect(key="product").select("tisa-cel").run()
+    assert patients_shown(second) == str(builds[-1]) != patients_shown(first)
+
+
+def test_a_view_larger_than_the_server_wide_budget_is_kept_by_its_session_only(monkeypatch, builds):
+    open_dashboard(monkeypatch)
+    ((_, size),) = view_cache._shared_views.values()
+    assert 0 < size < view_cache.MAX_SHARED_BYTES
+    view_cache.forget_shared()
+    monkeypatch.setattr(view_cache, "MAX_SHARED_BYTES", size - 1)
+    open_dashboard(monkeypatch)  # the same view, now over the budget
+    assert len(builds) == 2 and len(view_cache._shared_views) == 0
+    open_dashboard(monkeypatch)
+    assert len(builds) == 3

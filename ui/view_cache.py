@@ -17,16 +17,17 @@ that every session opening it attaches, store.open_shared) is the same for every
 selection and options, so it is also kept server-wide, for the next session that opens the same file with
 them (a collaborator opening a shared link). That key can only be formed from a session's own connection
 to the file: the file it attached (path and file identity) and its own selection's signature. A session
-whose cohort is its own (an upload) never reads or adds a server-wide view. At most MAX_SHARED_VIEWS.
+whose cohort is its own (an upload) never reads or adds a server-wide view. At most MAX_SHARED_VIEWS,
+within MAX_SHARED_BYTES.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from collections import OrderedDict
 
 import duckdb
+import pandas as pd
 import streamlit as st
 
 from icans_core import store
@@ -37,8 +38,10 @@ from icans_core import store
 MAX_VIEWS = 5
 _KEPT = "view_cache"
 _APPLIED = "cohort_filter_applied"  # ui/filters.py: (the filter, the cohort's load time) of the selection
-# Server-wide, views of shared files only (see above): a few, since each session keeps its own as well.
+# Server-wide, views of shared files only (see above): a few, since each session keeps its own as well, and
+# within a memory budget (a view holds per-patient tables: tens of MB each at 100,000 patients).
 MAX_SHARED_VIEWS = 8
+MAX_SHARED_BYTES = 256 * 2**20
 _shared_views: OrderedDict = OrderedDict()
 _shared_guard = threading.Lock()
 
@@ -74,37 +77,47 @@ def cached_view(build, con: duckdb.DuckDBPyConnection, *options):
 
 
 def _shared_key(con: duckdb.DuckDBPyConnection, key: tuple) -> tuple | None:
-    """The server-wide name of this session's view when its cohort is a shared file, else None: the
-    page and options, the file this very connection attached (a file replaced at that path is another
-    file), and the selection by its rows (count, hash of the ids; not the connection's own load count)."""
-    path = store.shared_file(con)
-    if path is None:
+    """The server-wide name of this session's view when its cohort is a shared file, else None: the page
+    and options, the file this very connection attached (its identity when attached: a file replaced at that
+    path is another file), the filter applied (the same filter on the same file selects the same rows), and
+    the selection by its rows (count, hash of the ids: a selection set behind the filters' back is another)."""
+    attached = store.shared_file(con)
+    if attached is None:
         return None
-    try:
-        found = os.stat(path)
-    except OSError:
-        return None
-    module, name, _applied, (_loads, count, digest), options = key
-    return (module, name, path, found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns, count, digest, options)
+    module, name, (applied_filter, _loaded), (_loads, count, digest), options = key
+    return (module, name, attached, applied_filter, count, digest, options)
 
 
 def _shared_view(shared: tuple | None):
     if shared is None:
         return None
     with _shared_guard:
-        view = _shared_views.get(shared)
-        if view is not None:
-            _shared_views.move_to_end(shared)
-        return view
+        kept = _shared_views.get(shared)
+        if kept is None:
+            return None
+        _shared_views.move_to_end(shared)
+        return kept[0]
 
 
 def _keep_shared(shared: tuple | None, view) -> None:
     if shared is None:
         return
+    size = _approximate_bytes(view)
+    if size > MAX_SHARED_BYTES:
+        return  # kept by its session only
     with _shared_guard:
-        _shared_views[shared] = view
-        while len(_shared_views) > MAX_SHARED_VIEWS:
+        _shared_views[shared] = (view, size)
+        while (len(_shared_views) > MAX_SHARED_VIEWS
+               or sum(bytes_ for _, bytes_ in _shared_views.values()) > MAX_SHARED_BYTES):
             _shared_views.popitem(last=False)
+
+
+def _approximate_bytes(view) -> int:
+    """The memory of a view's tables and figure data (what grows with the patients), as pandas counts it."""
+    frames = [getattr(section, name) for section in getattr(view, "sections", [])
+              for name in ("frame", "data") if isinstance(getattr(section, name, None), pd.DataFrame)]
+    frames += [value for value in getattr(view, "context", {}).values() if isinstance(value, pd.DataFrame)]
+    return int(sum(frame.memory_usage(deep=True, index=True).sum() for frame in frames))
 
 
 def forget() -> None:
