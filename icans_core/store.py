@@ -156,11 +156,7 @@ def shared_file(con: duckdb.DuckDBPyConnection) -> tuple | None:
     it, so a file later replaced at that path is another file. None when the cohort is the connection's own
     (an upload, which detaches the file) or the file's identity could not be told."""
     attached = _ATTACHED.get(con)
-    if attached is None or not is_shared(con):
-        return None
-    found = con.execute("SELECT count(*) FROM duckdb_databases() WHERE database_name = ? AND readonly",
-                        [SHARED_CATALOG]).fetchone()[0]
-    return attached if found else None
+    return attached if attached is not None and is_shared(con) else None  # load_cohort drops the file's views
 
 
 def _file_identity(path) -> tuple | None:
@@ -450,8 +446,8 @@ def save_cohort_file(path, cohort: Cohort, metadata: dict, prederive=None) -> No
     `metadata` holds label, loaded_at, published_at and publisher (text or None). `prederive(con)`,
     if given, computes derived tables (derived_rows) into the file, for every session that attaches it
     (derived_tables.prederive: those of the default options); they and the lab tables (DERIVED_TABLES) are
-    stamped with the code's version, and sessions of another version compute their own. The file is checkpointed and closed before
-    returning, so it is complete once this returns.
+    stamped with the code's version, and sessions of another version compute their own. The file is
+    checkpointed and closed before returning, so it is complete once this returns.
     """
     con = duckdb.connect(str(path))
     try:

@@ -323,11 +323,10 @@ def _parse_column(text: pd.Series, kind: S.Kind, decimal_comma: bool) -> tuple[p
         # each distinct spelling is read once (a registry repeats True and False millions of times)
         codes, distinct = pd.factorize(text)
         words = pd.Series(distinct, dtype=TEXT).str.lower().astype(object)
-        meaning = np.array([S.BOOLEAN_WORDS.get(w.removesuffix(".0")) for w in words] + [None], dtype=object)
-        picked = meaning[codes]  # code -1 (an empty cell) takes the last entry: no value
-        unread = np.array([m is None for m in picked], dtype=bool) if len(picked) else np.zeros(0, dtype=bool)
-        values = pd.Series(pd.arrays.BooleanArray(np.where(unread, False, picked).astype(bool), unread),
-                           index=text.index)
+        meaning = [S.BOOLEAN_WORDS.get(w.removesuffix(".0")) for w in words] + [None]  # code -1: an empty cell
+        truth = np.array([m is True for m in meaning], dtype=bool)[codes]
+        unread = np.array([m is None for m in meaning], dtype=bool)[codes]
+        values = pd.Series(pd.arrays.BooleanArray(truth, unread), index=text.index)
         bad = present & values.isna()
         return values, pd.Series("Must be true or false (yes/no, 1/0).", index=text[bad].index, dtype=object)
     values = _to_numbers(text.str.replace(",", ".", regex=False) if decimal_comma else text)
@@ -739,4 +738,3 @@ def _finish(table: _Table) -> pd.DataFrame:
     typed.index = pd.RangeIndex(len(typed))
     typed.insert(0, "source_row", f.index.to_numpy(dtype=np.int64))
     return typed
-

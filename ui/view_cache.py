@@ -16,9 +16,9 @@ A view of a shared cohort (the sample, the deployment cohort, a published cohort
 that every session opening it attaches, store.open_shared) is the same for every session with the same
 selection and options, so it is also kept server-wide, for the next session that opens the same file with
 them (a collaborator opening a shared link). That key can only be formed from a session's own connection
-to the file: the file it attached (path and file identity) and its own selection's signature. A session
-whose cohort is its own (an upload) never reads or adds a server-wide view. At most MAX_SHARED_VIEWS,
-within MAX_SHARED_BYTES.
+to the file: the file it attached (path and identity on disk when attached), the filter applied and its
+own selection's signature. A session whose cohort is its own (an upload) never reads or adds a server-wide
+view. At most MAX_SHARED_VIEWS, within MAX_SHARED_BYTES.
 """
 
 from __future__ import annotations
