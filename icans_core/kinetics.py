@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
+from icans_core import day_cells
 from icans_core import schema as S
 from icans_core.schema import CELL_COUNT_ANALYTES, CYTOKINES
 
@@ -213,42 +214,22 @@ def rank_sums(values) -> tuple[pd.DataFrame, pd.DataFrame]:
     day0, n_days, n_groups = day.min(), int(day.max() - day.min() + 1), len(group.categories)
     cell = analyte.codes.astype(np.int64) * n_days + (day - day0)
     cell_group = cell * n_groups + group.codes
-    sizes = np.bincount(cell_group)
-    keep = sizes[cell_group] >= MIN_PATIENTS_PER_GROUP
-    cell, cell_group, value = cell[keep], cell_group[keep], value[keep]
-    if len(cell) == 0:
-        return empty
     # by cell, then value: a stable integer sort of the value order (two cheap sorts, not a lexsort)
     by_value = np.argsort(value, kind="stable")
     order = by_value[np.argsort(cell[by_value], kind="stable")]
-    cell, cell_group, value = cell[order], cell_group[order], value[order]
-    index = np.arange(len(cell))
-    new_cell = np.r_[True, cell[1:] != cell[:-1]]
-    cell_start = np.maximum.accumulate(np.where(new_cell, index, 0))
-    new_run = new_cell | np.r_[True, value[1:] != value[:-1]]
-    run_id = np.cumsum(new_run) - 1
-    run_start = index[new_run]
-    run_length = np.diff(np.r_[run_start, len(cell)])
-    # 1-based positions in the cell; a run of ties shares the mean of its positions
-    average = (run_start - cell_start[new_run] + 1) + (run_length - 1) / 2.0
-    rank = average[run_id]
-    size = int(cell_group.max()) + 1
-    n = np.bincount(cell_group, minlength=size)
-    rank_sum = np.bincount(cell_group, weights=rank, minlength=size)
-    groups_found = np.flatnonzero(n)
-    run_cell = cell[new_run]
-    t = run_length.astype(float)
-    tie_term = np.bincount(run_cell, weights=t ** 3 - t)
-    distinct = np.bincount(run_cell)
-    cells_found = np.flatnonzero(distinct)
-    groups = pd.DataFrame({
-        "analyte": np.asarray(analyte.categories)[(groups_found // n_groups) // n_days],
-        "day": (groups_found // n_groups) % n_days + day0,
-        "group": np.asarray(group.categories)[groups_found % n_groups],
-        "n": n[groups_found], "rank_sum": rank_sum[groups_found]})
-    ties = pd.DataFrame({
-        "analyte": np.asarray(analyte.categories)[cells_found // n_days], "day": cells_found % n_days + day0,
-        "tie_term": tie_term[cells_found], "n_distinct": distinct[cells_found]})
+    names, groups_named = np.asarray(analyte.categories), np.asarray(group.categories)
+
+    def name_cell_group(codes):
+        return pd.DataFrame({"analyte": names[(codes // n_groups) // n_days],
+                             "day": (codes // n_groups) % n_days + day0, "group": groups_named[codes % n_groups]})
+
+    def name_cell(codes):
+        return pd.DataFrame({"analyte": names[codes // n_days], "day": codes % n_days + day0})
+
+    groups, ties = day_cells.rank_sums_in_order(cell[order], cell_group[order], value[order],
+                                                MIN_PATIENTS_PER_GROUP, name_cell_group, name_cell)
+    if groups.empty:
+        return empty
     return groups, ties
 
 
@@ -332,11 +313,20 @@ def cohort_cytokine_medians(con, analytes: list[str], group_by: str = "group",
 
     if lloq not in LLOQ_OPTIONS:
         raise ValueError(f"lloq must be one of {', '.join(LLOQ_OPTIONS)}")
-    summary = store.patient_day_cells(con, analytes, group_by, origins, lloq == LLOQ_HALF, day_range)
+    found = None
+    if origins is None:  # at infusion the values come in rank order (day_cells): no sort at all
+        ordered = store.patient_day_ordered(con, analytes, group_by, day_range)
+        if ordered is not None:
+            found = day_cells.cells_and_rank_sums(ordered, lloq == LLOQ_HALF, MIN_PATIENTS_PER_GROUP)
+    if found is not None:
+        summary, groups, ties = found
+    else:
+        summary = store.patient_day_cells(con, analytes, group_by, origins, lloq == LLOQ_HALF, day_range)
     if summary.empty:
         return pd.DataFrame(columns=MEDIAN_COLUMNS)
     keys = ["analyte", "day"]
-    groups, ties = rank_sums(store.patient_day_values(con, analytes, group_by, origins, day_range))
+    if found is None:
+        groups, ties = rank_sums(store.patient_day_values(con, analytes, group_by, origins, day_range))
     all_days = summary[keys].drop_duplicates().sort_values(keys).reset_index(drop=True)
     tests = all_days.merge(rank_tests(groups, ties, keys), on=keys, how="left")
     tests["test"] = tests["test"].astype(object).where(tests["test"].notna(), None)

@@ -619,11 +619,15 @@ def derived_rows(con: duckdb.DuckDBPyConnection, key: str, compute, everyone: bo
 
 
 def _ensure_lab_days(con: duckdb.DuckDBPyConnection) -> None:
+    # day_order: the value's place among every patient's values of that analyte and day (missing
+    # values last; ties in any order), so a selection's values come out in rank order without a sort
+    # (patient_day_ordered)
     con.execute(f"""
         CREATE TABLE IF NOT EXISTS {_LAB_DAYS} AS
-        SELECT patient_id, analyte, unit, CAST(floor(day) AS INTEGER) AS day,
-               median(value) AS value, bool_or(below_lloq) AS below_lloq
-        FROM labs GROUP BY ALL
+        SELECT *, row_number() OVER (PARTITION BY analyte, day ORDER BY value NULLS LAST) AS day_order
+        FROM (SELECT patient_id, analyte, unit, CAST(floor(day) AS INTEGER) AS day,
+                     median(value) AS value, bool_or(below_lloq) AS below_lloq
+              FROM labs GROUP BY ALL)
     """)
 
 
@@ -724,6 +728,46 @@ def patient_day_values(con: duckdb.DuckDBPyConnection, analytes: list[str], grou
             SELECT analyte, day, "group", value FROM ({_patient_days_sql(group_by, shifted)})
             WHERE value IS NOT NULL AND ($first IS NULL OR day >= $first) AND ($last IS NULL OR day <= $last)
         """, params={"analytes": list(analytes), "first": first, "last": last}).to_arrow_table()
+
+
+def patient_day_ordered(con: duckdb.DuckDBPyConnection, analytes: list[str], group_by: str = "group",
+                        day_range: tuple[float, float] | None = None) -> dict | None:
+    """The selected patients' patient-day rows at infusion (those patient_day_cells and patient_day_values
+    read), for day_cells: text as positions in sorted lists, patients numbered, and each value's
+    day_order (its place among every patient's values of the analyte that day), so no row is sorted
+    or decoded outside DuckDB.
+
+    Returns None when a patient has an analyte with and without a unit on one day (the derived table
+    then has two rows for that patient-day), else {"analytes", "groups", "units": the names, sorted;
+    "patients": how many patients are selected; "rows": an Arrow table with patient (0 to patients -
+    1), group, analyte, unit (1-based positions in those lists, unit 0 when blank, group missing when
+    blank), day, day_order, value (missing kept), below_lloq (blank is false)}.
+    """
+    first, last = day_range if day_range is not None else (None, None)
+    _ensure_lab_days(con)
+    if not _lab_days_are_distinct(con):
+        return None
+    _ensure_lab_analytes(con)
+    names = {"analytes": sorted(set(analytes)), "groups": group_names(con, group_by),
+             "units": sorted(r[0] for r in con.execute(
+                 f"SELECT DISTINCT unit FROM {_LAB_ANALYTES} WHERE unit IS NOT NULL").fetchall())}
+    # patients and their groups numbered once (a few thousand rows), not per patient-day
+    rows = con.sql(f"""
+        WITH chosen AS (
+            SELECT patient_id, CAST(row_number() OVER () - 1 AS INTEGER) AS patient,
+                   CAST(list_position($group_names, {_grouping(group_by)}) AS INTEGER) AS "group"
+            FROM patients p JOIN selected_patients USING (patient_id))
+        SELECT c.patient, c."group", CAST(list_position($analyte_names, d.analyte) AS INTEGER) AS analyte,
+               CAST(coalesce(list_position($unit_names, d.unit), 0) AS INTEGER) AS unit,
+               d.day, CAST(d.day_order AS BIGINT) AS day_order, d.value,
+               coalesce(d.below_lloq, false) AS below_lloq
+        FROM {_LAB_DAYS} d JOIN chosen c USING (patient_id)
+        WHERE list_contains($analytes, d.analyte) AND ($first IS NULL OR d.day >= $first)
+              AND ($last IS NULL OR d.day <= $last)
+    """, params={"analytes": list(analytes), "first": first, "last": last, "analyte_names": names["analytes"],
+                 "group_names": names["groups"], "unit_names": names["units"]}).to_arrow_table()
+    selected = con.execute("SELECT count(*) FROM selected_patients").fetchone()[0]
+    return {**names, "patients": int(selected), "rows": rows}
 
 
 def max_grades(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
