@@ -89,7 +89,7 @@ def view_computations(con: duckdb.DuckDBPyConnection, options: AnalysisOptions) 
         patients = store.patients_frame(con, options.group_by)
         metrics = derived_tables.expansion_metrics(con)
         metrics = metrics[metrics["analyte"].isin(cells)].reset_index(drop=True)
-        return (expansion.expansion_curves(store.lab_patient_days(con, cells, options.group_by)),
+        return (expansion.cohort_expansion_curves(con, cells, options.group_by),
                 expansion.expansion_summary(metrics, patients))
 
     return {"export (every results table)": lambda: results.compute_results(con, options),

@@ -62,9 +62,9 @@ def rank_sums_in_order(cell: np.ndarray, cell_group: np.ndarray, value: np.ndarr
     return groups, ties
 
 
-def cells_and_rank_sums(ordered: dict, halve_below_lloq: bool, min_group: int
-                        ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame] | None:
-    """From store.patient_day_ordered: (summary, groups, ties).
+def cells_and_rank_sums(ordered: dict, halve_below_lloq: bool, min_group: int, with_ranks: bool = True
+                        ) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None] | None:
+    """From store.patient_day_ordered: (summary, groups, ties); groups and ties None without `with_ranks`.
 
     summary: per group, analyte and day (sorted by analyte, group, day) n (patient-days, missing
     values too), median, q1, q3 (of the values, below-LLOQ ones halved with `halve_below_lloq`),
@@ -101,8 +101,10 @@ def cells_and_rank_sums(ordered: dict, halve_below_lloq: bool, min_group: int
     def name_cell(codes):
         return pd.DataFrame({"analyte": analytes[codes // n_days], "day": codes % n_days + day0})
 
-    recorded = (cell, cell_group, value) if valid.all() else (cell[valid], cell_group[valid], value[valid])
-    rank_groups, ties = rank_sums_in_order(*recorded, min_group, name_cell_group, name_cell)
+    rank_groups = ties = None
+    if with_ranks:
+        recorded = (cell, cell_group, value) if valid.all() else (cell[valid], cell_group[valid], value[valid])
+        rank_groups, ties = rank_sums_in_order(*recorded, min_group, name_cell_group, name_cell)
     summary = _quartiles(cell_group, np.where(below & halve_below_lloq, value / 2, value), valid, below, unit)
     codes = summary.pop("cell_group").to_numpy()
     summary.insert(0, "group", groups[codes % n_groups])

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from icans_core.kinetics import adjust_bh, compare_groups, median_iqr, summarise_days
+from icans_core.kinetics import adjust_bh, cohort_day_summary, compare_groups, median_iqr, summarise_days
 from icans_core.schema import CELL_COUNT_ANALYTES
 
 AUC_FIRST_DAY, AUC_LAST_DAY = 0.0, 28.0
@@ -86,7 +86,10 @@ def melt_metrics(metrics: pd.DataFrame, patients: pd.DataFrame) -> pd.DataFrame:
     long = attach_groups(metrics, patients).melt(
         id_vars=["patient_id", "group", "analyte", "unit"], value_vars=list(METRICS),
         var_name="metric", value_name="value").dropna(subset=["value"])
-    long["unit"] = [_metric_unit(m, u) for m, u in zip(long["metric"], long["unit"])]
+    # _metric_unit, a column at a time (one row per patient, analyte and metric: 90,000 at 10,000 patients)
+    metric, unit = long["metric"].to_numpy(), long["unit"]
+    long["unit"] = np.where(metric == "cmax", unit.to_numpy(object),
+                            np.where(metric == "tmax_day", "day", (unit.astype(str) + " x days").to_numpy(object)))
     long["value"] = long["value"].astype(float)
     return long[POINT_COLUMNS].reset_index(drop=True)
 
@@ -128,3 +131,12 @@ def expansion_curves(patient_days: pd.DataFrame) -> pd.DataFrame:
     """
     cells = patient_days[patient_days["analyte"].isin(CELL_COUNT_ANALYTES)]
     return summarise_days(cells)[CURVE_COLUMNS]
+
+
+def cohort_expansion_curves(con, analytes: list[str], group_by: str = "group") -> pd.DataFrame:
+    """expansion_curves of store.lab_patient_days(con, analytes, group_by), computed where the rows are
+    (kinetics.cohort_day_summary). Columns: as expansion_curves."""
+    cells = [a for a in analytes if a in CELL_COUNT_ANALYTES]
+    if not cells:
+        return pd.DataFrame(columns=CURVE_COLUMNS)
+    return cohort_day_summary(con, cells, group_by)[CURVE_COLUMNS]

@@ -121,17 +121,25 @@ def compare_groups(frame: pd.DataFrame, by: list[str], value: str = "value") -> 
     cells = frame[by].drop_duplicates().sort_values(by, kind="stable").reset_index(drop=True)
     if frame.empty:
         return cells.assign(p_value=pd.Series(dtype=float), test=pd.Series(dtype=object))
-    sizes = frame.groupby([*by, "group"], sort=False, observed=True)[value].transform("size")
-    kept = frame.loc[sizes >= MIN_PATIENTS_PER_GROUP, [*by, "group", value]]
-    # Ranks among the groups compared only (scipy gets only their samples); ties get the average.
-    kept = kept.assign(rank=kept.groupby(by, sort=False, observed=True)[value].rank(method="average"))
-    groups = kept.groupby([*by, "group"], sort=True, observed=True).agg(
-        n=("rank", "size"), rank_sum=("rank", "sum")).reset_index()
-    ties = kept.groupby([*by, value], sort=False, observed=True).size().to_numpy(np.int64)
-    tie_cells = kept.groupby([*by, value], sort=False, observed=True).size().reset_index()[by]
-    tie_term = tie_cells.assign(tie_term=(ties ** 3 - ties).astype(float), n_distinct=1) \
-        .groupby(by, sort=True, observed=True)[["tie_term", "n_distinct"]].sum().reset_index()
-    tests = rank_tests(groups, tie_term, by)
+    frame = frame[frame["group"].notna()]  # a row without a group is in no group compared
+    # cells numbered in the order of `cells`, groups in sorted order; then by cell and value, ranked in one pass
+    cell = cells.assign(cell=np.arange(len(cells))).merge(frame[by], on=by, how="right")["cell"].to_numpy()
+    group = pd.Categorical(frame["group"])
+    n_groups = len(group.categories)
+    cell_group = cell * n_groups + group.codes
+    values = frame[value].to_numpy(float)
+    order = np.lexsort((values, cell))
+    names = np.asarray(group.categories, dtype=object)
+
+    def name_cell_group(codes):
+        return cells.iloc[codes // n_groups].reset_index(drop=True).assign(group=names[codes % n_groups])
+
+    def name_cell(codes):
+        return cells.iloc[codes].reset_index(drop=True)
+
+    groups, ties = day_cells.rank_sums_in_order(cell[order], cell_group[order], values[order],
+                                                MIN_PATIENTS_PER_GROUP, name_cell_group, name_cell)
+    tests = rank_tests(groups, ties, by)
     out = cells.merge(tests, on=by, how="left")
     out["test"] = out["test"].astype(object).where(out["test"].notna(), None)
     return out.astype({"p_value": float})[[*by, "p_value", "test"]]
@@ -334,6 +342,19 @@ def cohort_cytokine_medians(con, analytes: list[str], group_by: str = "group",
     tests["q_value"] = adjust_bh(tests["p_value"])
     medians = summary.merge(tests, on=["analyte", "day"], how="left")
     return medians[MEDIAN_COLUMNS]
+
+
+def cohort_day_summary(con, analytes: list[str], group_by: str = "group") -> pd.DataFrame:
+    """summarise_days of store.lab_patient_days(con, analytes, group_by) (values as recorded, every day),
+    with no patient-day row in pandas: read off the cohort's rank order (day_cells), else aggregated in
+    DuckDB. Columns: as summarise_days."""
+    from icans_core import store
+
+    ordered = store.patient_day_ordered(con, analytes, group_by)
+    found = None if ordered is None else day_cells.cells_and_rank_sums(
+        ordered, False, MIN_PATIENTS_PER_GROUP, with_ranks=False)
+    summary = found[0] if found is not None else store.patient_day_cells(con, analytes, group_by)
+    return summary if not summary.empty else pd.DataFrame(columns=SUMMARY_COLUMNS)
 
 
 def select_medians(medians: pd.DataFrame, analytes: list[str], day_range: tuple[float, float]) -> pd.DataFrame:

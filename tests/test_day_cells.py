@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from icans_core import day_cells, kinetics, results, store
+from icans_core import day_cells, expansion, kinetics, results, store
 from icans_core.filters import CohortFilter
 from icans_core.ingest import load_sources
 from tests.cohorts import VALID, csv_text, sources
@@ -20,7 +20,7 @@ PRODUCTS = ("axi-cel", "tisa-cel", "liso-cel")
 
 
 def lab_cohort(seed: int, patients: int, groups: int, days: int = 12, levels: int | None = None) -> dict:
-    """A cohort's CSV rows: `patients` in `groups` groups, two analytes measured on random days (some
+    """A cohort's CSV rows: `patients` in `groups` groups, two serum analytes and a cell count measured on random days (some
     twice a day), values from `levels` distinct numbers (ties) or continuous, some flagged below the
     LLOQ at a level above other values (halving reorders them)."""
     rng = np.random.default_rng(seed)
@@ -28,7 +28,7 @@ def lab_cohort(seed: int, patients: int, groups: int, days: int = 12, levels: in
     for i in range(patients):
         tables["patients"].append([f"P{i}", PRODUCTS[i % 3], f"Arm {i % groups:05d}", "DLBCL", "60", "F", "1",
                                    "100", "", ""])
-        for analyte, unit in (("IL-6", "pg/mL"), ("CRP", "mg/dL")):
+        for analyte, unit in (("IL-6", "pg/mL"), ("CRP", "mg/dL"), ("CAR-T cells", "cells/uL")):
             for day in rng.choice(np.arange(-2, days), size=rng.integers(1, days), replace=False):
                 for _ in range(rng.choice([1, 1, 2])):  # a second sample that day: the day's median
                     value = float(rng.integers(1, levels + 1)) if levels else round(float(rng.gamma(2, 30)), 3)
@@ -87,6 +87,18 @@ def test_equal_to_the_patient_day_route(seed, patients, groups, levels, monkeypa
                         compared += len(found)
         monkeypatch.undo()
         assert compared > 500
+
+
+def test_expansion_curves_equal_the_patient_day_route(monkeypatch, tmp_path):
+    con = connection(lab_cohort(8, 40, 3, levels=5), tmp_path / "cohort.duckdb")
+    monkeypatch.setattr(store, "patient_day_cells", lambda *a, **k: pytest.fail("fell back to DuckDB"))
+    for cohort_filter in (CohortFilter(), CohortFilter(products=("tisa-cel",))):
+        store.select_patients(con, cohort_filter)
+        for group_by in ("group", "product"):
+            expected = expansion.expansion_curves(store.lab_patient_days(con, ["CAR-T cells"], group_by))
+            found = expansion.cohort_expansion_curves(con, ["CAR-T cells", "IL-6"], group_by)
+            assert len(found) > 10
+            pd.testing.assert_frame_equal(found, expected, check_exact=True)
 
 
 def test_halving_below_lloq_values_that_sit_above_quantified_ones_reorders_them(monkeypatch):

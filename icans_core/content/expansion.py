@@ -47,7 +47,7 @@ def build(con: duckdb.DuckDBPyConnection, analysis: AnalysisOptions,
     analyte = options.analyte if options.analyte in analytes else analytes[0]
     group_by, metric = analysis.group_by, options.metric
     groups = store.group_names(con, group_by)  # one colour per group whatever the filter
-    curves = expansion.expansion_curves(store.lab_patient_days(con, analytes, group_by))
+    curves = expansion.cohort_expansion_curves(con, analytes, group_by)
     metrics = derived_tables.expansion_metrics(con)  # derived once per cohort, restricted (issue 11)
     metrics = metrics[metrics["analyte"].isin(analytes)].reset_index(drop=True)
     summary = expansion.expansion_summary(metrics, patients)
