@@ -85,14 +85,17 @@ def compare_continuous(values: pd.Series, groups: pd.Series) -> tuple[str, float
 
 def compare_categorical(levels: pd.Series, groups: pd.Series) -> tuple[str, float]:
     """Fisher's exact test of levels x groups: (test name, p-value); missing levels are left out."""
-    frame = pd.DataFrame({"level": np.asarray(levels, dtype=object),
-                          "group": np.asarray(groups, dtype=object)}).dropna()
-    if frame["group"].nunique() < 2:
+    # rows and columns in sorted order of level and group (the order the random tables are drawn in)
+    level, level_names = pd.factorize(np.asarray(levels, dtype=object), sort=True)
+    group, group_names = pd.factorize(np.asarray(groups, dtype=object), sort=True)
+    both = (level >= 0) & (group >= 0)
+    level, group = level[both], group[both]
+    if len(np.unique(group)) < 2:
         return NOT_TESTED_GROUPS, np.nan
-    if frame["level"].nunique() < 2:
+    if len(np.unique(level)) < 2:
         return NOT_TESTED_LEVELS, np.nan
-    table = frame.groupby(["level", "group"]).size().unstack(fill_value=0).to_numpy(dtype=np.int64)
-    return fisher_test(table)
+    table = np.bincount(level * len(group_names) + group, minlength=len(level_names) * len(group_names))
+    return fisher_test(table.reshape(len(level_names), len(group_names)))  # empty rows and columns dropped there
 
 
 def fisher_test(table: np.ndarray) -> tuple[str, float]:
@@ -264,24 +267,41 @@ def _categorical_rows(data: pd.DataFrame, column: str, characteristic: str, grou
                       levels: list[str] | None = None, only: list[str] | None = None,
                       missing: str = UNKNOWN) -> list[dict]:
     values = data[column].astype(object).where(data[column].notna(), None)
-    present = [v for v in pd.unique(values.dropna())]
+    codes, present = pd.factorize(values)  # distinct values in order of appearance; missing: -1
+    present = list(present)
+    frequency = dict(zip(present, np.bincount(codes[codes >= 0], minlength=len(present)).tolist()))
     order = [lv for lv in (levels or []) if lv in present] + sorted(
-        (v for v in present if v not in (levels or [])), key=lambda v: (-int((values == v).sum()), str(v)))
-    if values.isna().any():
+        (v for v in present if v not in (levels or [])), key=lambda v: (-frequency[v], str(v)))
+    if (codes < 0).any():
         order.append(missing)
     shown = [lv for lv in order if only is None or lv in only]
     test, p = compare_categorical(values, data["group"])
-    labelled = values.fillna(missing)
-    both = _with_overall(pd.DataFrame({"group": data["group"], "level": labelled}))
-    counts = both.groupby(["group", "level"]).size()
-    totals = both.groupby("group").size()
+    # patients per group and level, and per group; "All patients" counts everyone (and a group of that
+    # very name is counted with them, as one group of the table's)
+    labels, label_names = pd.factorize(values.fillna(missing))
+    group, group_names = pd.factorize(data["group"])
+    kept = group >= 0
+    per_group = np.bincount(group[kept] * len(label_names) + labels[kept],
+                            minlength=len(group_names) * len(label_names)).reshape(len(group_names), len(label_names))
+    overall = np.bincount(labels, minlength=len(label_names))
+    group_at, label_at = {g: i for i, g in enumerate(group_names)}, {lv: i for i, lv in enumerate(label_names)}
+
+    def count(group_name, level) -> int:
+        i, j = group_at.get(group_name), label_at.get(level)
+        if j is None:
+            return 0
+        return int((per_group[i, j] if i is not None else 0) + (overall[j] if group_name == ALL_PATIENTS else 0))
+
+    def total(group_name) -> int:
+        i = group_at.get(group_name)
+        return int((per_group[i].sum() if i is not None else 0) + (len(values) if group_name == ALL_PATIENTS else 0))
+
     rows = []
     for level in shown:
-        for group in [*groups, ALL_PATIENTS]:
-            count = int(counts.get((group, level), 0))
-            rows.append({"characteristic": characteristic, "level": str(level), "group": group,
-                         "value": format_count(count, int(totals.get(group, 0))), "n": count,
-                         "p_value": p, "test": test})
+        for group_name in [*groups, ALL_PATIENTS]:
+            n = count(group_name, level)
+            rows.append({"characteristic": characteristic, "level": str(level), "group": group_name,
+                         "value": format_count(n, total(group_name)), "n": n, "p_value": p, "test": test})
     return rows
 
 
