@@ -72,6 +72,6 @@ def metric_strip_chart(points: pd.DataFrame, summary: pd.DataFrame, analyte: str
              f"Median (tick) and IQR (bar) per group ({counts}); too many patients to draw one by one.")
     subtitle = [f"{first} {tested}", f"{label} in {unit}, {scale_words(data, log_scale)}."]
     layers = [strip, iqr, median] if draw_points else [iqr, median]
-    chart = alt.layer(*layers).properties(height=320, width=alt.Step(110))
+    chart = style.layer(*layers).properties(height=320, width=alt.Step(110))
     return style.titled(chart, f"{label} of {analyte} per patient" if draw_points else f"{label} of {analyte} per group",
                         subtitle)

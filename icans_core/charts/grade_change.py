@@ -66,5 +66,5 @@ def grade_change_chart(summary: pd.DataFrame, daily: pd.DataFrame | None, agent_
     subtitle = [f"n = {n} {word} ({parts})" if parts else f"n = {n} {word}",
                 "Thick: group median, shaded: interquartile range" + (f", thin: {lines_note}" if with_patients else ""),
                 f"Day 0: {day0}; grade carried forward from the last assessment of each whole day"]
-    chart = alt.layer(*layers).properties(width=640, height=300)
+    chart = style.layer(*layers).properties(width=640, height=300)
     return style.titled(chart, title, subtitle)

@@ -51,7 +51,7 @@ def median_layers(data: pd.DataFrame, x_title: str, y_title: str, log_scale: boo
         y=alt.Y("median:Q", title=y_title, scale=y_scale), tooltip=tooltips)
     if log_scale:
         points = points.transform_filter("datum.median > 0")
-    return alt.layer(band, line, points)
+    return style.layer(band, line, points)
 
 
 def scale_words(data: pd.DataFrame, log_scale: bool) -> str:

@@ -72,7 +72,7 @@ def _grades_panel(course: PatientCourse, days: tuple[float, float], x_title: str
             align="center", baseline="bottom", dy=-3, fontSize=TEXT_SIZE, fontWeight="bold",
             color=DEATH_COLOUR).encode(x=_x("day", days, x_title), y=alt.value(0), text="kind:N",
                                        tooltip=event_tooltip))
-    return alt.layer(*layers).properties(width=WIDTH, height=GRADE_ROW_HEIGHT * len(LANES))
+    return style.layer(*layers).properties(width=WIDTH, height=GRADE_ROW_HEIGHT * len(LANES))
 
 
 def _treatments_panel(course: PatientCourse, days: tuple[float, float], x_title: str | None,
@@ -99,7 +99,7 @@ def _treatments_panel(course: PatientCourse, days: tuple[float, float], x_title:
     labels = base.transform_filter("datum.label_dose != ''").mark_text(
         clip=True, align="left", baseline="bottom", dx=2, dy=-9, fontSize=TEXT_SIZE).encode(
         x=_x("start_day", days, x_title), y=y, text="label_dose:N", tooltip=tooltip)
-    return alt.layer(doses, courses, labels).properties(width=WIDTH, height=row_height * len(rows))
+    return style.layer(doses, courses, labels).properties(width=WIDTH, height=row_height * len(rows))
 
 
 def _unit_words(frame: pd.DataFrame) -> tuple[str, bool]:
@@ -130,7 +130,7 @@ def _lab_panel(frame: pd.DataFrame, analytes: tuple[str, ...], colours: list[str
     points = base.mark_point(clip=True, size=70, filled=True, strokeWidth=2).encode(
         x=_x("day", days, x_title), y=y, color=colour,
         fillOpacity=alt.condition("datum.below_lloq", alt.value(0), alt.value(1)), tooltip=tooltip)
-    return alt.layer(line, points).properties(width=WIDTH, height=height)
+    return style.layer(line, points).properties(width=WIDTH, height=height)
 
 
 def _subtitle(course: PatientCourse, days: tuple[float, float], missing: list[str]) -> list[str]:

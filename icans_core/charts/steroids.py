@@ -68,7 +68,7 @@ def steroid_chart(exposure: pd.DataFrame, summary: pd.DataFrame, measure: str = 
                  alt.Tooltip("first_steroid_day:Q", title="First steroid day (since infusion)")],
     ).transform_calculate(jitter="sqrt(-2*log(random()))*cos(2*PI*random())")
     layers = [boxes, medians, points_layer] if points else [boxes, medians]
-    chart = alt.layer(*layers).properties(width=alt.Step(110), height=340)
+    chart = style.layer(*layers).properties(width=alt.Step(110), height=340)
     note = EQUIVALENCE_NOTE if measure == "cumulative_dex_mg" else "distinct whole days with a systemic dose"
     drawn = "dots: each treated patient; " if points else "too many patients to draw one by one (CSV: every patient); "
     return style.titled(chart, f"{title} per patient" if points else f"{title}: distribution per group",

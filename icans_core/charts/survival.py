@@ -76,7 +76,7 @@ def km_chart(km: pd.DataFrame, medians: pd.DataFrame, origin_label: str, ci: str
         y=alt.Y(f"{y_field}:Q", title=y_title, scale=alt.Scale(domain=[0, 1])), tooltip=tooltip)
     censored = base.mark_point(shape="cross", size=60, filled=True, opacity=0.9).encode(
         y=alt.Y(f"{y_field}:Q"), tooltip=tooltip).transform_filter(alt.datum.n_censored > 0)
-    return alt.layer(band, line, censored).properties(width=WIDTH, height=HEIGHT)
+    return style.layer(band, line, censored).properties(width=WIDTH, height=HEIGHT)
 
 
 def at_risk_chart(at_risk: pd.DataFrame, groups: list[str] | None = None) -> alt.Chart:
@@ -107,7 +107,7 @@ def km_figure(km: pd.DataFrame, medians: pd.DataFrame, at_risk: pd.DataFrame, or
         note = alt.Chart(pd.DataFrame({"text": [test_text]})).mark_text(
             align="right", baseline="top" if top else "bottom", fontSize=13, x="width",
             y=6 if top else HEIGHT - 6, dx=-6).encode(text="text:N")
-        curve = alt.layer(curve, note)
+        curve = style.layer(curve, note)
     table = at_risk_chart(at_risk, groups)
     what = "resolved" if orientation == RESOLVED else "still with severe ICANS"
     figure = alt.vconcat(curve, table, spacing=6).resolve_scale(x="shared", color="shared")
@@ -142,7 +142,7 @@ def cif_chart(cif: pd.DataFrame, counts: pd.DataFrame, origin_label: str,
     line = base.mark_line(interpolate="step-after", strokeWidth=2).encode(
         y=alt.Y("cumulative_incidence:Q", title="Cumulative incidence (proportion)", scale=alt.Scale(domain=[0, 1])),
         strokeDash=dash, tooltip=tooltip)
-    chart = alt.layer(band, line).properties(width=WIDTH, height=HEIGHT)
+    chart = style.layer(band, line).properties(width=WIDTH, height=HEIGHT)
     return style.titled(chart, "Cumulative incidence of resolution, with death as a competing event", [
         _n_subtitle(counts),
         f"Aalen-Johansen estimate (proportion 0-1) by days since {origin_label}",

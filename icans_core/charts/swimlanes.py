@@ -163,7 +163,7 @@ def swimlane_chart(intervals: pd.DataFrame, marks: pd.DataFrame, patient_marks: 
     found = discrepancies is not None and not discrepancies[discrepancies["patient_id"].isin(order)].empty
     if found:
         layers.append(discrepancy_layer(discrepancies, order, days, size=point_size * 2))
-    lanes_chart = alt.layer(*layers).resolve_scale(
+    lanes_chart = style.layer(*layers).resolve_scale(
         color="independent", shape="independent").properties(width=WIDTH, height=height)
 
     # The left strip names the patient and shows the group, so lanes stay readable in any order.
