@@ -17,6 +17,7 @@ What is measured, per size:
   is a DuckDB scan of the same rows (every column of the four tables, selected patients only,
   aggregated so nothing is copied out); the ratio is the two divided;
   the first call after opening (derived tables built) is reported apart from the repeated calls;
+  and each page's whole view (icans_core.content's build: data, tables and charts) after the change;
 - memory: peak RSS of this process (ru_maxrss) after the size's work, and the RSS added by N
   sessions on the cohort file (each opening the file and computing every export table, which
   builds its derived tables), against N sessions each holding a private copy of the cohort (the
@@ -97,6 +98,16 @@ def view_computations(con: duckdb.DuckDBPyConnection, options: AnalysisOptions) 
             "expansion page": expansion_page}
 
 
+def page_builds(con: duckdb.DuckDBPyConnection, options: AnalysisOptions) -> dict:
+    """Each page's whole view as the app builds it (icans_core.content: data, tables and charts,
+    before Streamlit draws them) with its default page options: name -> call."""
+    from icans_core.content import cytokines, expansion as expansion_view, overview, resolution, swimlanes, treatments
+
+    pages = {"Overview": overview, "Swimlanes": swimlanes, "Cytokines": cytokines, "Resolution": resolution,
+             "Treatments": treatments, "Expansion": expansion_view}
+    return {name: (lambda module=module: module.build(con, options)) for name, module in pages.items()}
+
+
 def views_data(con: duckdb.DuckDBPyConnection, options: AnalysisOptions) -> dict[str, object]:
     """Every view's data on the current selection."""
     return {name: work() for name, work in view_computations(con, options).items()}
@@ -160,8 +171,17 @@ def measure_filters(path: Path, runs: int) -> dict:
         export = seconds(change_and_compute_export, runs)
         scan = seconds(lambda: scan_baseline(con), max(runs, 3))
         per_view = {name: seconds(work, runs) for name, work in view_computations(con, options).items()}
+
+        def after_filter_change(build):
+            def work():
+                store.select_patients(con, cohort_filter)
+                return build()
+            return work
+
+        per_page = {page: seconds(after_filter_change(build), runs) for page, build in page_builds(con, options).items()}
         out[name] = {"patients": n, "views_s": views, "export_s": export, "scan_s": scan,
-                     "views_x_scan": views / scan, "export_x_scan": export / scan, "per_view_s": per_view}
+                     "views_x_scan": views / scan, "export_x_scan": export / scan, "per_view_s": per_view,
+                     "per_page_s": per_page}
     con.close()
     return out
 
@@ -241,6 +261,8 @@ def report(figures: dict) -> None:
               f"({r['views_x_scan']:.0f}x scan); every export table {r['export_s']:.3f} s "
               f"({r['export_x_scan']:.0f}x scan); DuckDB scan of the same rows {r['scan_s']:.3f} s")
         print("    " + "; ".join(f"{view} {s:.3f} s" for view, s in r["per_view_s"].items()))
+        print("    each page's whole view after the filter change (data, tables and charts): "
+              + "; ".join(f"{page} {s:.2f} s" for page, s in r["per_page_s"].items()))
     for mode, m in figures["sessions"].items():
         print(f"{m['sessions']} sessions, {mode}: +{m['rss_added_mib']:.0f} MiB RSS "
               f"(+{m['rss_after_close_mib']:.0f} MiB after closing them)")
