@@ -31,6 +31,10 @@ def rank_sums_in_order(cell: np.ndarray, cell_group: np.ndarray, value: np.ndarr
     key columns. Returns (groups: the cell_group keys, n, rank_sum, in code order; ties: the cell
     keys, tie_term (sum of t^3 - t over tied runs), n_distinct).
     """
+    named = None
+    if len(cell_group) and int(cell_group.max()) >= 4 * len(cell_group) + 4096:  # few of many possible codes
+        # (thousands of groups over years of days): number those found, or each count would span every code
+        named, cell_group = np.unique(cell_group, return_inverse=True)
     sizes = np.bincount(cell_group)
     if sizes.max(initial=0) and sizes[sizes > 0].min() < min_group:  # copies only when a group is left out
         keep = sizes[cell_group] >= min_group
@@ -52,12 +56,13 @@ def rank_sums_in_order(cell: np.ndarray, cell_group: np.ndarray, value: np.ndarr
     n = np.bincount(cell_group, minlength=size)
     rank_sum = np.bincount(cell_group, weights=rank, minlength=size)
     groups_found = np.flatnonzero(n)
+    group_codes = groups_found if named is None else named[groups_found]
     run_cell = cell[new_run]
     t = run_length.astype(float)
     tie_term = np.bincount(run_cell, weights=t ** 3 - t)
     distinct = np.bincount(run_cell)
     cells_found = np.flatnonzero(distinct)
-    groups = name_cell_group(groups_found).assign(n=n[groups_found], rank_sum=rank_sum[groups_found])
+    groups = name_cell_group(group_codes).assign(n=n[groups_found], rank_sum=rank_sum[groups_found])
     ties = name_cell(cells_found).assign(tie_term=tie_term[cells_found], n_distinct=distinct[cells_found])
     return groups, ties
 

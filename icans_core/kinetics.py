@@ -121,7 +121,8 @@ def compare_groups(frame: pd.DataFrame, by: list[str], value: str = "value") -> 
     cells = frame[by].drop_duplicates().sort_values(by, kind="stable").reset_index(drop=True)
     if frame.empty:
         return cells.assign(p_value=pd.Series(dtype=float), test=pd.Series(dtype=object))
-    frame = frame[frame["group"].notna()]  # a row without a group is in no group compared
+    # a row without a group is in no group compared, and one without a cell in no cell tested
+    frame = frame[frame["group"].notna() & frame[by].notna().all(axis=1)]
     # cells numbered in the order of `cells`, groups in sorted order; then by cell and value, ranked in one pass
     cell = cells.assign(cell=np.arange(len(cells))).merge(frame[by], on=by, how="right")["cell"].to_numpy()
     group = pd.Categorical(frame["group"])

@@ -620,11 +620,12 @@ def derived_rows(con: duckdb.DuckDBPyConnection, key: str, compute, everyone: bo
 
 def _ensure_lab_days(con: duckdb.DuckDBPyConnection) -> None:
     # day_order: the value's place among every patient's values of that analyte and day (missing
-    # values last; ties in any order), so a selection's values come out in rank order without a sort
-    # (patient_day_ordered)
+    # values last), so a selection's values come out in rank order without a sort (patient_day_ordered).
+    # Equal values by patient: -0 and 0 are equal but print differently, and a median falls on the one
+    # pandas would take (its stable sort of the patient-day rows, which are in patient order)
     con.execute(f"""
         CREATE TABLE IF NOT EXISTS {_LAB_DAYS} AS
-        SELECT *, row_number() OVER (PARTITION BY analyte, day ORDER BY value NULLS LAST) AS day_order
+        SELECT *, row_number() OVER (PARTITION BY analyte, day ORDER BY value NULLS LAST, patient_id) AS day_order
         FROM (SELECT patient_id, analyte, unit, CAST(floor(day) AS INTEGER) AS day,
                      median(value) AS value, bool_or(below_lloq) AS below_lloq
               FROM labs GROUP BY ALL)
@@ -691,7 +692,7 @@ def patient_day_cells(con: duckdb.DuckDBPyConnection, analytes: list[str], group
     Columns: group, analyte, day, n, median, q1, q3, unit, n_below_lloq, n_patients (patients of
     the group with a value of the analyte in the day range). Sorted by analyte, group, day.
     """
-    first, last = day_range if day_range is not None else (None, None)
+    first, last = (None, None) if day_range is None else (None if d is None else float(d) for d in day_range)
     with _Origins(con, origins) as shifted:
         return con.execute(f"""
             WITH pd AS MATERIALIZED (
@@ -722,7 +723,7 @@ def patient_day_values(con: duckdb.DuckDBPyConnection, analytes: list[str], grou
                        origins: pd.DataFrame | None = None, day_range: tuple[float, float] | None = None):
     """The non-missing patient-day values as recorded, for rank statistics, as an Arrow table
     (no pandas objects per row). Columns: analyte, day, group, value."""
-    first, last = day_range if day_range is not None else (None, None)
+    first, last = (None, None) if day_range is None else (None if d is None else float(d) for d in day_range)
     with _Origins(con, origins) as shifted:
         return con.sql(f"""
             SELECT analyte, day, "group", value FROM ({_patient_days_sql(group_by, shifted)})
@@ -743,7 +744,7 @@ def patient_day_ordered(con: duckdb.DuckDBPyConnection, analytes: list[str], gro
     1), group, analyte, unit (1-based positions in those lists, unit 0 when blank, group missing when
     blank), day, day_order, value (missing kept), below_lloq (blank is false)}.
     """
-    first, last = day_range if day_range is not None else (None, None)
+    first, last = (None, None) if day_range is None else (None if d is None else float(d) for d in day_range)
     _ensure_lab_days(con)
     if not _lab_days_are_distinct(con):
         return None

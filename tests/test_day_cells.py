@@ -143,3 +143,60 @@ def test_rank_sums_average_tied_ranks_and_leave_small_groups_out():
     # ranks among the five kept values: 1, then 3, 3, 3 for the tied 2s, then 5
     assert groups.to_dict("list") == {"g": [0, 1], "n": [3, 2], "rank_sum": [7.0, 8.0]}
     assert ties.to_dict("list") == {"cell": [0], "tie_term": [24.0], "n_distinct": [3]}
+
+
+def signed_zero_cohort() -> dict:
+    """Zeros written as 0, -0, 0.0 and -0.0 tied where medians and quartiles fall (-0 is not negative)."""
+    tables = {name: [list(rows[0])] for name, rows in VALID.items()}
+    rng = np.random.default_rng(9)
+    for i in range(42):  # 21 a group: every quartile falls on a value (an interpolated zero is +0)
+        tables["patients"].append([f"P{i:02d}", PRODUCTS[i % 3], f"Arm {i % 2}", "DLBCL", "60", "F", "1",
+                                   "100", "", ""])
+        for day in range(4):
+            tables["labs"].append([f"P{i:02d}", str(day), "CRP", str(rng.choice(["0", "-0", "0.0", "-0.0", "1"])),
+                                   "mg/L", ""])
+    tables["toxicity"], tables["interventions"] = [tables["toxicity"][0]], [tables["interventions"][0]]
+    return tables
+
+
+def test_tied_zeros_come_out_with_the_same_sign_on_every_load(monkeypatch):
+    # -0 and 0 are equal, so which one a median falls on is a choice (pandas' groupby quantile takes
+    # whichever its quicksort puts there); the export prints them differently ("-0.0", "0.0"), so the
+    # choice must not change from one load of the same file to the next: ties are taken in patient order
+    signs = []
+    for _ in range(4):  # a fresh connection each time: the derived order is made anew
+        con = connection(signed_zero_cohort())
+        assert con.execute("SELECT count(*) FROM labs WHERE signbit(value)").fetchone()[0] > 20
+        found = ordered_route(con, "group", kinetics.LLOQ_AS_RECORDED, None, monkeypatch)
+        expected = patient_day_route(con, "group", kinetics.LLOQ_AS_RECORDED, None)
+        pd.testing.assert_frame_equal(found, expected, check_exact=True)  # equal as numbers
+        quartiles = found[["median", "q1", "q3"]].to_numpy(float)
+        assert (quartiles == 0).sum() > 5
+        signs.append(np.signbit(quartiles).tolist())
+    assert any(any(row) for row in signs[0])  # some -0 among them
+    assert all(s == signs[0] for s in signs)
+
+
+def test_thousands_of_groups_over_years_of_days(monkeypatch):
+    # 400 groups x 2 serum analytes x 7,336 days: millions of possible (group, analyte, day) codes for a few
+    # thousand values; the rank sums number the codes found instead of counting over all of them
+    tables = lab_cohort(10, 800, 400, days=6, levels=3)
+    tables["labs"] += [["P0", "-30", "IL-6", "5", "pg/mL", ""], ["P1", "7305", "IL-6", "6", "pg/mL", ""]]
+    con = connection(tables)
+    found = ordered_route(con, "group", kinetics.LLOQ_AS_RECORDED, None, monkeypatch)
+    assert {-30, 7305} <= set(found["day"]) and found["p_value"].notna().any()
+    pd.testing.assert_frame_equal(found, patient_day_route(con, "group", kinetics.LLOQ_AS_RECORDED, None),
+                                  check_exact=True)
+
+
+def test_without_the_rank_order_duckdb_aggregates_the_same_table(monkeypatch):
+    # the route a cohort takes when the rank order cannot be used (kinetics falls back to DuckDB)
+    con = connection(lab_cohort(11, 30, 3, levels=4))
+    monkeypatch.setattr(store, "patient_day_ordered", lambda *a, **k: None)
+    for lloq in kinetics.LLOQ_OPTIONS:
+        found = kinetics.cohort_cytokine_medians(con, results.serum_analytes(con), "group", None, lloq, (0, 8))
+        expected = patient_day_route(con, "group", lloq, (0, 8))
+        keys = [c for c in found.columns if c not in ("median", "q1", "q3")]
+        pd.testing.assert_frame_equal(found[keys], expected[keys], check_exact=True)
+        np.testing.assert_allclose(found[["median", "q1", "q3"]].to_numpy(float),
+                                   expected[["median", "q1", "q3"]].to_numpy(float), rtol=1e-13)

@@ -392,3 +392,12 @@ def test_cohort_medians_in_duckdb_equal_the_patient_day_route(sample_connection,
         np.testing.assert_allclose(*quartiles, rtol=1e-13)
     else:  # read off the rank order (day_cells) as pandas' groupby quantile computes them
         np.testing.assert_array_equal(*quartiles)
+
+
+def test_a_cell_without_its_key_is_listed_untested():
+    frame = pd.DataFrame({"analyte": ["IL-6"] * 8, "day": [1.0, 1.0, 1.0, 1.0, np.nan, np.nan, np.nan, np.nan],
+                          "group": ["A", "A", "B", "B"] * 2, "value": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]})
+    found = kinetics.compare_groups(frame, ["analyte", "day"])
+    assert found["day"].tolist()[0] == 1.0 and np.isnan(found["day"].tolist()[1])
+    assert found["test"].tolist() == ["Mann-Whitney U", None]
+    assert found["p_value"].iloc[0] == pytest.approx(1 / 3) and np.isnan(found["p_value"].iloc[1])
