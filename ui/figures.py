@@ -14,7 +14,7 @@ import streamlit as st
 import vl_convert as vlc
 from streamlit.elements import vega_charts
 
-from icans_core.charts.serialise import LOCK, vega_lite, vega_lite_json
+from icans_core.charts.serialise import LOCK, vega_lite_json
 from icans_core.spreadsheet_safe import spreadsheet_csv
 from ui.downloads import owned
 
@@ -27,11 +27,14 @@ def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "figure"
 
 
+_COMPOUND = (alt.HConcatChart, alt.VConcatChart, alt.ConcatChart, alt.FacetChart)
+
+
 def _sized(chart: alt.TopLevelMixin) -> bool:
     # A chart that sets its own width (pixels or a step per category), or a compound one, keeps it:
-    # stretching it to the container squashes step-sized charts in the browser.
-    spec = vega_lite(chart)
-    return "width" in spec or any(k in spec for k in ("hconcat", "vconcat", "concat", "facet"))
+    # stretching it to the container squashes step-sized charts in the browser. Read off the chart, not
+    # its spec: serialising it for this alone cost 0.07 s a chart at 10,000 patients.
+    return chart._get("width") is not alt.Undefined or isinstance(chart, _COMPOUND)
 
 
 def show_figure(chart: alt.TopLevelMixin, data: pd.DataFrame, name: str, key: str, *,
@@ -53,12 +56,13 @@ def show_figure(chart: alt.TopLevelMixin, data: pd.DataFrame, name: str, key: st
     else:
         event = st.altair_chart(chart, key=f"{key}_chart", width="stretch", **selection)
     slug = _slug(name)
-    spec = vega_lite_json(chart)
+    # the spec of the downloads, made when one is clicked (most runs never need it)
     png, svg, csv = st.columns([1, 1, 1])
-    png.download_button("PNG", owned(lambda: vlc.vegalite_to_png(spec, scale=2), f"the PNG of {name}"),
+    png.download_button("PNG", owned(lambda: vlc.vegalite_to_png(vega_lite_json(chart), scale=2), f"the PNG of {name}"),
                         file_name=f"{slug}.png",
                         mime="image/png", icon=":material/image:", key=f"{key}_png", on_click="ignore")
-    svg.download_button("SVG", owned(lambda: vlc.vegalite_to_svg(spec), f"the SVG of {name}"), file_name=f"{slug}.svg",
+    svg.download_button("SVG", owned(lambda: vlc.vegalite_to_svg(vega_lite_json(chart)), f"the SVG of {name}"),
+                        file_name=f"{slug}.svg",
                         mime="image/svg+xml", icon=":material/draw:", key=f"{key}_svg", on_click="ignore")
     csv.download_button("Data (CSV)", owned(lambda: spreadsheet_csv(data), f"the data of {name}"),
                         file_name=f"{slug}.csv",
