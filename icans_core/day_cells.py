@@ -67,6 +67,21 @@ def rank_sums_in_order(cell: np.ndarray, cell_group: np.ndarray, value: np.ndarr
     return groups, ties
 
 
+def day_namers(analytes: np.ndarray, groups: np.ndarray, n_days: int, day0: int):
+    """(name_cell_group, name_cell) for rank_sums_in_order when cell = analyte * n_days + (day - day0) and
+    cell_group = cell * len(groups) + group: codes to frames of analyte, day (, group)."""
+    n_groups = len(groups)
+
+    def name_cell_group(codes):
+        return pd.DataFrame({"analyte": analytes[(codes // n_groups) // n_days],
+                             "day": (codes // n_groups) % n_days + day0, "group": groups[codes % n_groups]})
+
+    def name_cell(codes):
+        return pd.DataFrame({"analyte": analytes[codes // n_days], "day": codes % n_days + day0})
+
+    return name_cell_group, name_cell
+
+
 def cells_and_rank_sums(ordered: dict, halve_below_lloq: bool, min_group: int, with_ranks: bool = True
                         ) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None] | None:
     """From store.patient_day_ordered: (summary, groups, ties); groups and ties None without `with_ranks`.
@@ -99,13 +114,7 @@ def cells_and_rank_sums(ordered: dict, halve_below_lloq: bool, min_group: int, w
     unit = rows.column("unit").to_numpy().astype(np.int64)[order]
     cell_group = cell * n_groups + group
 
-    def name_cell_group(codes):
-        return pd.DataFrame({"analyte": analytes[(codes // n_groups) // n_days],
-                             "day": (codes // n_groups) % n_days + day0, "group": groups[codes % n_groups]})
-
-    def name_cell(codes):
-        return pd.DataFrame({"analyte": analytes[codes // n_days], "day": codes % n_days + day0})
-
+    name_cell_group, name_cell = day_namers(analytes, groups, n_days, day0)
     rank_groups = ties = None
     if with_ranks:
         recorded = (cell, cell_group, value) if valid.all() else (cell[valid], cell_group[valid], value[valid])

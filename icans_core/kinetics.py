@@ -226,15 +226,8 @@ def rank_sums(values) -> tuple[pd.DataFrame, pd.DataFrame]:
     # by cell, then value: a stable integer sort of the value order (two cheap sorts, not a lexsort)
     by_value = np.argsort(value, kind="stable")
     order = by_value[np.argsort(cell[by_value], kind="stable")]
-    names, groups_named = np.asarray(analyte.categories), np.asarray(group.categories)
-
-    def name_cell_group(codes):
-        return pd.DataFrame({"analyte": names[(codes // n_groups) // n_days],
-                             "day": (codes // n_groups) % n_days + day0, "group": groups_named[codes % n_groups]})
-
-    def name_cell(codes):
-        return pd.DataFrame({"analyte": names[codes // n_days], "day": codes % n_days + day0})
-
+    name_cell_group, name_cell = day_cells.day_namers(np.asarray(analyte.categories), np.asarray(group.categories),
+                                                      n_days, day0)
     groups, ties = day_cells.rank_sums_in_order(cell[order], cell_group[order], value[order],
                                                 MIN_PATIENTS_PER_GROUP, name_cell_group, name_cell)
     if groups.empty:

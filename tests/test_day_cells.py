@@ -200,3 +200,10 @@ def test_without_the_rank_order_duckdb_aggregates_the_same_table(monkeypatch):
         pd.testing.assert_frame_equal(found[keys], expected[keys], check_exact=True)
         np.testing.assert_allclose(found[["median", "q1", "q3"]].to_numpy(float),
                                    expected[["median", "q1", "q3"]].to_numpy(float), rtol=1e-13)
+
+
+def test_a_day_range_given_as_numpy_numbers_is_the_same_range(monkeypatch):
+    con = connection(lab_cohort(12, 20, 2, levels=4))
+    expected = patient_day_route(con, "group", kinetics.LLOQ_AS_RECORDED, (0, 6))
+    found = ordered_route(con, "group", kinetics.LLOQ_AS_RECORDED, (np.int64(0), np.float64(6)), monkeypatch)
+    pd.testing.assert_frame_equal(found, expected, check_exact=True)
