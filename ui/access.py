@@ -39,7 +39,7 @@ from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_r
 from streamlit.web.server.starlette.starlette_server_config import XSRF_COOKIE_NAME
 
 from icans_core import passwords
-from ui import browser_gate
+from ui import browser_gate, resume_guard
 from ui.sign_in_limit import password_attempts
 from ui.text import plain
 
@@ -81,6 +81,8 @@ def _redact_session_ids_in_streamlit_logs() -> None:
 
 
 _redact_session_ids_in_streamlit_logs()
+# A session resumed by another connection sends it nothing of its previous run (ui/resume_guard.py).
+resume_guard.install()
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,142 @@
+"""A client that takes over a session while its owner's run is drawing gets nothing of that run (ui/resume_guard.py).
+
+Raw websocket clients only (no browser), on `streamlit run dashboard.py` with no gate in front and no
+sign-in: the owner's client binds the session (it has Streamlit's XSRF cookie), asks for the
+Cytokines page and, while that run is drawing, a second client with only the session id takes the
+session over. Everything the second client
+receives must be its own run's, refused by ui/access.py: its first message is its own `new_session`,
+and none of the owner's page reaches it.
+
+Both ways a client comes: the owner's socket closed mid-run a moment before (Streamlit's stored-session
+path), or still open (its "already connected! Reconnecting" path).
+
+The control is the same server with the guard switched off from outside the product: there the
+second client receives the end of the owner's run before its own (the test can fail).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from tests.browser import ROOT, SERVER_START_TIMEOUT, free_port, running_app, stop, wait_healthy
+
+pytestmark = pytest.mark.browser  # a real server; no browser is started
+ATTEMPTS = 4
+# In the owner's Cytokines run and in no refused run (whose page is only the title, the refusal and the
+# navigation's page names): the sample's IL-6 chart and the median table's heading.
+OWNER_ONLY = (b"IL-6", b"Medians per group and day")
+UNGUARDED = ("import sys; from ui import resume_guard; resume_guard.install = lambda: None; "
+             "from streamlit.web.cli import main; sys.argv = ['streamlit', *sys.argv[1:]]; main()")
+
+
+def _messages(ws, until_finished: bool, timeout: float = 60):
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    deadline, started = time.monotonic() + timeout, False
+    while time.monotonic() < deadline:
+        frame = ws.recv(timeout=max(0.1, deadline - time.monotonic()))
+        message = ForwardMsg()
+        message.ParseFromString(frame)
+        yield frame, message
+        started = started or message.WhichOneof("type") == "new_session"
+        # the end of a run this client saw start (a run under way when it came may end first)
+        if until_finished and started and message.WhichOneof("type") == "script_finished" \
+                and message.script_finished != ForwardMsg.ScriptFinishedStatus.FINISHED_EARLY_FOR_RERUN:
+            return
+
+
+def _connect(app_url: str, session_id: str = "", cookie: str | None = None):
+    from websockets.sync.client import connect
+
+    headers = {"Cookie": f"_streamlit_xsrf={cookie}"} if cookie else {}
+    protocols = ["streamlit", cookie or "no-token", *([session_id] if session_id else [])]
+    return connect(app_url.replace("http://", "ws://", 1) + "/_stcore/stream", subprotocols=protocols,
+                   additional_headers=headers, open_timeout=60, max_size=None)
+
+
+def _rerun(ws, page_name: str) -> None:
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+
+    rerun = BackMsg()
+    rerun.rerun_script.page_name = page_name
+    ws.send(rerun.SerializeToString())
+
+
+def take_over_while_drawing(app_url: str, owner_leaves_first: bool) -> list[tuple[bytes, object]]:
+    """The owner draws Cytokines; mid-run, another client presents the session id: what that client receives.
+
+    `owner_leaves_first`: the owner's socket closes mid-run and the other client comes a moment later
+    (Streamlit's stored-session path); else it takes the session over with the owner's socket open."""
+    with urllib.request.urlopen(f"{app_url}/_stcore/health") as response:
+        cookie = re.search(r"_streamlit_xsrf=([^;]+)", response.headers["Set-Cookie"]).group(1)
+    owner = _connect(app_url, cookie=cookie)
+    try:
+        _rerun(owner, "")
+        session_id = ""
+        for _, message in _messages(owner, until_finished=True):  # the first run binds the session
+            if message.WhichOneof("type") == "new_session":
+                session_id = message.new_session.initialize.session_id
+        _rerun(owner, "cytokines")
+        for frame, message in _messages(owner, until_finished=False):
+            if message.WhichOneof("type") == "delta" and b"IL-6" in frame:
+                break  # the owner's Cytokines run is drawing its charts
+        if owner_leaves_first:
+            owner.close()
+            time.sleep(0.5)
+        with _connect(app_url, session_id) as other:
+            _rerun(other, "")
+            return list(_messages(other, until_finished=True))
+    finally:
+        owner.close()
+
+
+@pytest.fixture(scope="module")
+def open_ungated(tmp_path_factory):
+    with running_app(tmp_path_factory.mktemp("resume"), script="dashboard.py") as (url, _):
+        yield url
+
+
+@pytest.fixture(scope="module")
+def open_unguarded(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("unguarded")
+    port = free_port()
+    url, log_path = f"http://127.0.0.1:{port}", folder / "server.log"
+    command = [sys.executable, "-c", UNGUARDED, "run", "dashboard.py", "--server.headless", "true",
+               "--server.port", str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none",
+               "--browser.gatherUsageStats", "false"]
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   env=dict(os.environ))
+    try:
+        wait_healthy(url, process, log_path, SERVER_START_TIMEOUT)
+        yield url
+    finally:
+        stop(process)
+
+
+@pytest.mark.parametrize("owner_leaves_first", [True, False], ids=["owner-left", "owner-still-open"])
+def test_a_client_taking_over_a_drawing_session_gets_only_its_own_refused_run(open_ungated, owner_leaves_first):
+    for _ in range(ATTEMPTS):
+        received = take_over_while_drawing(open_ungated, owner_leaves_first)
+        kinds = [m.WhichOneof("type") for _, m in received]
+        assert kinds[0] == "new_session", kinds[:5]  # nothing before its own run
+        everything = b"".join(frame for frame, _ in received)
+        assert not [m for m in OWNER_ONLY if m in everything]
+        assert b"belongs to another browser" in everything
+
+
+def test_control_without_the_guard_the_owners_run_reaches_the_other_client(open_unguarded):
+    # When the owner's socket closed mid-run, the end of her run (its script_finished, and whatever
+    # else it had not yet sent) waits in the session's queue and reaches whoever resumes it.
+    for _ in range(ATTEMPTS // 2):
+        received = take_over_while_drawing(open_unguarded, owner_leaves_first=True)
+        kinds = [m.WhichOneof("type") for _, m in received]
+        assert kinds[0] != "new_session", kinds[:5]
+        assert kinds.index("new_session") > 0
