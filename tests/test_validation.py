@@ -74,6 +74,24 @@ def test_a_unit_tie_points_at_every_row_of_the_analyte():
     assert sorted(p.row for p in result.errors) == [2, 4]
 
 
+def test_an_analyte_without_any_unit_is_refused_for_the_blanks_alone():
+    # Every CRP row without its unit: "Required" on that row, and not also "another unit elsewhere"
+    # (with no unit at all there is no usual one: the old count raised inside pandera, which
+    # reported that as a unit conflict with no row).
+    result = load_sources(sources(with_cell("labs", 3, "unit", "")))
+    assert [(p.row, p.column, p.problem) for p in result.errors] == [(3, "unit", "Required: this cell is empty.")]
+
+
+def test_the_usual_unit_is_the_most_common_one_and_the_others_are_pointed_at():
+    tables = copy_tables()
+    tables["labs"] += [["P1", "3", "IL-6", "7", "pg/mL", ""], ["P1", "4", "IL-6", "2", "IU/mL", ""],
+                       ["P2", "3", "CRP", "4", "", ""]]
+    result = load_sources(sources(tables))
+    found = sorted((p.row, p.column, p.problem) for p in result.errors)
+    assert found == [(7, "unit", "This analyte has another unit elsewhere in the table; use one unit per analyte."),
+                     (8, "unit", "Required: this cell is empty.")], found
+
+
 def test_a_toxicity_row_needs_a_grade():
     result = load_sources(sources(with_cell("toxicity", 5, "crs_grade", "")))
     problem = only_problem(result)
