@@ -257,7 +257,7 @@ def _read_plain_csv(where: str, text: str, data: bytes, delimiter: str,
             pa.BufferReader(pa.py_buffer(data)[start:end]),
             read_options=pa_csv.ReadOptions(column_names=names, skip_rows=1),
             parse_options=pa_csv.ParseOptions(delimiter=delimiter, quote_char=False, ignore_empty_lines=False),
-            convert_options=pa_csv.ConvertOptions(column_types={n: pa.string() for n in names},
+            convert_options=pa_csv.ConvertOptions(column_types={n: pa.large_string() for n in names},
                                                   strings_can_be_null=False))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None  # a ragged row, or anything unusual: the full read says what and where
