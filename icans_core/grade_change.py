@@ -33,13 +33,16 @@ SUMMARY_COLUMNS = ["group", "relative_day", "n", "median_grade", "q1", "q3", "sh
 DAYS_BEFORE, DAYS_AFTER = 3, 14
 
 def first_doses(toxicity: pd.DataFrame, interventions: pd.DataFrame, patients: pd.DataFrame, agent_class: str,
-                options: EpisodeOptions | None = None) -> pd.DataFrame:
+                options: EpisodeOptions | None = None, episodes: pd.DataFrame | None = None) -> pd.DataFrame:
     """Day 0 per patient: the first dose of the class (see the module notes for which dose).
 
+    `episodes`, with options: compute_episodes of these patients with origin `agent_class`, if the
+    caller has it already (derived_tables keeps it per cohort, so a filter change does not redo it).
     Columns: patient_id, first_dose_day.
     """
     if options is not None:
-        episodes = compute_episodes(toxicity, patients, interventions, replace(options, origin=agent_class))
+        if episodes is None:
+            episodes = compute_episodes(toxicity, patients, interventions, replace(options, origin=agent_class))
         firsts = episodes[["patient_id", "origin_day"]].rename(columns={"origin_day": "first_dose_day"})
     else:
         doses = interventions.loc[interventions["agent_class"] == agent_class]
@@ -51,10 +54,12 @@ def first_doses(toxicity: pd.DataFrame, interventions: pd.DataFrame, patients: p
 
 def grade_after_intervention(toxicity: pd.DataFrame, interventions: pd.DataFrame, patients: pd.DataFrame,
                              agent_class: str, days_before: int = DAYS_BEFORE, days_after: int = DAYS_AFTER,
-                             options: EpisodeOptions | None = None, groups: list[str] | None = None) -> pd.DataFrame:
+                             options: EpisodeOptions | None = None, groups: list[str] | None = None,
+                             episodes: pd.DataFrame | None = None) -> pd.DataFrame:
     """ICANS grade per patient and whole day relative to the first dose of `agent_class`.
 
-    Patients of `groups` only (all when None); options: see the module notes on day 0.
+    Patients of `groups` only (all when None); options: see the module notes on day 0;
+    episodes: as first_doses.
 
     Columns: patient_id, group, first_dose_day, relative_day (-days_before..days_after, 0 =
     day of the first dose), icans_grade (carried forward), assessed (an assessment was made
@@ -62,7 +67,7 @@ def grade_after_intervention(toxicity: pd.DataFrame, interventions: pd.DataFrame
     """
     if days_before < 0 or days_after < 0:
         raise ValueError("days before and after the first dose cannot be negative")
-    firsts = first_doses(toxicity, interventions, patients, agent_class, options)
+    firsts = first_doses(toxicity, interventions, patients, agent_class, options, episodes)
     if groups is not None:
         firsts = firsts[firsts["patient_id"].isin(patients.loc[patients["group"].isin(groups), "patient_id"])]
     icans = toxicity.loc[toxicity["icans_grade"].notna(), ["patient_id", "day", "icans_grade"]]

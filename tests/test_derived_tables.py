@@ -94,6 +94,29 @@ def test_derived_tables_equal_the_analysis_on_the_selection(con, cohort_filter, 
     store.select_patients(con, CohortFilter())
 
 
+@pytest.mark.parametrize("cohort_filter", FILTERS[:4], ids=["all", "axi-cel", "F, ICANS 3-4", "IVIG"])
+def test_the_grade_change_from_derived_episodes_equals_it_computed_on_the_selection(con, cohort_filter):
+    # The Swimlanes page's day 0 after onset comes from the episodes derived per cohort with the class as
+    # origin; computed on the selection's own frames (episodes=None) it must be the same, class by class.
+    from icans_core import grade_change
+    from icans_core.content import swimlanes as page
+
+    store.select_patients(con, cohort_filter)
+    analysis = AnalysisOptions(episodes=EpisodeOptions(severe_grade=2))
+    data = page.read(con, analysis)
+    assert data.classes
+    for agent_class in data.classes:
+        shown = page.change(data, analysis, page.ChangeOptions(agent_class=agent_class)).sections
+        daily = grade_change.grade_after_intervention(data.toxicity, data.interventions, data.patients, agent_class,
+                                                      options=analysis.episodes)
+        [figure] = [s for s in shown if hasattr(s, "chart")] or [None]
+        if figure is None:
+            assert daily.empty, agent_class
+            continue
+        assert difference(figure.data, daily) == "", agent_class
+    store.select_patients(con, CohortFilter())
+
+
 def test_derived_tables_are_computed_once_and_forgotten_with_the_cohort(plain_file):
     con = store.open_shared(plain_file)
     derived_tables.episodes(con)

@@ -8,7 +8,8 @@ Two parts, each with its own options, because the page puts the grade-change con
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Callable
 
 import duckdb
 import numpy as np
@@ -18,8 +19,9 @@ from icans_core import derived_tables, grade_change, store, swimlanes
 from icans_core.charts.grade_change import grade_change_chart
 from icans_core.charts.swimlanes import MAX_LANES_PER_PAGE, swimlane_chart
 from icans_core.content.sections import Figure, Heading, Note, Table, View
+from icans_core.episodes import EpisodeOptions
 from icans_core.options import AnalysisOptions
-from icans_core.schema import IVIG_CLASS
+from icans_core.schema import AGENT_CLASSES, IVIG_CLASS
 
 TITLE = "Swimlanes"
 SMALL_GROUP = 10  # the clinical reference: warn below 10 patients per group
@@ -72,6 +74,8 @@ class Data:
     day_extent: tuple[int, int]
     groups: list[str]
     discrepancies: pd.DataFrame | None = None  # recorded vs derived grades (derived_tables.grade_discrepancies)
+    # the selected patients' episodes under other options (derived once per cohort and options)
+    episodes_under: Callable[[EpisodeOptions], pd.DataFrame] | None = None
 
 
 def read(con: duckdb.DuckDBPyConnection, analysis: AnalysisOptions) -> Data:
@@ -82,7 +86,8 @@ def read(con: duckdb.DuckDBPyConnection, analysis: AnalysisOptions) -> Data:
     episodes = derived_tables.episodes(con, analysis.group_by, analysis.episodes)  # derived once, restricted
     return Data(patients, toxicity, interventions, episodes, swimlanes.intervention_classes(interventions),
                 swimlanes.day_extent(toxicity, interventions), swimlanes.group_order(patients),
-                derived_tables.grade_discrepancies(con))
+                derived_tables.grade_discrepancies(con),
+                lambda options: derived_tables.episodes(con, analysis.group_by, options))
 
 
 def pages(eligible: int, per_page: int) -> int:
@@ -167,9 +172,12 @@ def change(data: Data, analysis: AnalysisOptions, options: ChangeOptions = Chang
     severe_grade = analysis.episodes.severe_grade
     episode_options = analysis.episodes if options.after_onset else None
     chosen_groups = list(options.groups) if options.groups is not None else None
+    # day 0 after onset is the origin of episodes counted from the class's first dose
+    from_dose = (data.episodes_under(replace(episode_options, origin=agent_class))
+                 if episode_options and data.episodes_under and agent_class in AGENT_CLASSES else None)
     daily = grade_change.grade_after_intervention(data.toxicity, data.interventions, data.patients, agent_class,
                                                   int(options.before), int(options.after), options=episode_options,
-                                                  groups=chosen_groups)
+                                                  groups=chosen_groups, episodes=from_dose)
     day0 = (f"first {agent_class} dose at or after severe-ICANS onset (grade {severe_grade}+)"
             if episode_options else f"first {agent_class} dose at any time")
     if daily.empty:
