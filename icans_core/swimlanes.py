@@ -230,11 +230,12 @@ class Swimlanes:
 
 def build_swimlanes(toxicity: pd.DataFrame, interventions: pd.DataFrame, patients: pd.DataFrame,
                     episodes: pd.DataFrame, options: SwimlaneOptions = SwimlaneOptions(),
-                    discrepancies: pd.DataFrame | None = None) -> Swimlanes:
+                    discrepancies: pd.DataFrame | None = None, intervals: pd.DataFrame | None = None) -> Swimlanes:
     """The swimlane view for the options (see Swimlanes for its frames and their columns).
 
-    `discrepancies`: grading.discrepancies' frame (recorded vs derived grades), marked on the lanes."""
-    intervals = grade_intervals(toxicity)
+    `discrepancies`: grading.discrepancies' frame (recorded vs derived grades), marked on the lanes.
+    `intervals`: grade_intervals(toxicity), if the caller has it (derived_tables keeps it per cohort)."""
+    intervals = grade_intervals(toxicity) if intervals is None else intervals
     order = order_patients(patients, episodes, intervals, options.by)
     only = set(episodes["patient_id"]) if options.only_severe else None
     eligible = eligible_count(patients, episodes, options.only_severe)

@@ -76,6 +76,7 @@ class Data:
     discrepancies: pd.DataFrame | None = None  # recorded vs derived grades (derived_tables.grade_discrepancies)
     # the selected patients' episodes under other options (derived once per cohort and options)
     episodes_under: Callable[[EpisodeOptions], pd.DataFrame] | None = None
+    intervals: pd.DataFrame | None = None  # swimlanes.grade_intervals of the selection (derived once per cohort)
 
 
 def read(con: duckdb.DuckDBPyConnection, analysis: AnalysisOptions) -> Data:
@@ -87,7 +88,8 @@ def read(con: duckdb.DuckDBPyConnection, analysis: AnalysisOptions) -> Data:
     return Data(patients, toxicity, interventions, episodes, swimlanes.intervention_classes(interventions),
                 swimlanes.day_extent(toxicity, interventions), swimlanes.group_order(patients),
                 derived_tables.grade_discrepancies(con),
-                lambda options: derived_tables.episodes(con, analysis.group_by, options))
+                lambda options: derived_tables.episodes(con, analysis.group_by, options),
+                derived_tables.grade_intervals(con))
 
 
 def pages(eligible: int, per_page: int) -> int:
@@ -109,7 +111,7 @@ def lanes(data: Data, analysis: AnalysisOptions, options: LaneOptions = LaneOpti
                                       swimlanes.SwimlaneOptions(
                                           by=options.by, only_severe=options.only_severe, limit=per_page,
                                           days=options.days, classes=options.classes, offset=(page - 1) * per_page),
-                                      discrepancies=data.discrepancies)
+                                      discrepancies=data.discrepancies, intervals=data.intervals)
     view.context.update(order=built.order, patient_groups=built.patient_groups, eligible=built.eligible,
                         pages=n_pages, page=page)
     if not built.order:
