@@ -305,11 +305,14 @@ def cytokine_medians(patient_days: pd.DataFrame, lloq: str = LLOQ_AS_RECORDED,
 def cohort_cytokine_medians(con, analytes: list[str], group_by: str = "group",
                             origins: pd.DataFrame | None = None, lloq: str = LLOQ_AS_RECORDED,
                             day_range: tuple[float, float] | None = None) -> pd.DataFrame:
-    """cytokine_medians of store.lab_patient_days(con, analytes, group_by, origins), aggregated in
-    DuckDB (medians, quartiles and the tests' rank sums), so no patient-day row reaches pandas.
+    """cytokine_medians of store.lab_patient_days(con, analytes, group_by, origins), without a frame of
+    patient-day rows in pandas.
 
-    The same rows and numbers as cytokine_medians (p-values bit for bit; quartiles by DuckDB's
-    quantile_cont, the same linear interpolation). Columns: as cytokine_medians.
+    Days from infusion (origins None): the selection's values leave DuckDB as numbers in the cohort's
+    stored rank order (store.patient_day_ordered) and day_cells counts them into quartiles and rank
+    sums: the same rows and numbers as cytokine_medians, bit for bit. Days from a per-patient origin:
+    aggregated in DuckDB (store.patient_day_cells, quartiles by quantile_cont, the same linear
+    interpolation, equal to within 1e-13; p-values bit for bit). Columns: as cytokine_medians.
     """
     from icans_core import store  # store imports the ingest stack; kinetics stays light without it
 
