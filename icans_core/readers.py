@@ -248,7 +248,11 @@ def _read_plain_csv(where: str, text: str, data: bytes, delimiter: str,
                                               or data.find(b"\r\n\r\n", start, end) >= 0):
         return None
     line = text.find("\n")
-    header = next(csv.reader([text.rstrip("\r\n") if line < 0 else text[:line].rstrip("\r")], delimiter=delimiter))
+    try:
+        header = next(csv.reader([text.rstrip("\r\n") if line < 0 else text[:line].rstrip("\r")],
+                                 delimiter=delimiter))
+    except csv.Error:
+        return None  # a header name over csv's field limit: the full read names the row
     if not any(h.strip() for h in header) or len(header) > L.MAX_COLUMNS or len(set(header)) != len(header):
         return None  # the full read reports it
     names = [f"c{i}" for i in range(len(header))]

@@ -173,6 +173,13 @@ def test_missing_paths_are_reported(tmp_path):
     "patient_id,day,crs_grade\nP1,1,2\n\nP2,3,1\n",  # a blank line: row numbers must not shift
     "patient_id,day,crs_grade\nP1,1\nP2,3,1,\n",  # ragged
     'patient_id,day,crs_grade\n"P1",1,2\n',  # quoted
+    # the fast path reads the file's own bytes: a BOM, line breaks of every kind at the end, old Mac files
+    "\ufeffpatient_id,day,crs_grade\r\nP1,1,2\r\nP2,3,1",
+    "patient_id,day,crs_grade\rP1,1,2\rP2,3,1\r",
+    "patient_id,day,crs_grade\nP1,1,2\nP2,3,1\n\r",
+    "patient_id,day,crs_grade\nP1,1,2\n,,\nP2,3,1\n,,",  # rows of delimiters only
+    "patient_id,day,crs_grade\nP1,\x1c1\u3000,2\n",  # whitespace Arrow and Python both trim
+    "patient_id,day,crs_grade",  # a header and nothing else
 ])
 def test_the_fast_csv_path_reads_exactly_what_csv_reader_reads(text, monkeypatch):
     # Arrow reads plain CSV (no quotes, no blank lines inside) in C; anything else goes to csv.reader.
@@ -187,6 +194,15 @@ def test_the_fast_csv_path_reads_exactly_what_csv_reader_reads(text, monkeypatch
     for a, b in zip(fast, slow):
         pd.testing.assert_frame_equal(a.frame, b.frame)
         assert a.decimal_comma == b.decimal_comma
+
+
+def test_a_header_name_over_the_field_limit_is_named_at_row_1():
+    # Found by an adversarial pass: the fast path's header parse raised, and the file was refused with
+    # a generic "could not be read" and no row.
+    text = "patient_id,day,crs_grade," + "h" * 131_073 + "\nP1,1,2,x\n"
+    result = load_sources([Source("toxicity.csv", text.encode())])
+    [problem] = [p for p in result.errors if p.source == "toxicity.csv"]
+    assert problem.row == 1 and "longer than 131,072 characters" in problem.problem, problem
 
 
 def _workbook_with(edit) -> bytes:
