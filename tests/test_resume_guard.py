@@ -140,3 +140,68 @@ def test_control_without_the_guard_the_owners_run_reaches_the_other_client(open_
         kinds = [m.WhichOneof("type") for _, m in received]
         assert kinds[0] != "new_session", kinds[:5]
         assert kinds.index("new_session") > 0
+
+
+def _drain(ws, seconds: float) -> list:
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    out, end = [], time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        try:
+            frame = ws.recv(timeout=left)
+        except TimeoutError:
+            break
+        message = ForwardMsg()
+        message.ParseFromString(frame)
+        out.append(message)
+    return out
+
+
+def download_asked_then_taken_over(app_url: str) -> tuple[list, list]:
+    """The owner draws Cytokines and asks for its first deferred download; at once another client presents
+    the session id and sends nothing. (What that client receives, what it receives after asking for its own
+    upload URLs.)"""
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+
+    with urllib.request.urlopen(f"{app_url}/_stcore/health") as response:
+        cookie = re.search(r"_streamlit_xsrf=([^;]+)", response.headers["Set-Cookie"]).group(1)
+    with _connect(app_url, cookie=cookie) as owner:
+        _rerun(owner, "")
+        session_id = next(m.new_session.initialize.session_id for _, m in _messages(owner, until_finished=True)
+                          if m.WhichOneof("type") == "new_session")
+        _rerun(owner, "cytokines")
+        deferred = [m.delta.new_element.download_button.deferred_file_id
+                    for _, m in _messages(owner, until_finished=True)
+                    if m.WhichOneof("type") == "delta" and m.delta.new_element.WhichOneof("type") == "download_button"
+                    and m.delta.new_element.download_button.deferred_file_id]
+        assert deferred
+        ask = BackMsg()
+        ask.backend_operation_request.request_id = "owner-download"
+        ask.backend_operation_request.session_id = session_id
+        ask.backend_operation_request.deferred_file.file_id = deferred[0]
+        owner.send(ask.SerializeToString())
+        with _connect(app_url, session_id) as other:
+            before = _drain(other, 6)
+            own = BackMsg()
+            own.file_urls_request.request_id = "its-own"
+            own.file_urls_request.session_id = session_id
+            own.file_urls_request.file_names.append("patients.csv")
+            other.send(own.SerializeToString())
+            return before, _drain(other, 3)
+
+
+def test_the_owners_download_answer_is_not_handed_to_the_client_that_took_over(open_ungated):
+    # Found by an adversarial pass: the guard passed every answer while muted, and the owner's download
+    # answer names a /media URL that fetches her file without serve.py. Only answers to the new client's
+    # own requests pass (its upload URLs here).
+    before, after = download_asked_then_taken_over(open_ungated)
+    assert [m.WhichOneof("type") for m in before] == []
+    assert [m.file_urls_response.response_id for m in after if m.WhichOneof("type") == "file_urls_response"] \
+        == ["its-own"]
+
+
+def test_control_without_the_guard_the_owners_download_answer_reaches_the_other_client(open_unguarded):
+    before, _ = download_asked_then_taken_over(open_unguarded)
+    answers = [m.backend_operation_response for m in before if m.WhichOneof("type") == "backend_operation_response"]
+    assert answers and answers[0].request_id == "owner-download" and answers[0].deferred_file.url, \
+        [m.WhichOneof("type") for m in before]

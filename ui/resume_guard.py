@@ -14,7 +14,9 @@ own run refused it.
 So when a connection resumes a session, its outgoing queue is emptied and every message is dropped
 until a run the new client asked for starts (the first `new_session` after its rerun request): that
 run passes ui/access.py's check or is refused there. Answers to the new client's own requests (an
-upload's URLs, a download, a heartbeat) still pass. Nothing is lost for the owner's own browser: a
+upload's URLs, a download, a heartbeat) still pass; an answer to a request of the previous
+connection does not (found by an adversarial pass: the owner's deferred download, asked for just
+before a takeover, reached the newcomer as a /media URL that fetched her file). Nothing is lost for the owner's own browser: a
 frontend that reconnects while a run is under way asks for a rerun, which draws the page again; one
 that reconnects to an idle page keeps it, and its next click is a rerun.
 serve.py's gate keeps foreign browsers from resuming at all; this closes the window where it is not
@@ -38,9 +40,12 @@ from streamlit.runtime.runtime import Runtime
 log = logging.getLogger("icans.resume_guard")
 
 _INSTALLED = "_icans_resume_guard"
-# Answers to what the new client itself asks while muted (an upload's URLs, a download, a heartbeat):
-# they pass; everything else is a script run's, or a session event.
-ANSWERS = frozenset({"file_urls_response", "backend_operation_response", "heartbeat_ack", "git_info_changed"})
+# While muted, an answer passes only to a request the new connection itself sent, matched by the
+# request's id where it has one: the owner's download asked for before the takeover is not handed to
+# the newcomer (its answer names a /media URL that is enough to fetch her file without serve.py).
+_ANSWER_IDS = {"file_urls_request": ("file_urls_response", "request_id", "response_id"),
+               "backend_operation_request": ("backend_operation_response", "request_id", "request_id")}
+_ANSWER_COUNTS = {"app_heartbeat": "heartbeat_ack", "load_git_info": "git_info_changed"}
 _lock = threading.Lock()
 
 
@@ -82,19 +87,37 @@ def mute_until_next_run(session: AppSession) -> None:
     enqueue = AppSession._enqueue_forward_msg.__get__(session)
     handle = AppSession.handle_backmsg.__get__(session)
     asked = threading.Event()
+    lock = threading.Lock()
+    answers: set[tuple[str, str]] = set()  # (answer type, request id) the new connection asked for
+    counts = dict.fromkeys(_ANSWER_COUNTS.values(), 0)  # answers without an id, by how many were asked
 
     def handle_backmsg(msg) -> None:
-        if msg.WhichOneof("type") == "rerun_script":
-            asked.set()
+        kind = msg.WhichOneof("type")
+        with lock:
+            if kind == "rerun_script":
+                asked.set()
+            elif kind in _ANSWER_IDS:
+                answer, field, _ = _ANSWER_IDS[kind]
+                answers.add((answer, getattr(getattr(msg, kind), field)))
+            elif kind in _ANSWER_COUNTS:
+                counts[_ANSWER_COUNTS[kind]] += 1
         handle(msg)
+
+    def its_own_answer(msg, kind: str) -> bool:
+        with lock:
+            if kind in counts and counts[kind] > 0:
+                counts[kind] -= 1
+                return True
+            ids = [(answer, field) for answer, _, field in _ANSWER_IDS.values() if answer == kind]
+            return bool(ids) and (kind, getattr(getattr(msg, kind), ids[0][1])) in answers
 
     def muted(msg) -> None:
         kind = msg.WhichOneof("type")
-        if kind in ANSWERS:
+        if its_own_answer(msg, kind):
             enqueue(msg)
             return
         if not (asked.is_set() and kind == "new_session"):
-            return  # the previous connection's run: not for this client
+            return  # the previous connection's run, or an answer to its request: not for this client
         del session._enqueue_forward_msg, session.handle_backmsg  # the class's own methods again
         enqueue(msg)
 
