@@ -43,6 +43,7 @@ _INSTALLED = "_icans_resume_guard"
 # While muted, an answer passes only to a request the new connection itself sent, matched by the
 # request's id where it has one: the owner's download asked for before the takeover is not handed to
 # the newcomer (its answer names a /media URL that is enough to fetch her file without serve.py).
+# The frontend makes a backend operation's id at random (a UUID), so the newcomer cannot ask under hers.
 _ANSWER_IDS = {"file_urls_request": ("file_urls_response", "request_id", "response_id"),
                "backend_operation_request": ("backend_operation_response", "request_id", "request_id")}
 _ANSWER_COUNTS = {"app_heartbeat": "heartbeat_ack", "load_git_info": "git_info_changed"}
