@@ -47,6 +47,7 @@ _INSTALLED = "_icans_resume_guard"
 _ANSWER_IDS = {"file_urls_request": ("file_urls_response", "request_id", "response_id"),
                "backend_operation_request": ("backend_operation_response", "request_id", "request_id")}
 _ANSWER_COUNTS = {"app_heartbeat": "heartbeat_ack", "load_git_info": "git_info_changed"}
+_ANSWER_ID_FIELDS = {answer: field for answer, _, field in _ANSWER_IDS.values()}  # answer type -> its id field
 _lock = threading.Lock()
 
 
@@ -109,8 +110,8 @@ def mute_until_next_run(session: AppSession) -> None:
             if kind in counts and counts[kind] > 0:
                 counts[kind] -= 1
                 return True
-            ids = [(answer, field) for answer, _, field in _ANSWER_IDS.values() if answer == kind]
-            return bool(ids) and (kind, getattr(getattr(msg, kind), ids[0][1])) in answers
+            field = _ANSWER_ID_FIELDS.get(kind)
+            return field is not None and (kind, getattr(getattr(msg, kind), field)) in answers
 
     def muted(msg) -> None:
         kind = msg.WhichOneof("type")
