@@ -14,8 +14,13 @@ import streamlit as st
 from starlette.middleware import Middleware
 
 from icans_core import shared_cache
+from ui import preload
 from ui.browser_gate import BrowserGate
 from ui.session import COHORT_ENV
+
+# Before any session or preparation exists: the pages' libraries are imported and frozen out of the
+# collection Streamlit makes after every script run (0.16 s a run otherwise; ui/preload.py).
+preload.freeze_imports()
 
 # The deployment cohort is validated (or found in the cache) while the server starts, not when the
 # first visitor asks for it: that visitor then waits for the rest of it with a progress bar, or not at all.
