@@ -4,6 +4,8 @@ for the same file content and the same code, never when either changed; never fo
 from __future__ import annotations
 
 import json
+import os
+import time
 
 import pandas as pd
 import pytest
@@ -177,3 +179,36 @@ def test_pruning_leaves_other_files_in_the_cache_folder(tmp_path):
         shared_cache.prepare(folder, folder=cache)
     assert (cache / "settings.json").is_file()
     assert len([p for p in cache.glob("*.json") if p.name != "settings.json"]) == shared_cache.KEEP_ENTRIES
+
+
+def test_a_file_replaced_in_place_with_its_size_and_modification_time_kept_is_hashed_again(tmp_path, monkeypatch):
+    # what `cp -p` over the old file does; stamps are remembered between sessions (the file is settled)
+    folder = write_cohort(tmp_path / "centre", cohorts.VALID)
+    monkeypatch.setattr(shared_cache, "SETTLED_NS", -10**12)  # remember even a file written just now
+    before = shared_cache.file_stamps(folder)
+    patients = folder / "patients.csv"
+    info = patients.stat()
+    time.sleep(0.05)  # past the file system's timestamp granularity
+    write_cohort(folder, cohorts.with_cell("patients", 3, "age_years", "71"))  # the same size
+    os.utime(patients, ns=(info.st_atime_ns, info.st_mtime_ns))
+    assert patients.stat().st_size == info.st_size and patients.stat().st_mtime_ns == info.st_mtime_ns
+    after = shared_cache.file_stamps(folder)
+    changed = [old[0] for old, new in zip(before, after) if old != new]
+    assert changed == ["patients.csv"]
+
+
+def test_an_unchanged_file_is_not_read_again_for_each_new_session(tmp_path, monkeypatch):
+    folder = write_cohort(tmp_path / "centre", cohorts.VALID)
+    reads = []
+    real_open = type(folder).open
+    monkeypatch.setattr(type(folder), "open", lambda self, *a, **k: reads.append(self.name) or real_open(self, *a, **k))
+    monkeypatch.setattr(shared_cache, "SETTLED_NS", -10**12)
+    first = shared_cache.file_stamps(folder)
+    assert shared_cache.file_stamps(folder) == first
+    assert sorted(reads) == sorted(p.name for p in folder.iterdir())  # each file read once, not twice
+    # a file written moments before it was hashed is not trusted to its stat: it is read again
+    monkeypatch.setattr(shared_cache, "SETTLED_NS", 10**15)
+    other = write_cohort(tmp_path / "other", cohorts.VALID)
+    reads.clear()
+    shared_cache.file_stamps(other), shared_cache.file_stamps(other)
+    assert len(reads) == 2 * len(list(other.iterdir()))
