@@ -177,6 +177,25 @@ def test_a_session_reads_the_default_options_tables_from_the_file_and_computes_o
         derived_tables.episodes(session, "group", EpisodeOptions(severe_grade=2))
 
 
+def test_the_grade_changes_episodes_from_each_class_given_are_read_from_the_file(
+        prederived_file, plain_file, monkeypatch):
+    # Swimlanes' grade change: day 0 = the first dose of the class at or after onset
+    computed, session = store.open_shared(plain_file), store.open_shared(prederived_file)
+    given = swimlanes.intervention_classes(store.interventions_frame(computed, everyone=True))
+    classes = [c for c in given if c in schema.AGENT_CLASSES]
+    assert len(classes) >= 3, given
+    expected = {}
+    for cohort_filter in (CohortFilter(), CohortFilter(products=("axi-cel",))):
+        store.select_patients(computed, cohort_filter)
+        expected[cohort_filter] = {c: derived_tables.episodes(computed, "group", EpisodeOptions(origin=c)) for c in classes}
+    refuse_computing(monkeypatch)
+    for cohort_filter, frames in expected.items():
+        store.select_patients(session, cohort_filter)
+        for agent_class, frame in frames.items():
+            found = derived_tables.episodes(session, "group", EpisodeOptions(origin=agent_class))
+            assert len(frame) and difference(found, frame) == "", (cohort_filter, agent_class)
+
+
 def test_a_file_derived_by_other_code_is_not_served(prederived_file, monkeypatch):
     monkeypatch.setattr(store.versions, "running_version", lambda: "an analysis or a library changed since")
     session = store.open_shared(prederived_file)
