@@ -10,6 +10,7 @@ from pathlib import Path
 from icans_core import store, survival
 from icans_core.charts.survival import km_figure
 from icans_core.episodes import compute_episodes
+from icans_core.filters import CohortFilter
 from icans_core.ingest import load_paths
 from icans_core.options import AnalysisOptions
 from icans_core.results import compute_results
@@ -66,3 +67,30 @@ def test_the_cytokines_page_shows_the_exports_p_and_q_values():
     for column in ("n", "median", "q1", "q3", "p_value", "q_value"):
         pd.testing.assert_series_equal(both[f"{column}_page"], both[f"{column}_export"], check_names=False,
                                        check_dtype=False)
+
+
+def every_figure(con):
+    """(key, chart) of every figure of every view with its default options, as the pages show them."""
+    from icans_core import content
+    from icans_core.content.sections import Figure
+
+    return [(s.key, s.chart) for view in content.build_all(con, AnalysisOptions()) for s in view.sections
+            if isinstance(s, Figure)]
+
+
+def test_every_figure_reaches_the_browser_as_st_altair_chart_would_send_it_and_is_valid_vega_lite():
+    # ui/figures.browser_spec skips Altair's JSON-schema validation on the pages; here every figure is
+    # checked against it, and against Streamlit's own conversion (same spec, same Arrow datasets)
+    from streamlit.elements import vega_charts
+
+    from ui.figures import browser_spec
+
+    con = sample_connection()
+    store.select_patients(con, CohortFilter(products=("axi-cel", "tisa-cel")))
+    figures = every_figure(con)
+    assert len(figures) >= 10
+    for key, chart in figures:
+        chart.to_dict(validate=True)  # raises on a spec Vega-Lite's schema refuses
+        ours, streamlits = browser_spec(chart), vega_charts._convert_altair_to_vega_lite_spec(chart)
+        assert ours == streamlits, key
+        assert ours["datasets"] and all(isinstance(v, bytes) for v in ours["datasets"].values()), key

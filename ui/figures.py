@@ -7,6 +7,7 @@ The CSVs go through `spreadsheet_csv` (exact numbers, no formulas): ids and labe
 from __future__ import annotations
 
 import re
+from contextlib import nullcontext
 
 import altair as alt
 import pandas as pd
@@ -37,14 +38,31 @@ def _sized(chart: alt.TopLevelMixin) -> bool:
     return chart._get("width") is not alt.Undefined or isinstance(chart, _COMPOUND)
 
 
+def browser_spec(chart: alt.TopLevelMixin) -> dict:
+    """The chart's spec as st.altair_chart makes it (Streamlit's transformer: each frame as Arrow bytes
+    under its content hash; the theme "none"), without Altair's JSON-schema validation: validating took
+    about half of the conversion, 0.1 s for the lanes alone at 10,000 patients, on every rerun.
+    tests/test_figures.py checks that every figure of every view is the same spec either way and valid."""
+    datasets: dict = {}
+    # registered before the switch, as Streamlit does: leaving `enable` restores the registry as it found it
+    alt.data_transformers.register("to_arrow_dataset", vega_charts._to_arrow_dataset)
+    with LOCK:
+        theme = alt.theme.enable("none") if alt.theme.active == "default" else nullcontext()
+        with theme, alt.data_transformers.enable("to_arrow_dataset", datasets=datasets):
+            spec = chart.to_dict(validate=False)
+    kept = spec.get("datasets")
+    spec["datasets"] = {**kept, **datasets} if isinstance(kept, dict) else datasets
+    return spec
+
+
 def show_figure(chart: alt.TopLevelMixin, data: pd.DataFrame, name: str, key: str, *,
                 on_select="ignore", selection_mode=None):
     """Render the chart, then offer PNG, SVG and the chart's data as CSV.
 
     The images are made only when a download is clicked (deferred data), so a page
     rerun does not pay for rendering them. `on_select` and `selection_mode` go to
-    st.altair_chart (the chart's selection parameters, e.g. a click on a lane); the chart's
-    widget key is f"{key}_chart". Returns st.altair_chart's result (the selection event when
+    st.vega_lite_chart (the chart's selection parameters, e.g. a click on a lane); the chart's
+    widget key is f"{key}_chart". Returns st.vega_lite_chart's result (the selection event when
     `on_select` is set).
     """
     selection = {"on_select": on_select, "selection_mode": selection_mode}
@@ -52,9 +70,9 @@ def show_figure(chart: alt.TopLevelMixin, data: pd.DataFrame, name: str, key: st
         # Streamlit's default autosize "fit" squeezes titles, axes and legends into the declared
         # size, flattening the plot; "pad" keeps the plot at its size and adds room around it.
         chart = chart.properties(autosize=alt.AutoSizeParams(type="pad", contains="padding"))
-        event = st.altair_chart(chart, key=f"{key}_chart", width="content", **selection)
+        event = st.vega_lite_chart(browser_spec(chart), key=f"{key}_chart", width="content", **selection)
     else:
-        event = st.altair_chart(chart, key=f"{key}_chart", width="stretch", **selection)
+        event = st.vega_lite_chart(browser_spec(chart), key=f"{key}_chart", width="stretch", **selection)
     slug = _slug(name)
     # the spec of the downloads, made when one is clicked (most runs never need it)
     png, svg, csv = st.columns([1, 1, 1])

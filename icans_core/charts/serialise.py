@@ -1,12 +1,12 @@
 """Vega-Lite specs of Altair charts, each made under one process-wide lock with Altair's defaults.
 
-Altair's data transformer and theme are global to the process. Streamlit switches them while it
-turns a chart into the browser's message (st.altair_chart: a transformer that collects the chart's
-rows into that session's datasets, and the theme "none"), inside its lock. A chart serialised
+Altair's data transformer and theme are global to the process. They are switched while a chart is
+turned into the browser's message (ui/figures.browser_spec, as st.altair_chart does: a transformer that
+collects the chart's rows into that session's datasets, and the theme "none"), inside the lock. A chart serialised
 elsewhere at the same moment, without the lock, would have its rows collected into the other
 session's message (one user's upload sent to another's browser) and lose them from its own spec.
-Every spec the app makes outside st.altair_chart comes from here, and ui/figures.py installs LOCK
-as Streamlit's, so the two never overlap.
+Every other spec the app makes comes from here, and ui/figures.py takes LOCK (and installs it as
+Streamlit's, for any st.altair_chart), so the two never overlap.
 """
 
 from __future__ import annotations
