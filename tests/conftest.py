@@ -33,3 +33,19 @@ def cohort_cache_in_a_temporary_folder(tmp_path_factory):
         os.environ.pop("ICANS_CACHE_DIR", None)
     else:
         os.environ["ICANS_CACHE_DIR"] = previous
+
+
+@pytest.fixture
+def deferred(monkeypatch) -> list[dict]:
+    """Every deferred download a page registers: its callable and file name, to run as a click would."""
+    from streamlit.runtime.media_file_manager import MediaFileManager
+
+    registered: list[dict] = []
+    original = MediaFileManager.add_deferred
+
+    def record(self, data_callable, mimetype, coordinates, file_name=None, **kwargs):
+        registered.append({"callable": data_callable, "mimetype": mimetype, "file_name": file_name})
+        return original(self, data_callable, mimetype, coordinates, file_name=file_name, **kwargs)
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", record)
+    return registered

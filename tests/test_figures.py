@@ -94,3 +94,74 @@ def test_every_figure_reaches_the_browser_as_st_altair_chart_would_send_it_and_i
         ours, streamlits = browser_spec(chart), vega_charts._convert_altair_to_vega_lite_spec(chart)
         assert ours == streamlits, key
         assert ours["datasets"] and all(isinstance(v, bytes) for v in ours["datasets"].values()), key
+
+
+# --- long tables: the page shows their first rows, the CSV all of them (ui/figures.rows_to_show) ---------
+
+def _long_table_page(rows: int, report: bool = False):
+    import pandas as pd
+    import streamlit as st
+
+    from icans_core.content.sections import Table, View
+    from ui.figures import show_report
+    from ui.render import show_view
+
+    frame = pd.DataFrame({"patient_id": [f"P{i:06d}" for i in range(rows)], "cmax": [i / 7 for i in range(rows)]})
+    if report:
+        problems = pd.DataFrame({"severity": "warning", "source": "labs.csv", "row": pd.array(range(2, rows + 2), "Int64"),
+                                 "column": "value", "value": "x", "problem": "a problem"})
+        show_report(problems, "the_report", ("Download the report (CSV)", "report.csv"))
+    else:
+        show_view(View("test", "Test", [Table(frame, "per-patient", "per_patient", "One row per patient.")]))
+    st.write(f"rows={rows}")
+
+
+def long_table_app(rows: int, report: bool = False) -> AppTest:
+    at = AppTest.from_function(_long_table_page, args=(rows, report), default_timeout=60)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def downloaded_csv(deferred, file_name: str) -> pd.DataFrame:
+    import io
+
+    [found] = [d for d in deferred if d["file_name"] == file_name]
+    data = found["callable"]()
+    return pd.read_csv(io.StringIO(data if isinstance(data, str) else data.decode("utf-8")))
+
+
+def test_a_long_table_shows_its_first_rows_says_so_and_shows_all_on_request(deferred):
+    from ui.figures import PAGE_ROWS
+
+    at = long_table_app(2_500)
+    [grid] = at.dataframe
+    assert len(grid.value) == PAGE_ROWS == 1_000
+    assert list(grid.value["patient_id"][:2]) == ["P000000", "P000001"]  # the table's own order
+    assert any("The first 1,000 of 2,500 rows" in c.value and "CSV download holds all 2,500" in c.value
+               for c in at.caption)
+    assert len(downloaded_csv(deferred, "per-patient.csv")) == 2_500  # the download holds every row
+    at.toggle(key="per_patient_all_rows").set_value(True).run()
+    assert len(at.dataframe[0].value) == 2_500
+    assert not any("The first" in c.value for c in at.caption)
+
+
+def test_a_table_up_to_the_page_rows_is_shown_whole_without_a_note():
+    at = long_table_app(1_000)
+    assert len(at.dataframe[0].value) == 1_000
+    assert not at.toggle and not any("The first" in c.value for c in at.caption)
+
+
+def test_a_table_too_long_for_a_page_offers_only_its_download(deferred):
+    at = long_table_app(60_000)
+    assert len(at.dataframe[0].value) == 1_000 and not at.toggle
+    assert any("more than 50,000 rows are not shown" in c.value for c in at.caption)
+    assert len(downloaded_csv(deferred, "per-patient.csv")) == 60_000
+
+
+def test_a_long_problem_report_shows_its_first_rows_and_downloads_every_row(deferred):
+    at = long_table_app(1_500, report=True)
+    assert len(at.dataframe[0].value) == 1_000
+    assert list(at.dataframe[0].value["row"][:2]) == [2, 3]  # the first problems, in row order
+    assert [b.label for b in at.get("download_button")] == ["Download the report (CSV)"]
+    assert len(downloaded_csv(deferred, "report.csv")) == 1_500

@@ -6,7 +6,6 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
 from ui.text import plain
@@ -14,20 +13,6 @@ from ui.text import plain
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "views" / "report.py"
 FILTERS = ["Product: axi-cel", "ECOG 0-1"]
-
-
-@pytest.fixture
-def deferred(monkeypatch) -> list[dict]:
-    """Every deferred download the page registers: its callable and file name, to run as a click would."""
-    registered: list[dict] = []
-    original = MediaFileManager.add_deferred
-
-    def record(self, data_callable, mimetype, coordinates, file_name=None, **kwargs):
-        registered.append({"callable": data_callable, "mimetype": mimetype, "file_name": file_name})
-        return original(self, data_callable, mimetype, coordinates, file_name=file_name, **kwargs)
-
-    monkeypatch.setattr(MediaFileManager, "add_deferred", record)
-    return registered
 
 
 def open_page(monkeypatch, **state) -> AppTest:

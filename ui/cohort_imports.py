@@ -16,6 +16,7 @@ from icans_core.redcap import load_redcap
 from icans_core.spreadsheet_safe import spreadsheet_csv
 from ui.downloads import owned
 from ui import session
+from ui.figures import rows_to_show, show_report
 from ui.text import plain
 
 log = logging.getLogger("icans")
@@ -78,20 +79,11 @@ def show_redcap_import() -> None:
             f" {len(last['report'])} note(s) below (fields not imported, ...)." if len(last["report"]) else ""))
         if len(last["report"]):
             with st.expander("Import notes"):
-                _show_report(last["report"])
+                show_report(last["report"], "redcap_notes", ("Download the import notes (CSV)", "redcap-import-notes.csv"))
         return
     st.error(f"**Not imported:** {shown}: {last['errors']} error(s). Nothing was loaded; the cohort above is "
              "still the one in use. Fix every problem listed below (rows are the export's rows) and import again.")
-    _show_report(last["report"])
-    report = last["report"]
-    st.download_button("Download the import report (CSV)", owned(lambda: spreadsheet_csv(report), "the import report"),
-                       file_name="redcap-import-report.csv", mime="text/csv", key="redcap_report",
-                       icon=":material/download:", on_click="ignore")
-
-
-def _show_report(report) -> None:
-    st.dataframe(report.astype(object).where(report.notna(), ""), hide_index=True,
-                 column_config={"problem": st.column_config.TextColumn("problem", width="large")})
+    show_report(last["report"], "redcap_report", ("Download the import report (CSV)", "redcap-import-report.csv"))
 
 
 def show_derived_notice(con, sources=None) -> None:
@@ -144,7 +136,7 @@ def show_grading() -> None:
     st.markdown(f"**ASTCT grades derived from {len(graded):,} observation(s)** of the selected patients "
                 "(Lee et al. 2019; the domain that set each grade is named).")
     with st.expander("Derived grades"):
-        st.dataframe(graded, hide_index=True)
+        st.dataframe(graded.iloc[:rows_to_show(len(graded), "derived_grades")], hide_index=True)
         st.download_button("Download the derived grades (CSV)", owned(lambda: spreadsheet_csv(graded), "the derived grades"),
                            file_name="derived-grades.csv", mime="text/csv", key="derived_grades", on_click="ignore")
     if found.empty:
@@ -152,7 +144,7 @@ def show_grading() -> None:
         return
     st.warning(f"**{len(found)} recorded grade(s) disagree** with the grade derived from the observations of the "
                f"same patient and day ({found['patient_id'].nunique()} patient(s)).", icon=":material/rule:")
-    st.dataframe(found, hide_index=True)
+    st.dataframe(found.iloc[:rows_to_show(len(found), "discrepancies")], hide_index=True)
     st.download_button("Download the discrepancies (CSV)", owned(lambda: spreadsheet_csv(found), "the discrepancies"),
                        file_name="grade-discrepancies.csv", mime="text/csv", key="discrepancies_csv",
                        icon=":material/download:", on_click="ignore")

@@ -88,11 +88,51 @@ def show_figure(chart: alt.TopLevelMixin, data: pd.DataFrame, name: str, key: st
     return event
 
 
+# A page's table ships every row it shows to the browser (Arrow) on every run: the 10,000-patient
+# registry's derived grades were 173,315 rows, 17 MB, on each visit of the Cohort page, and 100,000
+# patients would pass Streamlit's message limit. A table shows its first PAGE_ROWS rows unless the user
+# asks for all, up to MOST_ROWS; its CSV download always holds every row.
+PAGE_ROWS = 1_000
+MOST_ROWS = 50_000
+
+
+def rows_to_show(total: int, key: str) -> int:
+    """How many of a table's `total` rows the page shows; above PAGE_ROWS it says so, with a toggle to
+    show them all (up to MOST_ROWS). Call it where the note belongs, above the table."""
+    if total <= PAGE_ROWS:
+        return total
+    shown = PAGE_ROWS
+    if total <= MOST_ROWS and st.toggle(f"Show all {total:,} rows", key=f"{key}_all_rows"):
+        shown = total
+    if shown < total:
+        more = ("" if total <= MOST_ROWS else
+                f" (more than {MOST_ROWS:,} rows are not shown on a page)")
+        st.caption(f"The first {shown:,} of {total:,} rows, in the table's order: sorting a column sorts these "
+                   f"rows only. The CSV download holds all {total:,}{more}.")
+    return shown
+
+
 def show_table(frame: pd.DataFrame, name: str, key: str, download: pd.DataFrame | None = None,
                **dataframe_options) -> None:
-    """A table with a CSV download of what is shown (`download`: the frame behind a styled table)."""
+    """A table with a CSV download of it (`download`: the whole frame behind a styled or shortened one)."""
     st.dataframe(frame, hide_index=True, key=f"{key}_table", **dataframe_options)
     rows = frame if download is None else download
     st.download_button("Table (CSV)", owned(lambda: spreadsheet_csv(rows), f"the table {name}"),
                        file_name=f"{_slug(name)}.csv", mime="text/csv", icon=":material/table:",
                        key=f"{key}_table_csv", on_click="ignore")
+
+
+def show_report(report: pd.DataFrame, key: str, download: tuple[str, str] | None = None) -> None:
+    """A validation or import report (icans_core.problems.report_frame): blanks, not "None", where a problem
+    has no row, column or value; its first rows of a long one (rows_to_show); with `download` = (label,
+    file name), a CSV download of every row."""
+    rows = rows_to_show(len(report), key)
+    shown = report.iloc[:rows]
+    st.dataframe(shown.astype(object).where(shown.notna(), ""), hide_index=True, key=f"{key}_table",
+                 column_config={"problem": st.column_config.TextColumn("problem", width="large"),
+                                "row": st.column_config.TextColumn("row", width="small")})
+    if download:
+        label, file_name = download
+        st.download_button(label, owned(lambda: spreadsheet_csv(report), f"the report {file_name}"),
+                           file_name=file_name, mime="text/csv", icon=":material/download:", key=f"{key}_csv",
+                           on_click="ignore")

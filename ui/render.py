@@ -7,6 +7,7 @@ sections the reports draw, in the same order, with the same captions and cell te
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import partial
 
 import pandas as pd
@@ -14,7 +15,7 @@ from pandas.io.formats.style import Styler
 import streamlit as st
 
 from icans_core.content.sections import Bullets, Figure, Heading, Note, Numbers, Table, View, format_cell
-from ui.figures import show_figure, show_table
+from ui.figures import rows_to_show, show_figure, show_table
 from ui.text import plain
 
 # pandas' Styler costs about 0.2 ms a row (2 s for a registry's 10,000-patient table on every rerun); a
@@ -63,7 +64,8 @@ def show_section(section, figure_options: dict[str, dict] | None = None) -> None
 
 
 def _table(table: Table) -> None:
-    shown = styled(table)
+    rows = rows_to_show(len(table.frame), table.key)  # the first rows of a long table (ui/figures.py)
+    shown = styled(replace(table, frame=table.frame.iloc[:rows]) if rows < len(table.frame) else table)
     options = {} if isinstance(shown, Styler) else {"column_config": number_formats(table, shown)}
     show_table(shown, table.stem, key=table.key, download=table.frame, **options)
     if table.caption:

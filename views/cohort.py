@@ -7,9 +7,9 @@ import streamlit as st
 
 from icans_core import limits, store, template
 from icans_core.problems import report_frame
-from icans_core.spreadsheet_safe import spreadsheet_csv
 from ui import access, cohort_imports, lifecycle, links, session
 from ui.downloads import owned
+from ui.figures import show_report
 from ui.text import plain
 
 log = logging.getLogger("icans")
@@ -59,7 +59,7 @@ def show_loaded() -> None:
                        "groups; an agent the app does not know is not counted as a steroid). Each names its "
                        "file, row, column and value below.", icon=":material/warning:")
         with st.expander(f"{len(warnings)} warning(s) from loading this cohort", expanded=theirs):
-            show_report(report_frame(warnings))
+            show_report(report_frame(warnings), "load_warnings", ("Download the warnings (CSV)", "load-warnings.csv"))
     if not session.is_sample() and st.button("Go back to the sample cohort", icon=":material/restart_alt:"):
         session.restore_sample()
         st.session_state.pop("upload_result", None)
@@ -74,7 +74,8 @@ def show_notice() -> None:
     {"info": st.info, "warning": st.warning, "error": st.error}[notice["level"]](notice["text"])
     if notice.get("report") is not None and len(notice["report"]):
         with st.expander("Problems in this deployment's cohort", expanded=True):
-            show_report(notice["report"])
+            show_report(notice["report"], "deployment_problems",
+                        ("Download the problems (CSV)", "deployment-cohort-problems.csv"))
 
 
 PUBLISH_STATEMENT = (
@@ -181,19 +182,7 @@ def show_last_result(chosen_names: list[str]) -> None:
     where = f" in {', '.join(plain(b) for b in bad)}" if bad else ""
     st.error(f"**Not loaded:** {last['errors']} error(s){where}, so none of {names} was loaded; the cohort "
              "above is still the one in use. Fix every row listed below and upload again.")
-    show_report(report)
-    st.download_button("Download the validation report (CSV)",
-                       owned(lambda: spreadsheet_csv(report), "the validation report"),
-                       file_name="validation-report.csv", mime="text/csv", icon=":material/download:",
-                       on_click="ignore")
-
-
-def show_report(report) -> None:
-    """The validation report with blanks (not "None") where a problem has no row, column or value."""
-    st.dataframe(
-        report.astype(object).where(report.notna(), ""), hide_index=True,
-        column_config={"problem": st.column_config.TextColumn("problem", width="large"),
-                       "row": st.column_config.TextColumn("row", width="small")})
+    show_report(report, "validation_report", ("Download the validation report (CSV)", "validation-report.csv"))
 
 
 def show_format() -> None:
