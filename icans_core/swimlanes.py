@@ -242,11 +242,12 @@ def build_swimlanes(toxicity: pd.DataFrame, interventions: pd.DataFrame, patient
     shown = select_patients(order, options.limit, only, options.offset)
     group_of = patients.drop_duplicates("patient_id").set_index("patient_id")["group"]
 
-    marks = intervention_marks(interventions)
+    # one mark per intervention row: only the shown patients' rows are labelled (a page of 60, not 10,000)
+    marks = intervention_marks(interventions[interventions["patient_id"].isin(shown)])
     if options.classes is not None:
         marks = marks[marks["agent_class"].isin(options.classes)]
     events = patient_marks(patients)
-    intervals, marks, events = (f[f["patient_id"].isin(shown)] for f in (intervals, marks, events))
+    intervals, events = (f[f["patient_id"].isin(shown)] for f in (intervals, events))
 
     days = _clip_days(options.days, intervals, marks)
     lo, hi = days
