@@ -16,6 +16,10 @@ navigation to the page's heading shown and the script run finished ("notRunning"
 - each page reached in-app from the sidebar navigation of one session;
 - the Cytokines page after a filter change (product = axi-cel through the link).
 Error boxes and exceptions shown are counted per page (they should be 0).
+
+The baseline, measured in the same run with the same browser: a bare Streamlit page (a title and a
+line of text) opened in a fresh browser context, the median of five. It is what loading Streamlit's
+frontend and one script run cost on this machine, which no page of the app can go below.
 """
 
 from __future__ import annotations
@@ -125,6 +129,32 @@ def measure(url: str, timeout_ms: float, pages: dict = PAGES, in_app: bool = Tru
     return out
 
 
+BARE_PAGE = 'import streamlit as st\nst.title("Baseline")\nst.write("A bare Streamlit page.")\n'
+
+
+def baseline(folder: Path, timeout_ms: float, tries: int = 5) -> float:
+    """Median seconds for a bare Streamlit page to show in a fresh browser context (see the docstring)."""
+    from playwright.sync_api import sync_playwright
+
+    script = folder / "bare_page.py"
+    script.write_text(BARE_PAGE)
+    times = []
+    with running_app(folder, script=str(script)) as (url, _log), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            for _ in range(tries):
+                context = browser.new_context(viewport={"width": 1400, "height": 1000})
+                page = context.new_page()
+                start = time.perf_counter()
+                page.goto(url)
+                settle(page, "Baseline", timeout_ms)
+                times.append(time.perf_counter() - start)
+                context.close()
+        finally:
+            browser.close()
+    return sorted(times)[len(times) // 2]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cohort", type=Path, required=True, help="the registry folder, as ICANS_COHORT")
@@ -145,15 +175,21 @@ def main() -> None:
             figures = measure(url, args.timeout * 1000,
                               {k: v for k, v in PAGES.items() if not args.pages or k in args.pages},
                               not args.links_only, args.first_session_only)
+        bare = Path(tmp) / "baseline"
+        bare.mkdir()
+        figures["baseline_bare_page_s"] = baseline(bare, args.timeout * 1000)
     figures["cache"] = "kept from an earlier start" if warm else "empty (cold start)"
+    floor = figures["baseline_bare_page_s"]
+    print(f"baseline: a bare Streamlit page in a fresh browser context, median of 5: {floor:.2f} s")
     print(f"first session, cache {figures['cache']}: {figures['first_session_s']:.1f} s")
     if args.first_session_only:
         print("error boxes shown: " + "; ".join(f"{k} {v}" for k, v in figures["errors"].items()))
         return
-    print("page from a link (new session): " + "; ".join(f"{k} {v:.1f} s" for k, v in figures["link"].items()))
+    print("page from a link (new session): " + "; ".join(f"{k} {v:.1f} s ({v / floor:.1f}x)"
+                                                          for k, v in figures["link"].items()))
     if figures.get("link_again"):
         print("page from a link again (another new session, the view kept server-wide): "
-              + "; ".join(f"{k} {v:.1f} s" for k, v in figures["link_again"].items()))
+              + "; ".join(f"{k} {v:.1f} s ({v / floor:.1f}x)" for k, v in figures["link_again"].items()))
     print("page in-app: " + "; ".join(f"{k} {v:.1f} s" for k, v in figures["in_app"].items()))
     if "cytokines_filtered_link_s" in figures:
         print(f"cytokines from a link with product=axi-cel: {figures['cytokines_filtered_link_s']:.1f} s")
