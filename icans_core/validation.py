@@ -429,12 +429,21 @@ def _normalise(table: _Table) -> None:
     derived.normalise(name, f)  # issue 13: observations, episode forms, grade-source marks
 
 
+def _analyte_unit_pairs(analytes: pd.Series, units: pd.Series):
+    """Each row's (analyte, unit) as one code, -1 where either is missing: (pairs, analyte names, unit names);
+    a pair code p is analyte p // len(unit names) and unit p % len(unit names). Distinct values are few
+    (tens), rows many (a registry's 2 million lab rows): rules on pairs are decided once per pair."""
+    analyte_codes, analyte_names = pd.factorize(analytes)
+    unit_codes, unit_names = pd.factorize(units)
+    pairs = np.where((analyte_codes >= 0) & (unit_codes >= 0),
+                     analyte_codes.astype(np.int64) * len(unit_names) + unit_codes, -1)
+    return pairs, analyte_names, unit_names
+
+
 def _unit_conversions(analytes: pd.Series, units: pd.Series) -> tuple[pd.Series, pd.Series]:
     """The units after the known conversions (CRP mg/dL -> mg/L, ...) and each row's factor (1 where none),
     decided once per distinct analyte and unit; a row missing either is not converted."""
-    analyte_codes, analyte_names = pd.factorize(analytes)
-    unit_codes, unit_names = pd.factorize(units)
-    pairs = np.where((analyte_codes >= 0) & (unit_codes >= 0), analyte_codes * len(unit_names) + unit_codes, -1)
+    pairs, analyte_names, unit_names = _analyte_unit_pairs(analytes, units)
     converted = units.astype(object).where(units.notna(), None)
     factor = np.ones(len(units))
     for pair in np.unique(pairs[pairs >= 0]):
@@ -605,20 +614,20 @@ def _one_unit_per_analyte(f: pd.DataFrame) -> pd.Series:
     unit, and its rows are refused for the missing unit alone. Counted on codes of the two columns
     (a registry's 2 million lab rows in a tenth of a second), never a table of every analyte by unit.
     """
-    analyte, _ = pd.factorize(f["analyte"])  # -1 where missing
-    unit, units = pd.factorize(f["unit"])
-    both = (analyte >= 0) & (unit >= 0)
-    pairs = pd.Series(analyte[both].astype(np.int64) * len(units) + unit[both]).value_counts(sort=False)
+    codes, analytes, units = _analyte_unit_pairs(f["analyte"], f["unit"])
+    both = codes >= 0
+    pairs = pd.Series(codes[both]).value_counts(sort=False)
     counted = pd.DataFrame({"analyte": pairs.index // len(units), "unit": pairs.index % len(units),
                             "rows": pairs.to_numpy()}).sort_values(["analyte", "rows"], ascending=[True, False],
                                                                    kind="stable")
     first = counted.groupby("analyte").nth(0)
     second = counted.groupby("analyte").nth(1).set_index("analyte")["rows"]
     clear = first["rows"].to_numpy() > second.reindex(first["analyte"]).fillna(0).to_numpy()
-    usual = np.full(analyte.max() + 1 if len(analyte) else 0, -1, dtype=np.int64)  # -1: no usual unit
+    usual = np.full(len(analytes), -1, dtype=np.int64)  # -1: no usual unit
     usual[first["analyte"].to_numpy()[clear]] = first["unit"].to_numpy()[clear]
     good = ~both
-    good[both] = unit[both] == usual[analyte[both]]
+    analyte, unit = codes[both] // len(units), codes[both] % len(units)
+    good[both] = unit == usual[analyte]
     return pd.Series(good, index=f.index)
 
 
