@@ -223,6 +223,63 @@ def pytest_runtest_makereport(item, call):
     setattr(item, f"rep_{report.when}", report)
 
 
+# --- raw websocket clients (no browser): what the frontend sends, and what a client is sent -------------
+
+def raw_messages(ws, until_finished: bool, timeout: float = 60):
+    """(frame, ForwardMsg) as a raw client receives them; with `until_finished`, up to the end of a run it
+    saw start (its own new_session first)."""
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    deadline, started = time.monotonic() + timeout, False
+    while time.monotonic() < deadline:
+        frame = ws.recv(timeout=max(0.1, deadline - time.monotonic()))
+        message = ForwardMsg()
+        message.ParseFromString(frame)
+        yield frame, message
+        started = started or message.WhichOneof("type") == "new_session"
+        # the end of a run this client saw start (a run under way when it came may end first)
+        if until_finished and started and message.WhichOneof("type") == "script_finished" \
+                and message.script_finished != ForwardMsg.ScriptFinishedStatus.FINISHED_EARLY_FOR_RERUN:
+            return
+
+
+def raw_connect(app_url: str, session_id: str = "", cookie: str | None = None, timeout: float = 60):
+    """A websocket to Streamlit as its frontend opens one: presenting `session_id` (to resume it) and Streamlit's
+    XSRF cookie if given."""
+    from websockets.sync.client import connect
+
+    headers = {"Cookie": f"_streamlit_xsrf={cookie}"} if cookie else {}
+    protocols = ["streamlit", cookie or "no-token", *([session_id] if session_id else [])]
+    return connect(app_url.replace("http://", "ws://", 1) + "/_stcore/stream", subprotocols=protocols,
+                   additional_headers=headers, open_timeout=timeout, max_size=None)
+
+
+def raw_rerun(ws, page_name: str, query_string: str = "") -> None:
+    """Ask for a script run of `page_name` ("" for the default page), as the frontend does."""
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+
+    rerun = BackMsg()
+    rerun.rerun_script.query_string = query_string
+    rerun.rerun_script.page_name = page_name
+    ws.send(rerun.SerializeToString())
+
+
+def raw_drain(ws, seconds: float) -> list:
+    """Every ForwardMsg received within `seconds`."""
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    out, end = [], time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        try:
+            frame = ws.recv(timeout=left)
+        except TimeoutError:
+            break
+        message = ForwardMsg()
+        message.ParseFromString(frame)
+        out.append(message)
+    return out
+
+
 def resume_session(app_url: str, session_id: str, xsrf_cookie: str | None = None, page_name: str = "",
                    timeout: float = 60, query_string: str = "") -> tuple[str, bytes]:
     """Speak Streamlit's websocket protocol as a raw client that presents `session_id`, as the frontend does.
@@ -231,36 +288,20 @@ def resume_session(app_url: str, session_id: str, xsrf_cookie: str | None = None
     and then a rerun BackMsg; this does the same, with Streamlit's XSRF cookie only if given (a
     browser's cookie copied over, for a control) and the page's `query_string` if given. Returns (the session id the server gave this
     client, every byte it was sent until the script run finished)."""
-    from websockets.sync.client import connect
-    from streamlit.proto.BackMsg_pb2 import BackMsg
-    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
-
-    ws_url = app_url.replace("http://", "ws://", 1) + "/_stcore/stream"
-    headers = {"Cookie": f"_streamlit_xsrf={xsrf_cookie}"} if xsrf_cookie else {}
-    # The second entry is the XSRF token the frontend copies from the cookie; without the cookie,
+    given, received, finished = "", bytearray(), False
+    # The second protocol entry is the XSRF token the frontend copies from the cookie; without the cookie,
     # any value (the server only compares it with the cookie, to read a sign-in cookie).
-    protocols = ["streamlit", xsrf_cookie or "no-token", *([session_id] if session_id else [])]
-    given, received = "", bytearray()
-    with connect(ws_url, subprotocols=protocols, additional_headers=headers, open_timeout=timeout,
-                 max_size=None) as ws:
-        rerun = BackMsg()
-        rerun.rerun_script.query_string = query_string
-        rerun.rerun_script.page_name = page_name
-        ws.send(rerun.SerializeToString())
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            frame = ws.recv(timeout=max(0.1, deadline - time.monotonic()))
+    with raw_connect(app_url, session_id, xsrf_cookie, timeout) as ws:
+        raw_rerun(ws, page_name, query_string)
+        # Only the run this client asked for counts, to its end: a run already under way when it took the
+        # session over may finish first, and a run the app reruns continues in the next.
+        for frame, message in raw_messages(ws, until_finished=True, timeout=timeout):
             received += frame
-            message = ForwardMsg()
-            message.ParseFromString(frame)
-            kind = message.WhichOneof("type")
-            if kind == "new_session":
+            if message.WhichOneof("type") == "new_session":
                 given = message.new_session.initialize.session_id
-            elif kind == "script_finished" and given \
-                    and message.script_finished != ForwardMsg.ScriptFinishedStatus.FINISHED_EARLY_FOR_RERUN:
-                # Only the run this client asked for counts, to its end: a run already under way when it
-                # took the session over may finish first, and a run the app reruns continues in the next.
-                return given, bytes(received)
+            finished = message.WhichOneof("type") == "script_finished"
+        if given and finished:
+            return given, bytes(received)
     raise TimeoutError(f"the script run did not finish within {timeout:.0f} s")
 
 

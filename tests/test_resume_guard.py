@@ -25,7 +25,8 @@ import urllib.request
 
 import pytest
 
-from tests.browser import ROOT, SERVER_START_TIMEOUT, free_port, running_app, stop, wait_healthy
+from tests.browser import (ROOT, SERVER_START_TIMEOUT, free_port, raw_connect, raw_drain, raw_messages,
+                           raw_rerun, running_app, stop, wait_healthy)
 
 pytestmark = pytest.mark.browser  # a real server; no browser is started
 ATTEMPTS = 4
@@ -36,39 +37,6 @@ UNGUARDED = ("import sys; from ui import resume_guard; resume_guard.install = la
              "from streamlit.web.cli import main; sys.argv = ['streamlit', *sys.argv[1:]]; main()")
 
 
-def _messages(ws, until_finished: bool, timeout: float = 60):
-    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
-
-    deadline, started = time.monotonic() + timeout, False
-    while time.monotonic() < deadline:
-        frame = ws.recv(timeout=max(0.1, deadline - time.monotonic()))
-        message = ForwardMsg()
-        message.ParseFromString(frame)
-        yield frame, message
-        started = started or message.WhichOneof("type") == "new_session"
-        # the end of a run this client saw start (a run under way when it came may end first)
-        if until_finished and started and message.WhichOneof("type") == "script_finished" \
-                and message.script_finished != ForwardMsg.ScriptFinishedStatus.FINISHED_EARLY_FOR_RERUN:
-            return
-
-
-def _connect(app_url: str, session_id: str = "", cookie: str | None = None):
-    from websockets.sync.client import connect
-
-    headers = {"Cookie": f"_streamlit_xsrf={cookie}"} if cookie else {}
-    protocols = ["streamlit", cookie or "no-token", *([session_id] if session_id else [])]
-    return connect(app_url.replace("http://", "ws://", 1) + "/_stcore/stream", subprotocols=protocols,
-                   additional_headers=headers, open_timeout=60, max_size=None)
-
-
-def _rerun(ws, page_name: str) -> None:
-    from streamlit.proto.BackMsg_pb2 import BackMsg
-
-    rerun = BackMsg()
-    rerun.rerun_script.page_name = page_name
-    ws.send(rerun.SerializeToString())
-
-
 def take_over_while_drawing(app_url: str, owner_leaves_first: bool) -> list[tuple[bytes, object]]:
     """The owner draws Cytokines; mid-run, another client presents the session id: what that client receives.
 
@@ -76,23 +44,23 @@ def take_over_while_drawing(app_url: str, owner_leaves_first: bool) -> list[tupl
     (Streamlit's stored-session path); else it takes the session over with the owner's socket open."""
     with urllib.request.urlopen(f"{app_url}/_stcore/health") as response:
         cookie = re.search(r"_streamlit_xsrf=([^;]+)", response.headers["Set-Cookie"]).group(1)
-    owner = _connect(app_url, cookie=cookie)
+    owner = raw_connect(app_url, cookie=cookie)
     try:
-        _rerun(owner, "")
+        raw_rerun(owner, "")
         session_id = ""
-        for _, message in _messages(owner, until_finished=True):  # the first run binds the session
+        for _, message in raw_messages(owner, until_finished=True):  # the first run binds the session
             if message.WhichOneof("type") == "new_session":
                 session_id = message.new_session.initialize.session_id
-        _rerun(owner, "cytokines")
-        for frame, message in _messages(owner, until_finished=False):
+        raw_rerun(owner, "cytokines")
+        for frame, message in raw_messages(owner, until_finished=False):
             if message.WhichOneof("type") == "delta" and b"IL-6" in frame:
                 break  # the owner's Cytokines run is drawing its charts
         if owner_leaves_first:
             owner.close()
             time.sleep(0.5)
-        with _connect(app_url, session_id) as other:
-            _rerun(other, "")
-            return list(_messages(other, until_finished=True))
+        with raw_connect(app_url, session_id) as other:
+            raw_rerun(other, "")
+            return list(raw_messages(other, until_finished=True))
     finally:
         owner.close()
 
@@ -142,21 +110,6 @@ def test_control_without_the_guard_the_owners_run_reaches_the_other_client(open_
         assert kinds.index("new_session") > 0
 
 
-def _drain(ws, seconds: float) -> list:
-    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
-
-    out, end = [], time.monotonic() + seconds
-    while (left := end - time.monotonic()) > 0:
-        try:
-            frame = ws.recv(timeout=left)
-        except TimeoutError:
-            break
-        message = ForwardMsg()
-        message.ParseFromString(frame)
-        out.append(message)
-    return out
-
-
 def download_asked_then_taken_over(app_url: str) -> tuple[list, list]:
     """The owner draws Cytokines and asks for its first deferred download; at once another client presents
     the session id and sends nothing. (What that client receives, what it receives after asking for its own
@@ -165,13 +118,13 @@ def download_asked_then_taken_over(app_url: str) -> tuple[list, list]:
 
     with urllib.request.urlopen(f"{app_url}/_stcore/health") as response:
         cookie = re.search(r"_streamlit_xsrf=([^;]+)", response.headers["Set-Cookie"]).group(1)
-    with _connect(app_url, cookie=cookie) as owner:
-        _rerun(owner, "")
-        session_id = next(m.new_session.initialize.session_id for _, m in _messages(owner, until_finished=True)
+    with raw_connect(app_url, cookie=cookie) as owner:
+        raw_rerun(owner, "")
+        session_id = next(m.new_session.initialize.session_id for _, m in raw_messages(owner, until_finished=True)
                           if m.WhichOneof("type") == "new_session")
-        _rerun(owner, "cytokines")
+        raw_rerun(owner, "cytokines")
         deferred = [m.delta.new_element.download_button.deferred_file_id
-                    for _, m in _messages(owner, until_finished=True)
+                    for _, m in raw_messages(owner, until_finished=True)
                     if m.WhichOneof("type") == "delta" and m.delta.new_element.WhichOneof("type") == "download_button"
                     and m.delta.new_element.download_button.deferred_file_id]
         assert deferred
@@ -180,14 +133,14 @@ def download_asked_then_taken_over(app_url: str) -> tuple[list, list]:
         ask.backend_operation_request.session_id = session_id
         ask.backend_operation_request.deferred_file.file_id = deferred[0]
         owner.send(ask.SerializeToString())
-        with _connect(app_url, session_id) as other:
-            before = _drain(other, 6)
+        with raw_connect(app_url, session_id) as other:
+            before = raw_drain(other, 6)
             own = BackMsg()
             own.file_urls_request.request_id = "its-own"
             own.file_urls_request.session_id = session_id
             own.file_urls_request.file_names.append("patients.csv")
             other.send(own.SerializeToString())
-            return before, _drain(other, 3)
+            return before, raw_drain(other, 3)
 
 
 def test_the_owners_download_answer_is_not_handed_to_the_client_that_took_over(open_ungated):
