@@ -162,6 +162,23 @@ def test_a_table_too_long_for_a_page_offers_only_its_download(deferred):
 def test_a_long_problem_report_shows_its_first_rows_and_downloads_every_row(deferred):
     at = long_table_app(1_500, report=True)
     assert len(at.dataframe[0].value) == 1_000
-    assert list(at.dataframe[0].value["row"][:2]) == [2, 3]  # the first problems, in row order
+    assert list(at.dataframe[0].value["row"][:2]) == ["2", "3"]  # the first problems, in row order
     assert [b.label for b in at.get("download_button")] == ["Download the report (CSV)"]
     assert len(downloaded_csv(deferred, "report.csv")) == 1_500
+
+
+def _plain_table_page(rows: int):
+    import pandas as pd
+
+    from ui.figures import show_table
+
+    show_table(pd.DataFrame({"patient_id": [f"P{i:06d}" for i in range(rows)]}), "nca", "nca")
+
+
+def test_a_long_frame_given_to_show_table_directly_is_cut_too(deferred):
+    # e.g. the Expansion page's NCA table (ui/stats_sections.py): 9,044 rows at 10,000 patients
+    at = AppTest.from_function(_plain_table_page, args=(1_200,), default_timeout=60)
+    at.run()
+    assert not at.exception
+    assert len(at.dataframe[0].value) == 1_000 and at.toggle(key="nca_all_rows").label == "Show all 1,200 rows"
+    assert len(downloaded_csv(deferred, "nca.csv")) == 1_200

@@ -179,6 +179,17 @@ def test_invalid_upload_is_refused_with_a_full_report_and_nothing_loaded(app):
             if "validation report" in b.label.lower()], "no report download offered"
 
 
+def test_a_refusal_that_also_lists_warnings_says_so_beside_its_error_count(app):
+    # the report's rows are the 3 errors and a warning (an unknown product): the headline counts errors
+    patients = PATIENTS_CSV.replace("P1,axi-cel,", "P1,novel-cel,")
+    upload(app, csv_file("patients.csv", patients), csv_file("toxicity.csv", BAD_TOXICITY_CSV))
+    [shown] = errors(app)
+    assert "3 error(s) in toxicity.csv" in shown and "The report below also lists 1 warning(s)." in shown, shown
+    [report] = report_frames(app)
+    assert list(report["severity"]).count("error") == 3 and list(report["severity"]).count("warning") == 1
+    assert list(report["row"]) == ["3", "4", "5", "2"]  # errors first; rows as text (blank where none)
+
+
 def test_invalid_upload_after_a_valid_one_keeps_the_uploaded_cohort(app):
     upload(app, csv_file("patients.csv", PATIENTS_CSV), csv_file("toxicity.csv", TOXICITY_CSV))
     assert metric(app, "Patients") == "2"

@@ -16,7 +16,7 @@ from icans_core.redcap import load_redcap
 from icans_core.spreadsheet_safe import spreadsheet_csv
 from ui.downloads import owned
 from ui import session
-from ui.figures import rows_to_show, show_report
+from ui.figures import rows_to_show, show_report, warnings_also_listed
 from ui.text import plain
 
 log = logging.getLogger("icans")
@@ -76,13 +76,14 @@ def show_redcap_import() -> None:
     shown = ", ".join(plain(n) for n in last["names"])
     if last["ok"]:
         st.success(f"Imported {shown} from REDCap." + (
-            f" {len(last['report'])} note(s) below (fields not imported, ...)." if len(last["report"]) else ""))
+            f" {len(last['report']):,} note(s) below (fields not imported, ...)." if len(last["report"]) else ""))
         if len(last["report"]):
             with st.expander("Import notes"):
                 show_report(last["report"], "redcap_notes", ("Download the import notes (CSV)", "redcap-import-notes.csv"))
         return
-    st.error(f"**Not imported:** {shown}: {last['errors']} error(s). Nothing was loaded; the cohort above is "
-             "still the one in use. Fix every problem listed below (rows are the export's rows) and import again.")
+    st.error(f"**Not imported:** {shown}: {last['errors']:,} error(s). Nothing was loaded; the cohort above is "
+             "still the one in use. Fix every problem listed below (rows are the export's rows) and import again."
+             + warnings_also_listed(last["report"]))
     show_report(last["report"], "redcap_report", ("Download the import report (CSV)", "redcap-import-report.csv"))
 
 

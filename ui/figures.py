@@ -113,10 +113,13 @@ def rows_to_show(total: int, key: str) -> int:
 
 
 def show_table(frame: pd.DataFrame, name: str, key: str, download: pd.DataFrame | None = None,
-               **dataframe_options) -> None:
-    """A table with a CSV download of it (`download`: the whole frame behind a styled or shortened one)."""
-    st.dataframe(frame, hide_index=True, key=f"{key}_table", **dataframe_options)
+               bounded: bool = False, **dataframe_options) -> None:
+    """A table with a CSV download of it (`download`: the whole frame behind a styled or shortened one).
+    A long frame shows its first rows (rows_to_show), unless `bounded`: the caller chose them already."""
     rows = frame if download is None else download
+    if not bounded and isinstance(frame, pd.DataFrame):
+        frame = frame.iloc[:rows_to_show(len(frame), key)]
+    st.dataframe(frame, hide_index=True, key=f"{key}_table", **dataframe_options)
     st.download_button("Table (CSV)", owned(lambda: spreadsheet_csv(rows), f"the table {name}"),
                        file_name=f"{_slug(name)}.csv", mime="text/csv", icon=":material/table:",
                        key=f"{key}_table_csv", on_click="ignore")
@@ -127,8 +130,11 @@ def show_report(report: pd.DataFrame, key: str, download: tuple[str, str] | None
     has no row, column or value; its first rows of a long one (rows_to_show); with `download` = (label,
     file name), a CSV download of every row."""
     rows = rows_to_show(len(report), key)
-    shown = report.iloc[:rows]
-    st.dataframe(shown.astype(object).where(shown.notna(), ""), hide_index=True, key=f"{key}_table",
+    shown = report.iloc[:rows].astype(object)
+    shown = shown.where(shown.notna(), "")
+    if "row" in shown.columns:  # as text: whole numbers and blanks in one column do not make an Arrow column
+        shown["row"] = shown["row"].map(str)
+    st.dataframe(shown, hide_index=True, key=f"{key}_table",
                  column_config={"problem": st.column_config.TextColumn("problem", width="large"),
                                 "row": st.column_config.TextColumn("row", width="small")})
     if download:
@@ -136,3 +142,10 @@ def show_report(report: pd.DataFrame, key: str, download: tuple[str, str] | None
         st.download_button(label, owned(lambda: spreadsheet_csv(report), f"the report {file_name}"),
                            file_name=file_name, mime="text/csv", icon=":material/download:", key=f"{key}_csv",
                            on_click="ignore")
+
+
+def warnings_also_listed(report: pd.DataFrame) -> str:
+    """A sentence for a refusal's headline, which counts errors, when its report also lists warnings (so the
+    report's rows are not the errors counted)."""
+    warned = int((report["severity"] == "warning").sum()) if "severity" in report.columns else 0
+    return f" The report below also lists {warned:,} warning(s)." if warned else ""

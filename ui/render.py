@@ -67,7 +67,7 @@ def _table(table: Table) -> None:
     rows = rows_to_show(len(table.frame), table.key)  # the first rows of a long table (ui/figures.py)
     shown = styled(replace(table, frame=table.frame.iloc[:rows]) if rows < len(table.frame) else table)
     options = {} if isinstance(shown, Styler) else {"column_config": number_formats(table, shown)}
-    show_table(shown, table.stem, key=table.key, download=table.frame, **options)
+    show_table(shown, table.stem, key=table.key, download=table.frame, bounded=True, **options)
     if table.caption:
         st.caption(plain(table.caption))
 

@@ -45,7 +45,7 @@ def show_nca_section(con: duckdb.DuckDBPyConnection, analyte: str) -> None:
                    + "; ".join(f"{plain(r.analyte)} ({plain(r.units)})" for r in mixed.itertuples()))
     metrics = derived_tables.nca_metrics(con, options)
     shown = metrics[metrics["analyte"] == analyte]
-    st.caption(f"{len(shown)} patients. Tlast/Clast: the last count above 0; AUC0-28 and AUC0-90 by the "
+    st.caption(f"{len(shown):,} patients. Tlast/Clast: the last count above 0; AUC0-28 and AUC0-90 by the "
                f"{options.method} rule, {NCA_WINDOW_LABELS[options.window]}; below-LLOQ counts "
                f"{options.blq}. Blank: no area (fewer than 2 counts in the window, or none).")
     show_table(shown, f"expansion nca {analyte}", key="expansion_nca",

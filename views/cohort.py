@@ -9,7 +9,7 @@ from icans_core import limits, store, template
 from icans_core.problems import report_frame
 from ui import access, cohort_imports, lifecycle, links, session
 from ui.downloads import owned
-from ui.figures import show_report
+from ui.figures import show_report, warnings_also_listed
 from ui.text import plain
 
 log = logging.getLogger("icans")
@@ -175,13 +175,14 @@ def show_last_result(chosen_names: list[str]) -> None:
     names = ", ".join(plain(n) for n in last["names"])  # file names are the uploader's text
     report = last["report"]
     if last["ok"]:
-        st.success(f"Loaded {names}." + (f" {len(report)} warning(s) listed above." if len(report) else ""))
+        st.success(f"Loaded {names}." + (f" {len(report):,} warning(s) listed above." if len(report) else ""))
         return
     # the files the errors are in, not every file chosen (one bad file among four is not four bad files)
     bad = list(dict.fromkeys(report.loc[report["severity"] == "error", "source"].dropna().astype(str)))
     where = f" in {', '.join(plain(b) for b in bad)}" if bad else ""
-    st.error(f"**Not loaded:** {last['errors']} error(s){where}, so none of {names} was loaded; the cohort "
-             "above is still the one in use. Fix every row listed below and upload again.")
+    st.error(f"**Not loaded:** {last['errors']:,} error(s){where}, so none of {names} was loaded; the cohort "
+             "above is still the one in use. Fix every row listed below and upload again."
+             + warnings_also_listed(report))
     show_report(report, "validation_report", ("Download the validation report (CSV)", "validation-report.csv"))
 
 
