@@ -1,4 +1,5 @@
-"""Show a figure with its downloads: PNG and SVG (rendered offline by vl-convert) and its data as CSV.
+"""Show a figure with its downloads: PNG and SVG (rendered offline by vl-convert) and its data as CSV; and a
+table or a problem report with its CSV, a long one cut to its first rows on the page (rows_to_show).
 
 The CSVs go through `spreadsheet_csv` (exact numbers, no formulas): ids and labels come from uploads, and a cell such as
 "=HYPERLINK(...)" would run as a formula in the spreadsheet the user opens the file in.
