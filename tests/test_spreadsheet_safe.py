@@ -159,7 +159,7 @@ def test_the_figure_and_table_csv_downloads_are_neutralised(monkeypatch):
         offered[label] = data() if callable(data) else data
 
     column = SimpleNamespace(download_button=download_button)
-    fake = SimpleNamespace(dataframe=lambda *a, **k: None, altair_chart=lambda *a, **k: None,
+    fake = SimpleNamespace(dataframe=lambda *a, **k: None, vega_lite_chart=lambda *a, **k: None,
                            columns=lambda spec: [column] * len(spec), download_button=download_button)
     monkeypatch.setattr(figures, "st", fake)
     frame = pd.DataFrame({"patient_id": ["=cmd|' /C calc'!A0", "P2"], "day": [-1.5, 2.0]})
