@@ -334,11 +334,14 @@ def lab_patient_days(con: duckdb.DuckDBPyConnection, analytes: list[str], group_
     derived patient-day table (computed once per connection and cohort).
     Columns: patient_id, group, analyte, unit, day (integer), value, below_lloq (any sample that day).
     """
+    # one patient: a plain equality, which DuckDB pushes into the scan ("$patient IS NULL OR ..." it does not:
+    # it read every selected patient's days to keep one patient's, 0.25 s on a 100,000-patient registry)
+    one = patient_id is not None
     with _Origins(con, origins) as shifted:
         return con.execute(f"""SELECT * FROM ({_patient_days_sql(group_by, shifted)})
-                               WHERE $patient IS NULL OR patient_id = $patient
+                               {"WHERE patient_id = $patient" if one else ""}
                                ORDER BY "group", analyte, day, patient_id""",
-                           {"analytes": list(analytes), "patient": patient_id}).df()
+                           {"analytes": list(analytes), **({"patient": patient_id} if one else {})}).df()
 
 
 # --- Cohort filters ----------------------------------------------------------------------------
