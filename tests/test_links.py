@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 import hashlib
+import json
 from pathlib import Path
 from urllib.parse import parse_qsl
 
@@ -345,3 +346,59 @@ def test_a_day_window_taken_as_written_says_nothing_more():
 def test_a_day_window_without_an_intervention_is_no_filter():
     shown = sidebar_notes(open_app(rx_window="7", rx_mode="none"))
     assert "All 300 patients selected (no filter)." in shown and "Filter:" not in shown, shown
+
+
+# --- hand-edited page options (adversarial findings) ------------------------------------------------
+
+def lane_domains(at: AppTest) -> set:
+    spec = next(json.loads(c.proto.spec) for c in at.get("vega_lite_chart")
+                if json.loads(c.proto.spec).get("title", {}).get("text") == "Clinical course per patient")
+    return {tuple(layer["encoding"]["x"]["scale"]["domain"]) for layer in _layers(spec)
+            if "domain" in layer.get("encoding", {}).get("x", {}).get("scale", {})}
+
+
+@pytest.mark.parametrize("days, same_as", [(["60", "-5"], ["-5", "60"]), (["10", "10"], ["10", "11"])])
+def test_a_reversed_or_one_day_range_in_a_swimlanes_link_shows_the_lanes(days, same_as):
+    at = open_app("views/swimlanes.py", swimlanes_days=days)
+    assert not at.error, [e.value for e in at.error]  # was: "the day range must run forwards", page incomplete
+    assert lane_domains(at) == lane_domains(open_app("views/swimlanes.py", swimlanes_days=same_as))
+    if days[0] == "10":
+        assert "Both ends are on day 10: days 10 to 11 are shown." in [c.value for c in at.caption]
+
+
+def _layers(spec: dict):
+    yield spec
+    for key in ("layer", "hconcat", "vconcat", "concat"):
+        for child in spec.get(key, []):
+            yield from _layers(child)
+    if isinstance(spec.get("spec"), dict):
+        yield from _layers(spec["spec"])
+
+
+def test_a_reversed_cytokines_range_is_read_in_order():
+    reversed_link = open_app("views/cytokines.py", cytokines_days=["30", "0"])
+    in_order = open_app("views/cytokines.py", cytokines_days=["0", "30"])
+    assert not reversed_link.error and not in_order.error
+    tables = [t.value for t in reversed_link.dataframe]
+    assert tables and all(a.equals(b) for a, b in zip(tables, [t.value for t in in_order.dataframe]))
+    assert "between day 30 and day 0" not in " ".join(i.value for i in reversed_link.info)
+
+
+def test_values_a_multiselect_or_a_range_does_not_take_are_named():
+    at = open_app("views/swimlanes.py", swimlanes_classes="unicorn", swimlanes_days="10")
+    shown = as_shown(sidebar_captions(at))
+    assert "Ignored link value(s) this page does not offer: swimlanes_classes=unicorn, swimlanes_days=10;" in shown, \
+        shown
+    clean = open_app("views/swimlanes.py", swimlanes_classes=["corticosteroid"], swimlanes_days=["-5", "30"])
+    assert "Ignored link value" not in sidebar_captions(clean)
+
+
+def test_an_option_given_twice_names_the_value_used():
+    at = open_app(severe_grade=["2", "4"])
+    assert at.selectbox(key="severe_grade").value == 4
+    assert "The link gives severe_grade more than once (2, 4): 4 was used." in as_shown(sidebar_captions(at))
+
+
+def test_a_swimlanes_page_past_the_only_page_is_named():
+    at = open_app("views/swimlanes.py", swimlanes_page="2")
+    assert "There is 1 page of lanes: page 1 is shown." in [i.value for i in at.info]

@@ -196,6 +196,7 @@ def note_unknown_parameters() -> None:
         st.session_state["link_unknown_noted"] = unknown_parameters(
             list(links.initial_parameters()), {key for key in st.session_state if isinstance(key, str)})
         st.session_state["link_unapplied_noted"] = unapplied_values(links.initial_parameters(), st.session_state)
+        st.session_state["link_repeated_noted"] = repeated_values(links.initial_parameters(), st.session_state)
     unknown = st.session_state["link_unknown_noted"]
     if unknown:
         # the link is anyone's text: shown as text, never as markdown (a link or remote image)
@@ -204,6 +205,9 @@ def note_unknown_parameters() -> None:
     if unapplied:
         st.sidebar.caption(f"Ignored link value(s) this page does not offer: {', '.join(map(plain, unapplied))}; "
                            "those options kept their defaults.")
+    for key, given, used in st.session_state.get("link_repeated_noted", []):
+        st.sidebar.caption(f"The link gives {plain(key)} more than once ({', '.join(map(plain, given))}): "
+                           f"{plain(used)} was used.")
 
 
 def _same(link_value: str, value) -> bool:
@@ -217,19 +221,43 @@ def _same(link_value: str, value) -> bool:
     return link_value == str(value)
 
 
+def _taken(link_value: str, key: str, value) -> bool:
+    mapped = links.old_label_value(key, link_value)
+    return _same(link_value, value) or (mapped is not None and _same(mapped, value))
+
+
 def unapplied_values(opened_with: dict[str, list[str]], state) -> list[str]:
-    """`key=value` of the opened link's single-valued page options whose value the widget did not take
-    (Streamlit drops a value that is not an option silently). Filters are checked by _note_link_problems."""
+    """`key=value` of the opened link's page options whose value the widget did not take (Streamlit drops a
+    value that is not an option silently): a single value the widget does not hold, or one of several (a
+    multiselect's choices, a range slider's two ends) that is not among the widget's. Filters are checked by
+    _note_link_problems; a single-valued option given more than once, by repeated_values."""
     found = []
     for key, values in opened_with.items():
-        if key in KEYS or key in {RX, AGE, RX_WINDOW, "patient_id"} or len(values) != 1 or key not in state:
+        if key in KEYS or key in {RX, AGE, RX_WINDOW, "patient_id"} or key not in state:
+            continue
+        value = state[key]
+        if isinstance(value, (list, tuple)):
+            found += [f"{key}={v}" for v in values
+                      if not (v == "" and not value) and not any(_taken(v, key, x) for x in value)]
+            continue
+        if value is None or isinstance(value, (dict, set)) or len(values) != 1:
+            continue
+        if not _taken(values[0], key, value):
+            found.append(f"{key}={values[0]}")
+    return found
+
+
+def repeated_values(opened_with: dict[str, list[str]], state) -> list[tuple[str, list[str], str]]:
+    """(key, the values given, the value used) of each single-valued option the link gives more than once
+    (?severe_grade=2&severe_grade=4): Streamlit takes one of them without a word, and the link reads both ways."""
+    found = []
+    for key, values in opened_with.items():
+        if len(values) < 2 or key in KEYS or key in {RX, RX_WINDOW} or key not in state:  # rx_window: its own note
             continue
         value = state[key]
         if value is None or isinstance(value, (list, tuple, dict, set)):
             continue
-        mapped = links.old_label_value(key, values[0])
-        if not (_same(values[0], value) or (mapped is not None and _same(mapped, value))):
-            found.append(f"{key}={values[0]}")
+        found.append((key, list(values), str(value)))
     return found
 
 

@@ -6,7 +6,7 @@ from icans_core import kinetics
 from icans_core import schema as S
 from icans_core.content import cytokines
 from icans_core.content.cytokines import ALIGNMENTS, LAYOUTS, MARK_STYLE_LABELS
-from ui import session
+from ui import ranges, session
 from ui.options import current
 from ui.render import show_view
 from ui.view_cache import cached_view
@@ -31,7 +31,8 @@ if choices:
         "CAR-T infusion", f"severe-ICANS onset (grade {analysis.episodes.severe_grade}+)"], key="cytokines_alignment",
         bind="query-params", horizontal=True)
     row = st.columns([2.2, 1, 1.4, 2.6, 1.1])
-    day_range = row[0].slider("Days", -30, 90, kinetics.DEFAULT_DAYS, key="cytokines_days", bind="query-params")
+    day_range = ranges.ordered(row[0].slider("Days", -30, 90, kinetics.DEFAULT_DAYS, key="cytokines_days",
+                                             bind="query-params"))
     log_scale = row[1].toggle("Log scale", value=True, key="cytokines_log", bind="query-params")
     lloq = row[2].radio("Below LLOQ", kinetics.LLOQ_OPTIONS, captions=[LLOQ_LABELS[o] for o in kinetics.LLOQ_OPTIONS],
                         key="cytokines_lloq", bind="query-params",

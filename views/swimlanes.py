@@ -7,7 +7,7 @@ from streamlit.errors import StreamlitPageNotFoundError
 from icans_core import grade_change, swimlanes
 from icans_core.charts.swimlanes import MAX_LANES_PER_PAGE
 from icans_core.content import swimlanes as lanes_view
-from ui import cohort_imports, links, session
+from ui import cohort_imports, links, ranges, session
 from ui.options import current
 from ui.render import show_view
 from ui.text import plain
@@ -48,20 +48,21 @@ def show_swimlanes() -> None:
     second = st.columns([1, 1, 1])
     low, high = data.day_extent
     slider_low, slider_high = min(low, -5), max(high, 60)
-    days = second[0].slider("Days since infusion shown", min_value=slider_low, max_value=slider_high,
-                            value=(-5, 60), key="swimlanes_days", bind="query-params")
+    days = ranges.with_width(second[0].slider("Days since infusion shown", min_value=slider_low, max_value=slider_high,
+                                              value=(-5, 60), key="swimlanes_days", bind="query-params"), second[0])
     marked = second[1].multiselect("Interventions marked", classes, default=classes, key="swimlanes_classes", bind="query-params")
     symbol_by = second[2].radio("Symbols", list(SYMBOLS), captions=list(SYMBOLS.values()), key="swimlanes_symbols",
                                 bind="query-params")
     view = lanes_view.lanes(data, analysis, lanes_view.LaneOptions(
         by=by, only_severe=which == SEVERE_ONLY, per_page=int(per_page), page=int(page),
-        days=(float(days[0]), float(days[1])), classes=tuple(marked), symbol_by=symbol_by))
+        days=days, classes=tuple(marked), symbol_by=symbol_by))
     if view.context.get("order"):
         st.caption("Click a patient's lane or identifier to open the patient view.")
     show_view(view, below_heading=True, figure_options={"swimlanes_lanes": {
         "transform": with_lane_click, "on_select": lane_clicked, "selection_mode": [LANE_CLICK]}})
-    if view.context.get("pages", 1) > 1 and int(page) > view.context["pages"]:
-        st.info(f"There are {view.context['pages']} pages of lanes: page {view.context['pages']} is shown.")
+    pages = view.context.get("pages", 1)
+    if int(page) > pages:  # a page number past the last (typed, or from a link): the last is shown
+        st.info(f"There {'is 1 page' if pages == 1 else f'are {pages} pages'} of lanes: page {pages} is shown.")
     if view.context.get("order"):
         show_patient_link(view.context["order"], view.context["patient_groups"])
 
