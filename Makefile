@@ -38,8 +38,11 @@ system-packages: chromium
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends $$missing; fi
 
+# Two workers, one per core of this machine kind (pytest-xdist); a file's tests stay in one worker, so a
+# test module's server (tests/browser.py's app_url) starts once. TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= 2
 test: $(INSTALLED) system-packages
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # BENCH_LARGE=1 adds the 100,000-patient registry (generated first: a few minutes more).
 BENCH_REGISTRY ?= /tmp/icans-bench-registry-10k
