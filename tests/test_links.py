@@ -186,6 +186,8 @@ def test_a_wrong_fingerprint_is_named_on_every_page():
     assert any("not the one the link was made on" in e.value for e in at.error)
     right = open_app(cohort="sample", fp=sample_fp)
     assert not right.exception and not [e for e in right.error if "link" in e.value]
+    empty = "\n".join(e.value for e in open_app(cohort="sample", fp="").error)
+    assert "fingerprint (empty: fp= has no value); the cohort open here" in empty, empty
 
 
 def test_the_address_names_the_cohort_and_its_fingerprint(tables):

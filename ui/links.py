@@ -136,8 +136,10 @@ def show_mismatch() -> None:
     mismatch = st.session_state.get(_MISMATCH)
     if not mismatch or mismatch["ref"] != session.cohort_ref() or mismatch["found"] != session.fingerprint():
         return
+    # an edited link may leave the value empty (?fp=): named as such, not as a blank before the semicolon
+    wanted = plain(mismatch["wanted"]) if mismatch["wanted"] else "(empty: fp= has no value)"
     st.error(f"**This cohort is not the one the link was made on.** The link names a cohort with fingerprint "
-             f"{plain(mismatch['wanted'])}; the cohort open here has fingerprint {mismatch['found']}, so its data "
+             f"{wanted}; the cohort open here has fingerprint {mismatch['found']}, so its data "
              "changed since the link was made (e.g. the deployment's file was replaced). The numbers below are "
              "today's, not the ones that were shared.", icon=":material/difference:")
 
