@@ -148,3 +148,28 @@ def test_an_upload_into_a_session_is_accepted_only_from_its_browser():
         assert len(passed) == 1 and [m["status"] for m in sent if "status" in m] == [404, 404]
     finally:
         browser_gate.forget_session(session)
+
+
+def test_only_the_media_route_is_gated_not_streamlits_fonts_and_icons(monkeypatch):
+    # Streamlit's assets are at static/media/: a gate on any ".../media/<file>" answered 404 to its fonts, and
+    # every icon of the sidebar showed as its name ("dashboardOverview")
+    passed = []
+
+    async def app(scope, receive, send):
+        passed.append(scope["path"])
+
+    async def send(message):
+        raise AssertionError(f"the gate answered {message}")
+
+    for path in ("/static/media/MaterialSymbols-Rounded.nEdyypZU.woff2", "/static/media/SourceSansVF-Upright.ttf.woff2"):
+        asyncio.run(browser_gate.BrowserGate(app)({"type": "http", "method": "GET", "path": path, "headers": []},
+                                                  None, send))
+    assert len(passed) == 2
+    assert browser_gate.media_file("/media/abc.csv") == "abc.csv"
+    assert browser_gate.media_file("/static/media/font.woff2") is None
+    assert browser_gate.media_file("/media/a/b.csv") is None
+    monkeypatch.setattr(browser_gate.config, "get_option",
+                        lambda name: "icans/" if name == "server.baseUrlPath" else None)
+    assert browser_gate.media_file("/icans/media/abc.csv") == "abc.csv"
+    assert browser_gate.media_file("/icans/static/media/font.woff2") is None
+    assert browser_gate.media_file("/media/abc.csv") is None

@@ -50,3 +50,19 @@ def test_navigation_lists_every_page(page, app_url):
         label = {"Toxicity swimlanes": "Swimlanes", "Cytokine kinetics": "Cytokines",
                  "Resolution of severe ICANS": "Resolution", "CAR-T expansion": "Expansion"}.get(heading, heading)
         expect(nav.get_by_text(label, exact=True)).to_be_visible()
+
+
+def test_streamlits_fonts_load_so_icons_show_as_icons(page, app_url):
+    # serve.py's download gate once answered 404 to Streamlit's own static/media/ fonts: every icon showed as
+    # its name beside the label ("dashboardOverview") and the text fell back to another font
+    fonts = []
+    page.on("response", lambda r: fonts.append((r.url.rsplit("/", 1)[-1], r.status)) if ".woff2" in r.url else None)
+    page.goto(app_url)
+    expect(page.get_by_test_id("stSidebarNav")).to_be_visible(timeout=FIRST_LOAD_TIMEOUT)
+    wait_until_idle(page, timeout=FIRST_LOAD_TIMEOUT)
+    page.wait_for_function("document.fonts.status === 'loaded'")
+    status = page.evaluate("Object.fromEntries(Array.from(document.fonts).filter(f => f.status !== 'unloaded')"
+                           ".map(f => [f.family, f.status]))")
+    assert status.get("Material Symbols Rounded") == "loaded", (status, fonts)
+    assert status.get("Source Sans") == "loaded", (status, fonts)
+    assert fonts and all(code == 200 for _, code in fonts), fonts

@@ -28,7 +28,7 @@ import threading
 import time
 
 from starlette.requests import cookie_parser
-from streamlit import runtime
+from streamlit import config, runtime
 from streamlit.web.server.starlette.starlette_app_utils import decode_xsrf_token_string
 from streamlit.web.server.starlette.starlette_server_config import XSRF_COOKIE_NAME
 
@@ -36,7 +36,7 @@ log = logging.getLogger("icans.browser_gate")
 
 SESSION_TTL = 24 * 3600  # seconds a session's binding is remembered after its last rerun
 DOWNLOAD_TTL = 10 * 60  # seconds a deferred download stays fetchable (the browser fetches it at once)
-_MEDIA = re.compile(r"(?:^|/)media/([^/]+)$")
+_MEDIA_FILE = re.compile(r"[^/]+")
 _UPLOAD = re.compile(r"(?:^|/)_stcore/upload_file/([^/]+)/")
 
 _lock = threading.Lock()
@@ -141,6 +141,16 @@ async def _not_found(send) -> None:
     await send({"type": "http.response.body", "body": b"File not found"})
 
 
+def media_file(path: str) -> str | None:
+    """The file name when `path` is Streamlit's media route (`<server.baseUrlPath>/media/<file>`: downloads and
+    images made by the app), else None. Only that route: Streamlit's own assets live under `static/media/`
+    (its fonts, the sidebar's icons), and a pattern matching any `.../media/<file>` refused them."""
+    base = str(config.get_option("server.baseUrlPath") or "").strip("/")
+    prefix = f"/{base}/media/" if base else "/media/"
+    name = path[len(prefix):] if path.startswith(prefix) else None
+    return name if name is not None and _MEDIA_FILE.fullmatch(name) else None
+
+
 class BrowserGate:
     """ASGI middleware: see the module docstring."""
 
@@ -157,10 +167,10 @@ class BrowserGate:
                 await _not_found(send)
                 return
         elif scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
-            media = _MEDIA.search(scope["path"])
+            media = media_file(scope["path"])
             if media:
                 try:
-                    allowed = may_fetch(media.group(1), _browser(scope))
+                    allowed = may_fetch(media, _browser(scope))
                 except Exception:  # a check that cannot run refuses
                     log.exception("the download check failed; the file is not served")
                     allowed = False
