@@ -404,3 +404,11 @@ def test_an_option_given_twice_names_the_value_used():
 def test_a_swimlanes_page_past_the_only_page_is_named():
     at = open_app("views/swimlanes.py", swimlanes_page="2")
     assert "There is 1 page of lanes: page 1 is shown." in [i.value for i in at.info]
+
+
+def test_another_pages_option_is_named_as_such_not_as_unknown():
+    at = open_app(cytokines_days=["0", "30"], swimlanes_page="2", bogus="1")
+    shown = as_shown(sidebar_captions(at))
+    assert "Ignored link parameter(s) the app does not know: bogus." in shown, shown
+    assert ("Ignored link parameter(s) of another page's options, which this page does not use: cytokines_days, "
+            "swimlanes_page.") in shown, shown

@@ -182,6 +182,10 @@ def _age_link_ok(values: list[str], bounds) -> bool:
             and all(n is not None and bounds[0] <= n <= bounds[1] for n in numbers))
 
 
+# Page options are keyed by their page (views/*.py): cytokines_days, swimlanes_page, patient_days, ...
+PAGE_OPTION_PREFIXES = ("cytokines_", "expansion_", "patient_", "resolution_", "swimlanes_", "treatments_")
+
+
 def unknown_parameters(opened_with: list[str], known: set[str]) -> list[str]:
     """The parameters of the opened link that neither the app nor the page's widgets use."""
     return sorted(set(opened_with) - KNOWN_PARAMETERS - known)
@@ -198,9 +202,15 @@ def note_unknown_parameters() -> None:
         st.session_state["link_unapplied_noted"] = unapplied_values(links.initial_parameters(), st.session_state)
         st.session_state["link_repeated_noted"] = repeated_values(links.initial_parameters(), st.session_state)
     unknown = st.session_state["link_unknown_noted"]
+    # another page's option (cytokines_days on Overview): known to the app, only not used here
+    elsewhere = [p for p in unknown if p.startswith(PAGE_OPTION_PREFIXES)]
+    unknown = [p for p in unknown if p not in elsewhere]
     if unknown:
         # the link is anyone's text: shown as text, never as markdown (a link or remote image)
         st.sidebar.caption(f"Ignored link parameter(s) the app does not know: {', '.join(map(plain, unknown))}.")
+    if elsewhere:
+        st.sidebar.caption(f"Ignored link parameter(s) of another page's options, which this page does not use: "
+                           f"{', '.join(map(plain, elsewhere))}.")
     unapplied = st.session_state["link_unapplied_noted"]
     if unapplied:
         st.sidebar.caption(f"Ignored link value(s) this page does not offer: {', '.join(map(plain, unapplied))}; "
