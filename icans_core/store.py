@@ -580,9 +580,10 @@ _DERIVED_TABLE = re.compile(r"derived_[a-z0-9_]{1,100}")  # a derived_rows table
 _PREDERIVED_BY = "prederived_by"  # in a cohort file: the code version its derived_ tables come from
 
 
-def derived_rows(con: duckdb.DuckDBPyConnection, key: str, compute, everyone: bool = False) -> pd.DataFrame:
+def derived_rows(con: duckdb.DuckDBPyConnection, key: str, compute, everyone: bool = False,
+                 limit: int | None = None) -> pd.DataFrame:
     """The selected patients' rows (every patient's with `everyone`) of a per-patient frame derived from
-    the whole cohort.
+    the whole cohort; only the first `limit` of them if given (a page showing the first rows of a long table).
 
     `compute()` returns the frame for every patient (one computed from each patient's own rows
     only, so restricting it afterwards equals computing it on the selection) with a patient_id
@@ -592,6 +593,24 @@ def derived_rows(con: duckdb.DuckDBPyConnection, key: str, compute, everyone: bo
     the computed column types.
     Columns: those of compute().
     """
+    table = _derived_table(con, key, compute)
+    first = "" if limit is None else " LIMIT $limit"
+    rows = con.execute(f'SELECT * EXCLUDE (derived_row) FROM "{table}" WHERE patient_id IN '
+                       f"(SELECT patient_id FROM {_chosen(everyone)}) ORDER BY derived_row{first}",
+                       {} if limit is None else {"limit": max(int(limit), 0)}).df()
+    dtypes = dict(con.execute(f'SELECT name, dtype FROM "{table}_types"').fetchall())
+    return rows.astype({c: t for c, t in dtypes.items() if str(rows[c].dtype) != t})
+
+
+def derived_row_count(con: duckdb.DuckDBPyConnection, key: str, compute, everyone: bool = False) -> int:
+    """How many rows derived_rows gives (without reading them)."""
+    table = _derived_table(con, key, compute)
+    return int(con.execute(f'SELECT count(*) FROM "{table}" WHERE patient_id IN '
+                           f"(SELECT patient_id FROM {_chosen(everyone)})").fetchone()[0])
+
+
+def _derived_table(con: duckdb.DuckDBPyConnection, key: str, compute) -> str:
+    """The name of derived_rows' table for `key`, computed and kept first if this connection has none."""
     if not _DERIVED_KEY.fullmatch(key):
         raise ValueError(f"not a derived-table key: {key!r}")
     table = f"derived_{key}"
@@ -615,10 +634,7 @@ def derived_rows(con: duckdb.DuckDBPyConnection, key: str, compute, everyone: bo
             raise
         finally:
             con.unregister("derived_incoming")
-    rows = con.execute(f'SELECT * EXCLUDE (derived_row) FROM "{table}" '
-                       f"WHERE patient_id IN (SELECT patient_id FROM {_chosen(everyone)}) ORDER BY derived_row").df()
-    dtypes = dict(con.execute(f'SELECT name, dtype FROM "{table}_types"').fetchall())
-    return rows.astype({c: t for c, t in dtypes.items() if str(rows[c].dtype) != t})
+    return table
 
 
 def _ensure_lab_days(con: duckdb.DuckDBPyConnection) -> None:

@@ -15,7 +15,7 @@ from icans_core.readers import Source
 from icans_core.redcap import load_redcap
 from icans_core.spreadsheet_safe import spreadsheet_csv
 from ui.downloads import owned
-from ui import session
+from ui import lifecycle, session
 from ui.figures import rows_to_show, show_report, warnings_also_listed
 from ui.text import plain
 
@@ -120,25 +120,37 @@ def show_episode_treatment_notice(con) -> None:
         st.info(derived.DATED_TREATMENTS.format(dated=dated), icon=":material/event_available:")
 
 
+def every_derived_grade(con):
+    """The CSV of every derived grade of the selection, for a deferred download: Streamlit runs it in another
+    thread, which reads through its own cursor (interrupted if the browser leaves, ui/lifecycle.py)."""
+    life = lifecycle.current()
+
+    def build() -> str:
+        with life.cursor(con) as cursor:
+            return spreadsheet_csv(derived_tables.derived_grades(cursor))
+    return build
+
+
 def show_grading() -> None:
     """Grades by source, and the discrepancy table between recorded and derived grades."""
     con = session.connection()
     sources = store.grade_source_counts(con)
-    graded = derived_tables.derived_grades(con)  # graded once per cohort, restricted to the selection
-    if sources["source"].eq(derived.RECORDED).all() and graded.empty:
+    graded = derived_tables.derived_grade_count(con)  # graded once per cohort, restricted to the selection
+    if sources["source"].eq(derived.RECORDED).all() and not graded:
         return
     st.subheader("Grades derived from observations and episode forms")
     show_derived_notice(con, sources)
     st.markdown("**Where the grades come from** (whole cohort)")
     st.dataframe(sources, hide_index=True)
-    if graded.empty:
+    if not graded:
         return
     found = derived_tables.grade_discrepancies(con)  # the table the swimlanes' marks come from
-    st.markdown(f"**ASTCT grades derived from {len(graded):,} observation(s)** of the selected patients "
+    st.markdown(f"**ASTCT grades derived from {graded:,} observation(s)** of the selected patients "
                 "(Lee et al. 2019; the domain that set each grade is named).")
     with st.expander("Derived grades"):
-        st.dataframe(graded.iloc[:rows_to_show(len(graded), "derived_grades")], hide_index=True)
-        st.download_button("Download the derived grades (CSV)", owned(lambda: spreadsheet_csv(graded), "the derived grades"),
+        # only the rows shown leave the database on a run; the download reads them all when clicked
+        st.dataframe(derived_tables.derived_grades(con, limit=rows_to_show(graded, "derived_grades")), hide_index=True)
+        st.download_button("Download the derived grades (CSV)", owned(every_derived_grade(con), "the derived grades"),
                            file_name="derived-grades.csv", mime="text/csv", key="derived_grades", on_click="ignore")
     if found.empty:
         st.success("Every recorded grade agrees with the grade derived from its observations.")
