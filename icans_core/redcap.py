@@ -341,6 +341,9 @@ def convert_export(export: Source, dictionary: Dictionary, tables: list[TableMap
                                                       "this the export of the project the dictionary describes?",
                                          row=1)])
     raw_tables, fields = [], {}
+    problems += _missing_events(export.name, frame, tables)
+    if any(p.severity == "error" for p in problems):
+        return Conversion([], {}, problems)
     for mapping in tables:
         rows = _rows_of(frame, mapping, dictionary)
         where = f"{export.name} › {mapping.instrument} (as {mapping.table})"
@@ -355,7 +358,9 @@ def convert_export(export: Source, dictionary: Dictionary, tables: list[TableMap
         others = [c for c in table.columns if c not in KEY_COLUMNS]
         if others and len(table):
             table = table[table[others].notna().any(axis=1)]  # the row holds nothing of this table
-        problems += [p for p in cell_problems if p.row is None or p.row in table.index]
+        # a cell's problem only where the row is this table's; the header's (row 1: a mapped field the export
+        # lacks) always: dropped, its column would load blank without a word (deaths, ECOG, below-LLOQ flags lost)
+        problems += [p for p in cell_problems if p.row is None or p.row == 1 or p.row in table.index]
         raw_tables.append(RawTable(mapping.table, where, table))
         fields[where] = dict(mapping.columns)
     return Conversion(raw_tables, fields, problems)
@@ -405,6 +410,29 @@ def _screen_fields(where: str, frame: pd.DataFrame, dictionary: Dictionary, on_s
         else:
             frame.drop(columns=column, inplace=True)
             problems.append(warning(where, f"This field is {what}: dropped, never imported.", row=1, column=column))
+    return problems
+
+
+def _missing_events(where: str, frame: pd.DataFrame, tables: list[TableMapping]) -> list[Problem]:
+    """An error for each event the mapping reads an instrument from that no row of the export is in: its table
+    would come out empty ("the patients table has no rows"), which names the symptom, not the cause."""
+    present = sorted({e for e in frame[EVENT].dropna().astype(str) if e.strip()}) if EVENT in frame.columns else []
+    keys = {_key(e) for e in present}
+    problems = []
+    for mapping in tables:
+        if mapping.event is None or _key(mapping.event) in keys:
+            continue
+        if EVENT not in frame.columns:
+            problems.append(error(where, f"The mapping reads {mapping.table} from the event '{mapping.event}', but the "
+                                         f"export has no {EVENT} column (the export of a project without events?). "
+                                         "Remove the event from the mapping, or export the longitudinal project.",
+                                  row=1, column=EVENT))
+            continue
+        shown = ", ".join(f"'{e}'" for e in present[:20]) + (f" and {len(present) - 20:,} more" if len(present) > 20
+                                                              else "")
+        problems.append(error(where, f"No row of the export is in the event '{mapping.event}', which the mapping reads "
+                                     f"{mapping.table} from. The export's events: {shown or 'none'}. Correct the "
+                                     "event's unique name in the mapping.", column=EVENT, value=mapping.event))
     return problems
 
 
@@ -473,6 +501,18 @@ def _checkbox_values(rows: pd.DataFrame, field: Field, column: S.ColumnSpec, whe
         problems += [error(where, "A checkbox column holds 0 or 1 (or Checked / Unchecked).", row=int(r),
                            column=header, value=rows.at[r, header]) for r in rows.index[bad.to_numpy()]]
         ticked[label] = cells.isin(["1", "checked"])
+    known = {_checkbox_column(field.name, code) for code in field.choices}
+    for header in rows.columns:
+        # field___9 when the dictionary lists 1-3: ticks of a choice it does not know would be lost without a word
+        if header.startswith(f"{field.name}___") and header not in known:
+            cells = rows[header].astype(TEXT).str.strip().str.lower()
+            ticked_rows = rows.index[cells.isin(["1", "checked"]).fillna(False).to_numpy(dtype=bool)]
+            if len(ticked_rows):
+                problems.append(error(
+                    where, f"The export has the column '{header}', a choice of the checkbox '{field.name}' that the "
+                           f"data dictionary does not list ({_show_choices(field)}), ticked in {len(ticked_rows):,} "
+                           "row(s): those ticks cannot be imported. Use the project's current data dictionary.",
+                    row=1, column=header))
     if column.kind == "boolean":
         return ticked.iloc[:, 0].map({True: "true", False: "false"}).astype(TEXT), problems
     joined = ticked.apply(lambda r: "; ".join(label for label, on in r.items() if on), axis=1) if len(ticked.columns) \

@@ -307,3 +307,71 @@ def test_episode_treatment_days_from_a_text_field_become_interventions():
     given = result.cohort.tables["interventions"]
     assert [(r.patient_id, r.agent, r.start_day, r.end_day) for r in given.itertuples(index=False)] == [
         ("S1", "dexamethasone", 5.0, 5.0), ("S1", "IVIG", 6.5, 6.5)]
+
+
+# --- damaged exports (adversarial findings): refused with the cause, never loaded with data lost -------------
+
+OBSERVATIONS = MAPPING + """
+[observations]
+instrument = "assessment"
+[observations.columns]
+day = "aday"
+temperature_c = "temp"
+vasopressors = "pressors"
+"""
+
+
+def without_column(export: str, name: str) -> str:
+    lines = [line.split(",") for line in export.strip().split("\n")]
+    at = lines[0].index(name)
+    return "\n".join(",".join(cells[:at] + cells[at + 1:]) for cells in lines) + "\n"
+
+
+def test_a_mapped_field_the_export_lacks_is_refused_by_name():
+    # an optional column (temperature) would have loaded blank, every value lost, with no word
+    result = load_redcap(*project(export=without_column(EXPORT, "temp"), mapping=OBSERVATIONS))
+    assert not result.ok
+    assert [(p.row, p.column, p.problem) for p in result.errors] == [
+        (1, "temp", "The export has no column 'temp' (mapped to observations.temperature_c).")]
+    # a required one is named too, besides the empty cells it leaves
+    result = load_redcap(*project(export=without_column(EXPORT, "fu")))
+    assert (1, "fu", "The export has no column 'fu' (mapped to patients.last_followup_day).") in [
+        (p.row, p.column, p.problem) for p in result.errors]
+
+
+def with_column(export: str, after: str, name: str, value) -> str:
+    """The export with a column `name` after `after`, its cell in each row value(row cells)."""
+    rows = [line.split(",") for line in export.strip().split("\n")]
+    at = rows[0].index(after) + 1
+    rows[0].insert(at, name)
+    for row in rows[1:]:
+        row.insert(at, value(row))
+    return "\n".join(",".join(r) for r in rows) + "\n"
+
+
+def test_a_ticked_checkbox_choice_the_dictionary_does_not_list_is_refused():
+    # pressors___9 ticked on S1's second assessment; the dictionary lists choices 1-3: the tick would be lost
+    export = with_column(EXPORT, "pressors___3", "pressors___9",
+                         lambda row: "1" if row[1] == "daily_arm_1" and row[3] == "2" else "")
+    result = load_redcap(*project(export=export, mapping=OBSERVATIONS))
+    assert not result.ok
+    [problem] = result.errors
+    assert (problem.row, problem.column) == (1, "pressors___9")
+    assert "a choice of the checkbox 'pressors' that the data dictionary does not list" in problem.problem
+    assert "ticked in 1 row(s)" in problem.problem
+    # the same column ticked nowhere loses nothing: it loads as before
+    unticked = with_column(EXPORT, "pressors___3", "pressors___9", lambda row: "" if row[1] != "daily_arm_1" else "0")
+    assert load_redcap(*project(export=unticked, mapping=OBSERVATIONS)).ok
+
+
+def test_an_event_the_export_does_not_have_is_named_with_the_events_it_has():
+    result = load_redcap(*project(mapping=MAPPING.replace('event = "baseline_arm_1"', 'event = "baseline_arm_9"')))
+    assert not result.ok
+    [problem] = result.errors
+    assert problem.problem == ("No row of the export is in the event 'baseline_arm_9', which the mapping reads "
+                               "patients from. The export's events: 'baseline_arm_1', 'daily_arm_1'. Correct the "
+                               "event's unique name in the mapping.")
+    assert (problem.column, problem.value) == ("redcap_event_name", "baseline_arm_9")
+    classic = without_column(EXPORT, "redcap_event_name")
+    [problem] = load_redcap(*project(export=classic)).errors
+    assert "the export has no redcap_event_name column" in problem.problem
