@@ -306,6 +306,7 @@ def test_the_streamlit_settings_are_hardened():
     assert settings["client"]["showErrorDetails"] == "none"
     assert settings["browser"]["gatherUsageStats"] is False
     assert settings["server"].get("enableCORS", True) is True
+    assert settings["server"]["fileWatcherType"] == "none"  # no module reloads under live sessions
     assert "cookieSecret" not in settings["server"]  # a committed file: the secret goes in the environment
 
 
