@@ -412,3 +412,13 @@ def test_another_pages_option_is_named_as_such_not_as_unknown():
     assert "Ignored link parameter(s) the app does not know: bogus." in shown, shown
     assert ("Ignored link parameter(s) of another page's options, which this page does not use: cytokines_days, "
             "swimlanes_page.") in shown, shown
+
+
+def test_a_one_patient_cohort_is_one_patient_in_the_sidebar():
+    at = open_app("views/cohort.py")
+    one = "\n".join(PATIENTS_CSV.strip().split("\n")[:2]) + "\n"
+    upload_files(at, csv_file("patients.csv", one), csv_file("toxicity.csv", TOXICITY_CSV.replace("P2,2,1,,\n", "")))
+    assert not at.exception, [e.value for e in at.exception]
+    sidebar = as_shown("\n".join(m.value for m in at.sidebar.markdown) + "\n" + sidebar_captions(at))
+    assert "1 patient · " in sidebar and "1 patients" not in sidebar, sidebar
+    assert "The cohort's 1 patient is selected (no filter)." in sidebar, sidebar

@@ -9,6 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from icans_core import schema, store
+from icans_core.content.sections import plural
 from icans_core.filters import MODES, CohortFilter, InterventionFilter, describe
 from ui import links, options, session
 from ui.text import plain
@@ -276,9 +277,10 @@ def show_selection_size(cohort_filter: CohortFilter) -> None:
     counts = store.selection_counts(session.connection(), options.current().group_by)
     selected, total = int(counts["selected"].sum()), int(counts["total"].sum())
     if cohort_filter.is_empty:
-        st.sidebar.caption(f"All {total:,} patients selected (no filter).")
+        st.sidebar.caption(f"All {total:,} patients selected (no filter)." if total != 1 else
+                           "The cohort's 1 patient is selected (no filter).")
         return
-    st.sidebar.markdown(f"**{selected:,} of {total:,} patients selected**  \n"
+    st.sidebar.markdown(f"**{selected:,} of {plural(total, 'patient')} selected**  \n"
                         + "  \n".join(f"{plain(g)}: {s:,} of {t:,}" for g, s, t in counts.itertuples(index=False)))
     st.sidebar.caption("Filter: " + "; ".join(map(plain, describe(cohort_filter))))
     if selected == 0:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from icans_core import store
+from icans_core.content.sections import plural
 from ui import links, session
 from ui.text import plain
 
@@ -15,7 +16,7 @@ def show_cohort_badge() -> None:
     info = store.cohort_info(con)
     patients = int(store.table_counts(con).set_index("table").loc["patients", "rows"])
     kind = session.kind_text()
-    st.sidebar.markdown(f"**{plain(info['label'])}**  \n{patients:,} patients · {kind}")  # a label is a file name: text
+    st.sidebar.markdown(f"**{plain(info['label'])}**  \n{plural(patients, 'patient')} · {kind}")  # a label is a file name: text
 
 
 def show_share_link(slot=None):

@@ -53,9 +53,10 @@ def build(con: duckdb.DuckDBPyConnection, analysis: AnalysisOptions,
         return view.add(Note("No patients are selected: widen the cohort filters to see cytokine kinetics.", "info"))
     choices = available_analytes(con)
     if not choices:
-        return view.add(Note("The selected patients have no cytokine or serum-marker measurements (labs table), so "
-                             "there is nothing to show here. Add a labs table to the upload to see cytokine kinetics.",
-                             "info"))
+        # the labs table may hold CAR-T cell counts only (the Expansion page's): say what is missing, not "a labs table"
+        return view.add(Note("The selected patients have no cytokine or serum-marker measurements in the labs table "
+                             "(IL-6, IFN-gamma, CRP, ...), so there is nothing to show here. Add them to the labs table "
+                             "to see cytokine kinetics.", "info"))
     chosen = [a for a in (options.analytes if options.analytes is not None else default_analytes(choices))
               if a in choices]
     if not chosen:
