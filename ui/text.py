@@ -21,15 +21,20 @@ import re
 
 _PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation character
 _LINE_BREAK = re.compile(r"\r\n|[\r\n]")
+# Unicode's bidirectional embeddings, overrides and isolates reorder the characters around them: a published
+# cohort's label "\u202eevil\u202c" reads "live" to everyone opening its link. Right-to-left text needs none of
+# them (its letters carry their direction), so they are shown as what they are.
+_BIDI_CONTROL = re.compile("[\u202a-\u202e\u2066-\u2069]")
 
 
 def plain(value: object) -> str:
     """The value as markdown that shows exactly its text: punctuation escaped, line breaks as spaces.
 
     Line breaks become spaces because the text is shown inline: a new line would let it start a
-    heading, a list or a code block.
+    heading, a list or a code block. A bidirectional control character is shown as its code ([U+202E]).
     """
-    return _PUNCTUATION.sub(r"\\\1", _LINE_BREAK.sub(" ", str(value)))
+    text = _BIDI_CONTROL.sub(lambda m: f"[U+{ord(m.group()):04X}]", _LINE_BREAK.sub(" ", str(value)))
+    return _PUNCTUATION.sub(r"\\\1", text)
 
 
 def unplain(markdown: str) -> str:
