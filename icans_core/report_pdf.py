@@ -6,10 +6,11 @@ on A4 pages by fpdf2, offline.
 Figures are rendered by vl-convert to PNG at three times their size (about 290 dpi at the printed size),
 scaled to the text width and, if taller than a page, to the page. A figure or a heading never starts at
 the foot of a page: it moves to the next page with what follows it; nothing else breaks a page, so no
-page is left nearly empty. Tables wrap their cells and shrink their type with the number of columns,
-repeat their header on every page, and patient-level tables are cut as in the HTML report. The text
-is set in DejaVu Sans (from matplotlib, which lifelines installs), so labels in any European script,
-Greek or Cyrillic print as written; characters the font lacks print as '?', and the PDF stays valid.
+page is left nearly empty. Tables wrap their cells and shrink their type with the number of columns (a
+table of more than MAX_TABLE_COLUMNS is set in parts, each with the first column again), repeat their
+header on every page, and patient-level tables are cut as in the HTML report. The text is set in DejaVu
+Sans (from matplotlib, which lifelines installs), so labels in any European script, Greek or Cyrillic
+print as written; characters the font lacks print as '?', and the PDF stays valid.
 Text is text: nothing in a label is ever interpreted (no markup, no links).
 """
 
@@ -37,6 +38,7 @@ MARGIN = 15  # mm
 FONT = "DejaVu"
 PX_MM = 25.4 / 96  # a Vega pixel is a CSS pixel: 1/96 inch
 KEEP_WITH_NEXT = 40  # mm: a heading needs this much room below it, or it starts the next page
+MAX_TABLE_COLUMNS = 10  # a wider table is set in parts of this many columns (about 18 mm each on A4)
 INK, GREY, BLUE, AMBER = (26, 26, 26), (85, 85, 85), (74, 127, 193), (224, 160, 32)
 
 
@@ -160,6 +162,16 @@ class _Document(FPDF):
             self.ln(2)
 
     def table(self, frame, header: bool = True) -> None:
+        if len(frame.columns) > MAX_TABLE_COLUMNS:
+            # Table 1 of 36 groups was 39 columns of 4 mm: headers broke into lines of two letters ("ch/ar/ac").
+            # Set in parts instead, each with the first (naming) column again, so every part reads on its own.
+            first, rest, per = frame.columns[0], list(frame.columns[1:]), MAX_TABLE_COLUMNS - 1
+            for start in range(0, len(rest), per):
+                end = min(start + per, len(rest))
+                self.para(f"Columns {start + 2}-{end + 1} of {len(frame.columns)} (with the first column again).",
+                          7.5, "I", GREY, after=0.5)
+                self.table(frame[[first, *rest[start:end]]], header)
+            return
         columns = [str(c) for c in frame.columns]
         rows = [[self.text_of(v) for v in row] for row in frame.itertuples(index=False)]
         n = max(len(columns), 1)

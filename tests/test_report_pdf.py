@@ -7,6 +7,7 @@ import io
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from pypdf import PdfReader
 
@@ -112,3 +113,21 @@ def test_file_name_follows_the_html_one():
 def test_views_are_the_pages_own(sample_pdf):
     report, _ = sample_pdf
     assert [v.name for v in report.views] == list(content.VIEWS)
+
+
+def test_a_table_of_many_groups_is_set_in_parts_that_read_whole():
+    # Table 1 of 36 groups (an adversarial cohort): 38 columns of 4 mm broke every header into two-letter lines
+    from icans_core.report_pdf import MAX_TABLE_COLUMNS, _Document
+
+    groups = [f"Group{i:02d} (n=5)" for i in range(36)]
+    frame = pd.DataFrame([["age, median [IQR]", *["61 [55-70]"] * 36, "0.42"],
+                          ["female", *["2 (40%)"] * 36, "0.9"]], columns=["characteristic", *groups, "p"])
+    pdf = _Document("footer")
+    pdf.add_page()
+    pdf.table(frame)
+    text = "\n".join(page_texts(PdfReader(io.BytesIO(bytes(pdf.output())))))
+    parts = -(-37 // (MAX_TABLE_COLUMNS - 1))  # ceiling: the 37 columns after the first
+    assert text.count("characteristic") == parts, text[:2000]
+    assert text.count("age, median [IQR]") == parts
+    assert all(name.split()[0] in text for name in groups)  # every group's name set whole
+    assert "Columns 2-10 of 38 (with the first column again)." in text
