@@ -66,3 +66,18 @@ def test_streamlits_fonts_load_so_icons_show_as_icons(page, app_url):
     assert status.get("Material Symbols Rounded") == "loaded", (status, fonts)
     assert status.get("Source Sans") == "loaded", (status, fonts)
     assert fonts and all(code == 200 for _, code in fonts), fonts
+
+
+def test_the_patient_course_never_covers_the_key_numbers_in_a_narrow_window(page, app_url):
+    # at 1280-1400 px the 900-px course drew its legends over the key numbers beside it (adversarial finding)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(f"{app_url}/patient?patient_id=P0002")
+    expect(page.get_by_role("heading", name="Patient", exact=True).first).to_be_visible(timeout=FIRST_LOAD_TIMEOUT)
+    wait_until_idle(page, timeout=FIRST_LOAD_TIMEOUT)
+    course = page.locator(".st-key-patient_course")
+    expect(course.get_by_test_id("stVegaLiteChart").locator("canvas, svg").first).to_be_visible()
+    column = course.bounding_box()
+    numbers = page.get_by_test_id("stMetric").first.bounding_box()
+    assert column["x"] + column["width"] <= numbers["x"], (column, numbers)
+    # what does not fit scrolls within the column
+    assert page.evaluate("el => el.scrollWidth > el.clientWidth", course.element_handle())

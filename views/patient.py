@@ -80,7 +80,10 @@ key = course.key
 
 # The tumour board reads this on a shared 1920x1080 screen: the course (grades, drugs, cytokines,
 # CAR-T cells of the acute phase) and the patient's key numbers side by side, all without scrolling.
-st.html('<style>[data-testid="stMainBlockContainer"]{padding-top:2.5rem}</style>')
+# The course is about 900 px wide: in a narrower column (a 1280-1400 px window) it scrolls sideways within
+# it, not over the key numbers beside it.
+st.html('<style>[data-testid="stMainBlockContainer"]{padding-top:2.5rem}'
+        '.st-key-patient_course{overflow-x:auto;overflow-y:hidden}</style>')
 course_column, numbers = st.columns([2.6, 1], gap="medium")
 numbers.subheader(f"{plain(chosen)} · {plain(key.group)}")
 facts = [key.product, key.disease, None if key.age_years is None else f"{key.age_years:g} years", key.sex,
@@ -122,7 +125,7 @@ if key.steroid_rows_left_out:
     numbers.caption(f"{key.steroid_rows_left_out} systemic steroid course(s) without a dose in mg are left out of "
                     "the dose (their days still count); see the table below.")
 
-with course_column:
+with course_column.container(key="patient_course"):
     if course.has_timeline:
         days = course.acute_days if shown_days == ACUTE else course.days
         show_figure(patient_timeline_chart(course, days, compact=True), patient.tabulate_timeline(course),
