@@ -188,6 +188,8 @@ def test_a_link_from_a_private_upload_says_so_and_shows_no_other_numbers(chromiu
     choose_in_multiselect(page, "Product", "axi-cel")
     expect(sidebar(page).get_by_text("This link cannot show this cohort to anyone else")).to_be_visible()
     expect(sidebar(page).get_by_role("link", name=re.compile("Publish this cohort"))).to_be_visible()
+    # the rerun that applies the filter may start after the page looked idle (a loaded machine): wait for its link
+    expect(sidebar(page).get_by_test_id("stCode")).to_contain_text("product=axi-cel")
     link = copied_link(page)
     assert query(link)["cohort"] == ["upload"] and query(link)["product"] == ["axi-cel"], link
 
