@@ -10,13 +10,13 @@ its last assessment. A blank grade means "not assessed" and is simply skipped.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from icans_core import schema as S
+from icans_core.id_order import natural_ranks
 from icans_core.summary import group_order as summary_group_order
 
 LANES = ("ICANS", "CRS")  # top lane first
@@ -122,12 +122,6 @@ def patient_marks(patients: pd.DataFrame) -> pd.DataFrame:
     return marks[marks["day"].notna()].reset_index(drop=True)[PATIENT_MARK_COLUMNS]
 
 
-def _natural_key(patient_id: str) -> tuple:
-    # "P2" before "P10": digits compare as numbers.
-    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part)
-                 for part in re.split(r"(\d+)", str(patient_id)) if part)
-
-
 def group_order(patients: pd.DataFrame) -> list[str]:
     """Groups in a stable (alphabetical) order, so colours match across pages."""
     return summary_group_order(patients["group"])
@@ -149,8 +143,8 @@ def order_patients(patients: pd.DataFrame, episodes: pd.DataFrame, intervals: pd
     episode_columns = ["patient_id", "onset_day", "peak_grade", "time_to_resolution", "outcome"]
     frame = frame.merge(episodes[episode_columns], on="patient_id", how="left")
     highest = intervals.loc[intervals["lane"] == "ICANS"].groupby("patient_id")["grade"].max()
-    ids = sorted(frame["patient_id"].unique(), key=_natural_key)
-    frame["natural"] = frame["patient_id"].map({p: i for i, p in enumerate(ids)})
+    ids = frame["patient_id"].unique()
+    frame["natural"] = frame["patient_id"].map(dict(zip(ids, natural_ranks(ids))))
     frame["no_episode"] = frame["onset_day"].isna().astype(int)
     frame["peak"] = -frame["peak_grade"].astype(float).fillna(frame["patient_id"].map(highest)).fillna(-1)
     frame["unresolved"] = (frame["outcome"] != "resolved").astype(int)

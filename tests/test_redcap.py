@@ -167,6 +167,17 @@ def project(export: str = EXPORT, mapping: str = MAPPING, dictionary: str = DICT
             Source("mapping.toml", mapping.encode()))
 
 
+# the example's mapping with the assessment instrument's observations: a checkbox into a list column
+OBSERVATIONS = MAPPING + """
+[observations]
+instrument = "assessment"
+[observations.columns]
+day = "aday"
+temperature_c = "temp"
+vasopressors = "pressors"
+"""
+
+
 def test_events_repeating_events_instruments_and_checkboxes():
     result = load_redcap(*project())
     assert result.ok, result.report.to_string()
@@ -193,15 +204,7 @@ def test_events_repeating_events_instruments_and_checkboxes():
 
 
 def test_checkbox_into_a_list_column_and_vasopressin_not_counted():
-    mapping = MAPPING + """
-[observations]
-instrument = "assessment"
-[observations.columns]
-day = "aday"
-temperature_c = "temp"
-vasopressors = "pressors"
-"""
-    result = load_redcap(*project(mapping=mapping))
+    result = load_redcap(*project(mapping=OBSERVATIONS))
     assert result.ok, result.report.to_string()
     obs = result.cohort.tables["observations"]
     assert list(obs["vasopressors"].fillna("")) == ["", "norepinephrine; vasopressin"]
@@ -310,16 +313,6 @@ def test_episode_treatment_days_from_a_text_field_become_interventions():
 
 
 # --- damaged exports (adversarial findings): refused with the cause, never loaded with data lost -------------
-
-OBSERVATIONS = MAPPING + """
-[observations]
-instrument = "assessment"
-[observations.columns]
-day = "aday"
-temperature_c = "temp"
-vasopressors = "pressors"
-"""
-
 
 def without_column(export: str, name: str) -> str:
     lines = [line.split(",") for line in export.strip().split("\n")]

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from icans_core.patient import sort_patients
 from icans_core.swimlanes import (
     SwimlaneOptions, build_swimlanes, day_extent, grade_intervals, intervention_classes, intervention_marks,
     order_patients, patient_marks, select_patients,
@@ -164,6 +165,14 @@ INTERVALS = pd.DataFrame({  # highest ICANS grades: P5 2, P6 1 (no severe episod
 ])
 def test_lane_order(by, expected):
     assert order_patients(PATIENTS, EPISODES, INTERVALS, by) == expected
+
+
+def test_lane_order_takes_any_id():
+    # "A1²": a digit to isdigit(), not a number to int(); lanes by patient are in the Patient page's order
+    patients = pd.DataFrame({"patient_id": ["A2", "A1²", "A1"], "group": "g"})
+    episodes = EPISODES.iloc[0:0]
+    assert order_patients(patients, episodes, INTERVALS.iloc[0:0], "patient") == ["A1", "A1²", "A2"]
+    assert order_patients(patients, episodes, INTERVALS.iloc[0:0], "patient") == sort_patients(patients)
 
 
 def test_unknown_order_is_refused():
