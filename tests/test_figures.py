@@ -1,6 +1,7 @@
 """Figures download as PNG and SVG rendered offline (vl-convert), and pages show the export's numbers."""
 
 import pandas as pd
+import pytest
 import streamlit as st
 import vl_convert as vlc
 from streamlit.testing.v1 import AppTest
@@ -94,6 +95,19 @@ def test_every_figure_reaches_the_browser_as_st_altair_chart_would_send_it_and_i
         ours, streamlits = browser_spec(chart), vega_charts._convert_altair_to_vega_lite_spec(chart)
         assert ours == streamlits, key
         assert ours["datasets"] and all(isinstance(v, bytes) for v in ours["datasets"].values()), key
+
+
+def test_chart_objects_are_not_validated_as_they_are_built():
+    # icans_core.charts turns Altair's debug mode off (the test above validates each whole spec instead): with
+    # it on, every chart object built on every rerun is checked against the schema
+    import altair as alt
+
+    import icans_core.charts  # noqa: F401
+
+    assert alt.utils.schemapi.DEBUG_MODE is False
+    alt.Chart(pd.DataFrame({"x": [1]})).mark_point().encode(x=alt.X("x:Q", bin="not a bin"))  # built, not checked
+    with pytest.raises(Exception):
+        alt.Chart(pd.DataFrame({"x": [1]})).mark_point().encode(x=alt.X("x:Q", bin="not a bin")).to_dict()
 
 
 # --- long tables: the page shows their first rows, the CSV all of them (ui/figures.rows_to_show) ---------
