@@ -298,8 +298,15 @@ def _late_day_problem(value: float) -> str:
 def _more_digits_than_kept(values: pd.Series, cells: pd.Series, column: str, source: str) -> list[Problem]:
     """A warning on every number with more significant digits than the results keep (15, what a double
     holds for any decimal input: spreadsheet_safe.exact_number): the value is used as given, but the
-    export writes it rounded, so the user is told where it will differ from the cell."""
-    present = values.dropna().astype(float)
+    export writes it rounded, so the user is told where it will differ from the cell.
+
+    Only a cell of more than 15 characters can hold more than 15 digits. A shorter number parses to the
+    double nearest it (Arrow's and pandas' parsers round correctly), which 15 significant digits give back
+    exactly (C's DBL_DIG): such cells are skipped, found in Arrow, as a registry's lab values nearly all are."""
+    long = (cells.str.len() > 15).fillna(False).to_numpy(dtype=bool)
+    if not long.any():
+        return []
+    present = values[long].dropna().astype(float)
     over = {x for x in pd.unique(present) if x != 0 and float(f"{x:.15g}") != x}
     if not over:
         return []

@@ -1,7 +1,11 @@
 """Every validation rule of the contract: a minimal bad cohort, the message's place, nothing loaded."""
 
+import math
+
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from icans_core.ingest import load_sources
 from icans_core.readers import Source
@@ -346,3 +350,26 @@ def test_a_control_character_inside_a_unit_or_analyte_loads_as_given_not_a_crash
     assert "Unit not recognised" in warned.problem
     analyte = load_sources(sources(with_cell("labs", 3, "analyte", "CRP\x1fx")))
     assert analyte.ok and analyte.cohort.tables["labs"]["analyte"].iloc[1] == "CRP\x1fx"
+
+
+# --- numbers with more digits than the results keep: only cells of more than 15 characters are looked at ----
+
+@pytest.mark.parametrize("value, warned", [("150.0000000000001", True), ("0.30000000000000004", True),
+                                           ("123456.789012345", False), ("1.23456789012e-5", False)])
+def test_more_significant_digits_than_kept_are_warned_at_any_length(value, warned):
+    result = load_sources(sources(with_cell("labs", 2, "value", value)))
+    assert result.ok, result.report
+    found = [p for p in result.problems if p.problem.startswith("More significant digits")]
+    assert [(p.row, p.column, p.value) for p in found] == ([(2, "value", value)] if warned else [])
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.from_regex(r"-?[0-9]{1,15}(\.[0-9]{1,14})?([eE]-?[0-9]{1,3})?", fullmatch=True)
+       .filter(lambda text: len(text) <= 15))
+def test_a_number_of_at_most_15_characters_keeps_its_value_at_15_significant_digits(text):
+    # why validation looks only at longer cells: a decimal of at most 15 digits, parsed to the nearest double,
+    # is given back by 15 significant digits (C's DBL_DIG), unless it is out of a double's normal range
+    x = float(text)
+    if x == 0 or not math.isfinite(x) or abs(x) < 2.2250738585072014e-308:
+        return
+    assert float(f"{x:.15g}") == x
