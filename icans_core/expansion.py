@@ -101,7 +101,11 @@ def expansion_summary(metrics: pd.DataFrame, patients: pd.DataFrame) -> pd.DataF
     over groups with at least 2 patients; q_value is Benjamini-Hochberg over those tests.
     Columns: group, analyte, metric, unit, n, median, q1, q3, p_value, q_value, test.
     """
-    points = melt_metrics(metrics, patients)
+    return summarise_points(melt_metrics(metrics, patients))
+
+
+def summarise_points(points: pd.DataFrame) -> pd.DataFrame:
+    """expansion_summary of metrics already melted (melt_metrics), for a caller that also charts them."""
     if points.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
     _refuse_mixed_units(points)

@@ -50,8 +50,8 @@ def build(con: duckdb.DuckDBPyConnection, analysis: AnalysisOptions,
     curves = expansion.cohort_expansion_curves(con, analytes, group_by)
     metrics = derived_tables.expansion_metrics(con)  # derived once per cohort, restricted (issue 11)
     metrics = metrics[metrics["analyte"].isin(analytes)].reset_index(drop=True)
-    summary = expansion.expansion_summary(metrics, patients)
-    points = expansion.melt_metrics(metrics, patients)
+    points = expansion.melt_metrics(metrics, patients)  # once: the strip chart and the summary both read it
+    summary = expansion.summarise_points(points)
 
     shown_curves = curves[curves["analyte"] == analyte]
     view.add(Heading("Expansion curves"))
