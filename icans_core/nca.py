@@ -175,21 +175,85 @@ def nca_metrics(lab_values: pd.DataFrame, options: NcaOptions = NcaOptions()) ->
     # series bounds compare the keys as text (a blank unit is one key), but each row takes the values as given:
     # a blank unit stays missing, not the text "nan" or "None"
     keys = cells[["patient_id", "analyte", "unit"]].astype(str)
-    given = cells[["patient_id", "analyte", "unit"]].astype(object)
     starts = np.flatnonzero(keys.ne(keys.shift()).any(axis=1).to_numpy())
-    bounds = np.append(starts, len(cells))
     day, value = cells["day"].to_numpy(float), cells["value"].to_numpy(float)
     below = cells["below_lloq"].astype("boolean").fillna(False).to_numpy(dtype=bool)
-    rows = []
-    for first, stop in zip(bounds[:-1], bounds[1:]):  # one series at a time, as numpy slices
-        checkpoint()
-        metrics = series_metrics(day[first:stop], value[first:stop], below[first:stop], options)
-        patient, analyte, unit = given.iloc[first]
-        unit = None if pd.isna(unit) else unit
-        rows.append({"patient_id": patient, "analyte": analyte, "unit": unit, **metrics})
-    frame = pd.DataFrame(rows, columns=NCA_COLUMNS[:-3])
+    if options.window == OBSERVED:
+        metrics = _observed_metrics(starts, day, value, below, options)
+    else:
+        bounds = np.append(starts, len(cells))
+        rows = []
+        for first, stop in zip(bounds[:-1], bounds[1:]):  # one series at a time, as numpy slices
+            checkpoint()
+            rows.append(series_metrics(day[first:stop], value[first:stop], below[first:stop], options))
+        metrics = pd.DataFrame(rows, columns=NCA_COLUMNS[3:-3])
+    frame = pd.DataFrame({name: cells[name].to_numpy(dtype=object)[starts] for name in ("patient_id", "analyte", "unit")})
+    frame["unit"] = frame["unit"].where(frame["unit"].notna(), None)
+    frame = pd.concat([frame, metrics.reset_index(drop=True)], axis=1)
+    frame["n_points"] = frame["n_points"].astype(int)
     frame["auc_method"], frame["auc_window"], frame["blq_rule"] = options.method, options.window, options.blq
     return frame[NCA_COLUMNS]
+
+
+def _observed_metrics(starts: np.ndarray, day: np.ndarray, value: np.ndarray, below: np.ndarray,
+                      options: NcaOptions) -> pd.DataFrame:
+    """series_metrics of every series at once, for the observed window (the default, and the export's): the
+    same steps on arrays sorted by series and day, a registry's 30,000 series in a few numpy calls (a series at
+    a time took 2 s at 10,000 patients). Areas are summed segment by segment in order, as _integrate does."""
+    series = np.cumsum(np.isin(np.arange(day.size), starts)) - 1
+    # two counts on one day: their mean (pandas' groupby mean, as series_metrics), below LLOQ if both are
+    same_day = pd.DataFrame({"s": series, "t": day, "c": value, "b": below}).groupby(["s", "t"], sort=True)
+    days = same_day.agg(c=("c", "mean"), b=("b", "all")).reset_index()
+    series, time = days["s"].to_numpy(), days["t"].to_numpy(float)
+    conc, below = days["c"].to_numpy(float), days["b"].to_numpy(bool)
+    n = int(series[-1]) + 1 if series.size else 0
+    first = np.flatnonzero(np.r_[True, series[1:] != series[:-1]]) if series.size else np.array([], int)
+    if options.blq != BLQ_AS_RECORDED:
+        conc = np.where(below, 0.0, conc)
+    if options.blq == BLQ_PKNCA:  # middle BLQ counts (between the first and last quantified one) dropped
+        position = np.arange(conc.size)
+        quantified = np.where(~below & (conc > 0), position, -1)
+        last_q = np.maximum.reduceat(quantified, first)[series]
+        first_q = np.minimum.reduceat(np.where(quantified >= 0, quantified, conc.size), first)[series]
+        keep = ~(below & (position > first_q) & (position < last_q))
+        series, time, conc = series[keep], time[keep], conc[keep]
+        first = np.flatnonzero(np.r_[True, series[1:] != series[:-1]]) if series.size else first[:0]
+    out = {}
+    cmax = np.maximum.reduceat(conc, first) if n else np.array([])
+    position = np.arange(conc.size)
+    at_max = np.where(conc == cmax[series], position, conc.size)
+    out["cmax"] = cmax
+    out["tmax_day"] = time[np.minimum.reduceat(at_max, first)] if n else np.array([])
+    last_positive = np.maximum.reduceat(np.where(conc > 0, position, -1), first) if n else np.array([], int)
+    found = last_positive >= 0
+    out["clast"] = np.where(found, conc[np.maximum(last_positive, 0)], np.nan) if n else np.array([])
+    out["tlast_day"] = np.where(found, time[np.maximum(last_positive, 0)], np.nan) if n else np.array([])
+    for name, (start, end) in INTERVALS.items():
+        out[name] = _observed_areas(series, time, conc, n, start, end, options.method)
+    out["n_points"] = np.bincount(series[(time >= 0) & (time <= 28)], minlength=n)
+    return pd.DataFrame(out, columns=NCA_COLUMNS[3:-3])
+
+
+def _observed_areas(series: np.ndarray, time: np.ndarray, conc: np.ndarray, n: int, start: float, end: float,
+                    method: str) -> np.ndarray:
+    """auc(..., window="observed") of each of n series: NaN with fewer than 2 counts in [start, end]."""
+    inside = (time >= start) & (time <= end)
+    counts = np.bincount(series[inside], minlength=n)
+    s, t, c = series[inside], time[inside], conc[inside]
+    pair = np.flatnonzero(s[1:] == s[:-1])  # consecutive counts of one series: a segment each
+    dt, c1, c2 = t[pair + 1] - t[pair], c[pair], c[pair + 1]
+    log = (method == LIN_UP_LOG_DOWN) & (c2 < c1) & (c2 != 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pieces = np.where(log, dt * (c1 - c2) / np.log(np.where(log, c1 / c2, 1.0)), dt * (c1 + c2) / 2)
+    pieces[(c1 == 0) & (c2 == 0)] = 0.0  # "zero" segments add nothing
+    owner = s[pair]
+    # the k-th segment of every series added at once, k = 0, 1, ...: each area is summed in _integrate's order
+    rank = np.arange(pair.size) - np.searchsorted(owner, owner, side="left")
+    areas = np.zeros(n)
+    for k in range(int(rank.max()) + 1 if rank.size else 0):
+        at = rank == k
+        areas[owner[at]] += pieces[at]
+    return np.where(counts >= 2, areas, np.nan)
 
 
 def mixed_units(lab_values: pd.DataFrame) -> pd.DataFrame:

@@ -12,6 +12,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from icans_core import expansion, nca
 
@@ -133,3 +135,35 @@ def test_a_blank_unit_stays_missing_not_the_text_nan(blank):
     metrics = nca.nca_metrics(rows).set_index("patient_id")
     assert pd.isna(metrics.loc["P1", "unit"]) and metrics.loc["P2", "unit"] == "cells/uL"
     assert metrics.loc["P1", "cmax"] == 5.0 and metrics.loc["P2", "cmax"] == 6.0
+
+
+# --- every series at once (the observed window) against series_metrics, one series at a time ----------------
+
+_SERIES = st.lists(st.tuples(st.sampled_from(["P1", "P2", "P10"]), st.sampled_from(["CAR-T cells", "CD4+ CAR-T cells"]),
+                             st.sampled_from([-1.0, 0.0, 0.5, 1.0, 3.0, 7.0, 14.0, 28.0, 29.0, 60.0, 90.0, 91.0]),
+                             st.sampled_from([0.0, 0.0, 1e-3, 1.0, 2.5, 20.0, 80.0, 1e6]), st.booleans()),
+                   max_size=40)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_SERIES, st.sampled_from(nca.METHODS), st.sampled_from(nca.BLQ_RULES))
+def test_all_series_at_once_equal_each_series_alone(rows, method, blq):
+    frame = pd.DataFrame(rows, columns=["patient_id", "analyte", "day", "value", "below_lloq"]).assign(unit="cells/uL")
+    options = nca.NcaOptions(method=method, blq=blq)
+    got = nca.nca_metrics(frame, options)
+    expected = []
+    for (patient, analyte), one in frame.groupby(["patient_id", "analyte"], sort=True):
+        metrics = nca.series_metrics(one["day"].to_numpy(float), one["value"].to_numpy(float),
+                                     one["below_lloq"].to_numpy(bool), options)
+        expected.append({"patient_id": patient, "analyte": analyte, "unit": "cells/uL", **metrics})
+    expected = pd.DataFrame(expected, columns=nca.NCA_COLUMNS[:-3])
+    assert list(got.columns) == nca.NCA_COLUMNS and len(got) == len(expected)
+    pd.testing.assert_frame_equal(got[nca.NCA_COLUMNS[:-3]].reset_index(drop=True), expected,
+                                  check_dtype=False, rtol=1e-13)
+
+
+def test_no_cell_counts_give_no_rows():
+    empty = pd.DataFrame({"patient_id": [], "analyte": [], "unit": [], "day": [], "value": [], "below_lloq": []})
+    for options in (nca.NcaOptions(), nca.NcaOptions(blq=nca.BLQ_PKNCA), nca.NcaOptions(window=nca.INTERPOLATED)):
+        got = nca.nca_metrics(empty, options)
+        assert got.empty and list(got.columns) == nca.NCA_COLUMNS
