@@ -453,12 +453,23 @@ def _unit_conversions(analytes: pd.Series, units: pd.Series) -> tuple[pd.Series,
     pairs, analyte_names, unit_names = _analyte_unit_pairs(analytes, units)
     converted = units.astype(object).where(units.notna(), None)
     factor = np.ones(len(units))
-    for pair in np.unique(pairs[pairs >= 0]):
-        conversion = S.unit_conversion(analyte_names[pair // len(unit_names)], unit_names[pair % len(unit_names)])
-        if conversion is not None:
-            rows = pairs == pair
-            converted[rows] = conversion[0]
-            factor[rows] = conversion[1]
+    # each pair's new unit and factor looked up by its code: one pass over the rows, not one per pair
+    found = np.unique(pairs[pairs >= 0])
+    conversions = {int(p): S.unit_conversion(analyte_names[p // len(unit_names)], unit_names[p % len(unit_names)])
+                   for p in found}
+    convert = {p: c for p, c in conversions.items() if c is not None}
+    if convert:
+        slot = np.zeros(int(found.max()) + 2, dtype=np.int64)  # 0: not converted; the last slot is code -1
+        for i, p in enumerate(convert, start=1):
+            slot[p] = i
+        which = slot[pairs]
+        rows = which > 0
+        new_units = np.array([None, *(c[0] for c in convert.values())], dtype=object)
+        factors = np.array([1.0, *(c[1] for c in convert.values())], dtype=float)
+        values = converted.to_numpy(dtype=object, copy=True)
+        values[rows] = new_units[which[rows]]
+        converted = pd.Series(values, index=units.index, name=units.name)
+        factor = factors[which]
     return converted, pd.Series(factor, index=units.index, dtype="Float64")
 
 
