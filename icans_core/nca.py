@@ -143,7 +143,9 @@ def auc(time: np.ndarray, conc: np.ndarray, start: float, end: float, method: st
 
 
 def series_metrics(time: np.ndarray, conc: np.ndarray, below: np.ndarray, options: NcaOptions) -> dict:
-    """Cmax, Tmax, Clast, Tlast, AUC0-28, AUC0-90 and n_points (counts in days 0-28) of one series."""
+    """Cmax, Tmax, Clast, Tlast, AUC0-28, AUC0-90 and n_points (counts in days 0-28) of one series: the
+    definition, step by step, that nca_metrics computes for every series at once (tests/test_nca.py checks
+    that the two agree, and this one against PKNCA's own test cases)."""
     order = np.argsort(time, kind="stable")
     time, conc, below = time[order], conc[order], below[order]
     if np.unique(time).size < time.size:  # two counts on one day: their mean
@@ -178,16 +180,9 @@ def nca_metrics(lab_values: pd.DataFrame, options: NcaOptions = NcaOptions()) ->
     starts = np.flatnonzero(keys.ne(keys.shift()).any(axis=1).to_numpy())
     day, value = cells["day"].to_numpy(float), cells["value"].to_numpy(float)
     below = cells["below_lloq"].astype("boolean").fillna(False).to_numpy(dtype=bool)
-    if options.window == OBSERVED:
-        metrics = _observed_metrics(starts, day, value, below, options)
-    else:
-        bounds = np.append(starts, len(cells))
-        rows = []
-        for first, stop in zip(bounds[:-1], bounds[1:]):  # one series at a time, as numpy slices
-            checkpoint()
-            rows.append(series_metrics(day[first:stop], value[first:stop], below[first:stop], options))
-        metrics = pd.DataFrame(rows, columns=NCA_COLUMNS[3:-3])
-    frame = pd.DataFrame({name: cells[name].to_numpy(dtype=object)[starts] for name in ("patient_id", "analyte", "unit")})
+    metrics = _all_metrics(starts, day, value, below, options)
+    frame = pd.DataFrame({name: cells[name].to_numpy(dtype=object)[starts]
+                          for name in ("patient_id", "analyte", "unit")})
     frame["unit"] = frame["unit"].where(frame["unit"].notna(), None)
     frame = pd.concat([frame, metrics.reset_index(drop=True)], axis=1)
     frame["n_points"] = frame["n_points"].astype(int)
@@ -195,11 +190,11 @@ def nca_metrics(lab_values: pd.DataFrame, options: NcaOptions = NcaOptions()) ->
     return frame[NCA_COLUMNS]
 
 
-def _observed_metrics(starts: np.ndarray, day: np.ndarray, value: np.ndarray, below: np.ndarray,
-                      options: NcaOptions) -> pd.DataFrame:
-    """series_metrics of every series at once, for the observed window (the default, and the export's): the
-    same steps on arrays sorted by series and day, a registry's 30,000 series in a few numpy calls (a series at
-    a time took 2 s at 10,000 patients). Areas are summed segment by segment in order, as _integrate does."""
+def _all_metrics(starts: np.ndarray, day: np.ndarray, value: np.ndarray, below: np.ndarray,
+                 options: NcaOptions) -> pd.DataFrame:
+    """series_metrics of every series at once: the same steps on arrays sorted by series and day, a registry's
+    30,000 series in a few numpy calls (a series at a time took 2-3 s at 10,000 patients). Areas are summed
+    segment by segment in time order, as _integrate does, so each is the same float."""
     series = np.cumsum(np.isin(np.arange(day.size), starts)) - 1
     # two counts on one day: their mean (pandas' groupby mean, as series_metrics), below LLOQ if both are
     same_day = pd.DataFrame({"s": series, "t": day, "c": value, "b": below}).groupby(["s", "t"], sort=True)
@@ -228,8 +223,9 @@ def _observed_metrics(starts: np.ndarray, day: np.ndarray, value: np.ndarray, be
     found = last_positive >= 0
     out["clast"] = np.where(found, conc[np.maximum(last_positive, 0)], np.nan) if n else np.array([])
     out["tlast_day"] = np.where(found, time[np.maximum(last_positive, 0)], np.nan) if n else np.array([])
+    areas = _observed_areas if options.window == OBSERVED else _interpolated_areas
     for name, (start, end) in INTERVALS.items():
-        out[name] = _observed_areas(series, time, conc, n, start, end, options.method)
+        out[name] = areas(series, time, conc, n, start, end, options.method)
     out["n_points"] = np.bincount(series[(time >= 0) & (time <= 28)], minlength=n)
     return pd.DataFrame(out, columns=NCA_COLUMNS[3:-3])
 
@@ -241,19 +237,79 @@ def _observed_areas(series: np.ndarray, time: np.ndarray, conc: np.ndarray, n: i
     counts = np.bincount(series[inside], minlength=n)
     s, t, c = series[inside], time[inside], conc[inside]
     pair = np.flatnonzero(s[1:] == s[:-1])  # consecutive counts of one series: a segment each
-    dt, c1, c2 = t[pair + 1] - t[pair], c[pair], c[pair + 1]
+    pieces = _pieces(t[pair + 1] - t[pair], c[pair], c[pair + 1], method)
+    return np.where(counts >= 2, _sums_in_order(s[pair], pieces, n), np.nan)
+
+
+def _interpolated_areas(series: np.ndarray, time: np.ndarray, conc: np.ndarray, n: int, start: float, end: float,
+                        method: str) -> np.ndarray:
+    """auc(..., window="interpolated") of each of n series: the counts inside [start, end], with a window end
+    that has no count given one by _interpolate's rules (0 before the first count and after Tlast); the segment
+    into an end after Tlast adds nothing. NaN without a count inside; 0 for a series of zeros."""
+    first = np.flatnonzero(np.r_[True, series[1:] != series[:-1]]) if series.size else np.array([], int)
+    position = np.arange(series.size)
+    last_positive = np.maximum.reduceat(np.where(conc > 0, position, -1), first) if n else np.array([], int)
+    tlast = np.where(last_positive >= 0, time[np.maximum(last_positive, 0)], np.nan)
+    inside = (time >= start) & (time <= end)
+    counts = np.bincount(series[inside], minlength=n)
+
+    def edge(at: float) -> tuple[np.ndarray, np.ndarray]:
+        """Per series: whether a count falls on `at`, and the value _interpolate gives there if not."""
+        given = np.bincount(series[time == at], minlength=n) > 0
+        before = np.bincount(series[time <= at], minlength=n)  # searchsorted(time, at, "right") in the series
+        within = ~given & (time[first] < at) & (at <= tlast)  # NaN tlast (all zero): never
+        after = first + before
+        t1, t2 = time[np.maximum(after - 1, 0)], time[np.minimum(after, time.size - 1)]
+        c1, c2 = conc[np.maximum(after - 1, 0)], conc[np.minimum(after, time.size - 1)]
+        log = (method == LIN_UP_LOG_DOWN) & (c2 < c1) & (c2 != 0)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # for rows not interpolated
+            fraction = (at - t1) / (t2 - t1)
+            value = np.where(log, np.exp(np.log(c1) + fraction * (np.log(c2) - np.log(c1))),
+                             c1 + (at - t1) * (c2 - c1) / (t2 - t1))
+        value = np.where((c1 == 0) & (c2 == 0), 0.0, value)
+        return given, np.where(within, value, 0.0)
+
+    has_start, start_value = edge(start)
+    has_end, end_value = edge(end)
+    # each series' points in time order: [start, if added], its counts inside, [end, if added]
+    add_start, add_end = ~has_start & (counts > 0), ~has_end & (counts > 0)
+    s_in, t_in, c_in = series[inside], time[inside], conc[inside]
+    owners = np.concatenate([np.flatnonzero(add_start), s_in, np.flatnonzero(add_end)])
+    times = np.concatenate([np.full(add_start.sum(), start), t_in, np.full(add_end.sum(), end)])
+    values = np.concatenate([start_value[add_start], c_in, end_value[add_end]])
+    placed = np.concatenate([np.zeros(add_start.sum()), np.ones(s_in.size), np.full(add_end.sum(), 2)])
+    order = np.lexsort((placed, owners))  # by series, then start, counts (in time order), end
+    owners, times, values = owners[order], times[order], values[order]
+    into_end = np.r_[False, (owners[1:] == owners[:-1])] & (times == end) & (end > tlast[owners])  # zero_into
+    pair = np.flatnonzero(owners[1:] == owners[:-1])
+    pieces = _pieces(times[pair + 1] - times[pair], values[pair], values[pair + 1], method)
+    pieces[into_end[pair + 1] & add_end[owners[pair]]] = 0.0
+    areas = _sums_in_order(owners[pair], pieces, n)
+    every_zero = ((np.maximum.reduceat(conc, first) == 0) & (np.minimum.reduceat(conc, first) == 0)) if n \
+        else np.array([], bool)
+    return np.where(counts == 0, np.nan, np.where(every_zero, 0.0, areas))
+
+
+def _pieces(dt: np.ndarray, c1: np.ndarray, c2: np.ndarray, method: str) -> np.ndarray:
+    """Each segment's area by _segment_methods' kind: linear, log (a fall to a value above 0, lin up/log
+    down), zero (between two zeros: nothing)."""
     log = (method == LIN_UP_LOG_DOWN) & (c2 < c1) & (c2 != 0)
     with np.errstate(divide="ignore", invalid="ignore"):
         pieces = np.where(log, dt * (c1 - c2) / np.log(np.where(log, c1 / c2, 1.0)), dt * (c1 + c2) / 2)
-    pieces[(c1 == 0) & (c2 == 0)] = 0.0  # "zero" segments add nothing
-    owner = s[pair]
-    # the k-th segment of every series added at once, k = 0, 1, ...: each area is summed in _integrate's order
-    rank = np.arange(pair.size) - np.searchsorted(owner, owner, side="left")
-    areas = np.zeros(n)
+    pieces[(c1 == 0) & (c2 == 0)] = 0.0
+    return pieces
+
+
+def _sums_in_order(owner: np.ndarray, pieces: np.ndarray, n: int) -> np.ndarray:
+    """Per series (owner, sorted), the sum of its pieces added one at a time in order, as _integrate adds them:
+    the k-th piece of every series at once, k = 0, 1, ..."""
+    rank = np.arange(owner.size) - np.searchsorted(owner, owner, side="left")
+    sums = np.zeros(n)
     for k in range(int(rank.max()) + 1 if rank.size else 0):
+        checkpoint()  # a few tens of steps, each over every series
         at = rank == k
-        areas[owner[at]] += pieces[at]
-    return np.where(counts >= 2, areas, np.nan)
+        sums[owner[at]] += pieces[at]
+    return sums
 
 
 def mixed_units(lab_values: pd.DataFrame) -> pd.DataFrame:
