@@ -4,10 +4,11 @@ import logging
 
 import streamlit as st
 
-from ui import access, errors, filters, lifecycle, links, options, session, sidebar
+from ui import access, errors, filters, lifecycle, links, number_links, options, session, sidebar
 from ui.icon import page_icon
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+number_links.install()  # a link's ?rx_window=inf is an invalid value, not an error box (ui/number_links.py)
 
 # The icon is an image the app serves itself: a ":material/..." icon is fetched from a font CDN.
 st.set_page_config(page_title="CAR-T toxicity cohorts", page_icon=page_icon(), layout="wide")

@@ -340,6 +340,28 @@ def test_a_day_window_not_taken_as_written_is_named(window, said):
     assert said in shown, shown
 
 
+@pytest.mark.parametrize("window", ["inf", "-inf", "1e400", "Infinity"])
+def test_an_infinite_day_window_is_named_and_the_other_filters_still_apply(window):
+    # Streamlit's number box raised OverflowError on int(inf): an error box, and the whole cohort shown while the
+    # link named a product (ui/number_links.py)
+    at = open_app(product="axi-cel", rx_window=window)
+    assert not at.sidebar.error and not at.error, [e.value for e in [*at.sidebar.error, *at.error]]
+    shown = sidebar_notes(at)
+    assert f"Ignored link value(s) rx_window={window}: the days after onset take one whole number" in shown, shown
+    assert "Filter: product: axi-cel" in shown and "of 300 patients selected" in as_shown(
+        "\n".join(m.value for m in at.sidebar.markdown)), shown
+
+
+@pytest.mark.parametrize("key,value", [("swimlanes_page", "inf"), ("swimlanes_max_lanes", "inf"),
+                                       ("swimlanes_change_before", "1e999"), ("swimlanes_change_after", "-inf")])
+def test_an_infinite_swimlanes_number_is_named_as_this_pages_and_the_page_is_drawn(key, value):
+    at = open_app("views/swimlanes.py", **{key: value})
+    assert not at.sidebar.error and not at.error, [e.value for e in [*at.sidebar.error, *at.error]]
+    shown = sidebar_notes(at)
+    assert f"Ignored link value(s) this page does not offer: {key}={value}" in shown, shown
+    assert "another page's options" not in shown, shown
+
+
 def test_a_day_window_taken_as_written_says_nothing_more():
     shown = sidebar_notes(open_app(rx="IVIG", rx_window="7"))
     assert "rx_window" not in shown and "started within 7 days after severe-ICANS onset" in shown, shown
