@@ -126,6 +126,12 @@ def read_dictionary(source: Source) -> tuple[Dictionary | None, list[Problem]]:
         text = r[found["choices"]] if found["choices"] else ""
         if field_type in ("radio", "dropdown", "checkbox"):
             choices = _parse_choices(text)
+            for code, labels in _repeated_codes(text).items():
+                # the later label would win without a word: '1, Female | 2, Male | 1, Male' made every 1 a Male
+                problems.append(error(source.name, f"The {field_type} field '{name}' gives the choice code "
+                                                   f"'{code}' more than once ({', '.join(map(repr, labels))}): which "
+                                                   "label a stored code means is undefined. Give each choice its "
+                                                   "own code.", row=int(row), column=found["choices"], value=text))
             if not choices:
                 problems.append(error(source.name, f"The {field_type} field '{name}' has no choices that can be read "
                                                    "(expected '1, Label | 2, Label').", row=int(row),
@@ -142,6 +148,16 @@ def read_dictionary(source: Source) -> tuple[Dictionary | None, list[Problem]]:
         problems.append(error(source.name, "The data dictionary lists no fields."))
         return None, problems
     return Dictionary(fields), problems
+
+
+def _repeated_codes(text: str) -> dict[str, list[str]]:
+    """The choice codes given more than once, with every label each is given."""
+    labels: dict[str, list[str]] = {}
+    for part in str(text).split("|"):
+        code, comma, label = part.partition(",")
+        if comma and code.strip():
+            labels.setdefault(code.strip(), []).append(label.strip())
+    return {code: given for code, given in labels.items() if len(given) > 1}
 
 
 def _parse_choices(text: str) -> dict[str, str]:
@@ -164,6 +180,7 @@ def _read_csv(source: Source) -> tuple[pd.DataFrame | None, list[Problem]]:
     except Exception as exc:  # any parser failure becomes a message, never a traceback
         return None, [error(source.name, f"The file could not be read as CSV: {str(exc).splitlines()[0][:200]}")]
     frame.index = pd.RangeIndex(2, len(frame) + 2)  # spreadsheet rows: the header is row 1
+    frame.attrs["header"] = list(frame.columns)  # as written, repeats included
     seen: dict[str, int] = {}
     names = []
     for name in frame.columns:  # a labels export repeats "Complete?" once per form
@@ -331,7 +348,9 @@ def convert_export(export: Source, dictionary: Dictionary, tables: list[TableMap
     if len(frame) > limits.max_rows:
         return Conversion([], {}, [error(export.name, f"The export has {len(frame):,} rows, more than the "
                                                       f"{limits.max_rows:,} a table may have.")])
+    header = frame.attrs.get("header", list(frame.columns))
     frame.columns = _field_headers(list(frame.columns), dictionary)
+    problems += _repeated_fields(export.name, header, dictionary, tables)
     problems += _screen_fields(export.name, frame, dictionary, on_server)
     if any(p.severity == "error" for p in problems):
         return Conversion([], {}, problems)
@@ -364,6 +383,26 @@ def convert_export(export: Source, dictionary: Dictionary, tables: list[TableMap
         raw_tables.append(RawTable(mapping.table, where, table))
         fields[where] = dict(mapping.columns)
     return Conversion(raw_tables, fields, problems)
+
+
+def _repeated_fields(where: str, header: list[str], dictionary: Dictionary, tables: list[TableMapping]) -> list[Problem]:
+    """An error for each column the mapping reads that the export's header gives more than once (as written
+    or as a field label): only the first would be read, the other's values dropped without a word."""
+    used = {EVENT, INSTRUMENT, INSTANCE, dictionary.record_id}
+    for mapping in tables:
+        for field_name in mapping.columns.values():
+            field = dictionary.fields.get(field_name)
+            used.add(field_name)
+            if field is not None and field.type == "checkbox":
+                used |= {_checkbox_column(field_name, code) for code in field.choices}
+    written: dict[str, list[str]] = {}
+    for name, as_written in zip(_field_headers(header, dictionary), header):
+        written.setdefault(name, []).append(as_written)
+    return [error(where, f"The export's header gives the column '{name}' {len(given)} times"
+                         + (f" ({', '.join(map(repr, given))})" if any(g != name for g in given) else "")
+                         + ": which one holds the values is undefined, so nothing is imported. Delete the extra "
+                         "column, or export the project again.", row=1, column=name)
+            for name, given in written.items() if len(given) > 1 and name in used]
 
 
 def _field_headers(headers: list[str], dictionary: Dictionary) -> list[str]:

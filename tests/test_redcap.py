@@ -368,3 +368,38 @@ def test_an_event_the_export_does_not_have_is_named_with_the_events_it_has():
     classic = without_column(EXPORT, "redcap_event_name")
     [problem] = load_redcap(*project(export=classic)).errors
     assert "the export has no redcap_event_name column" in problem.problem
+
+
+def test_a_choice_code_the_dictionary_gives_twice_is_refused():
+    # '1, CRS | 2, ICANS | 1, ICANS': the later label won without a word, every CRS episode became ICANS
+    dictionary = DICTIONARY.replace('"1, CRS | 2, ICANS"', '"1, CRS | 2, ICANS | 1, ICANS"')
+    assert dictionary != DICTIONARY
+    result = load_redcap(*project(dictionary=dictionary))
+    assert not result.ok
+    [problem] = result.errors
+    assert problem.source == "dictionary.csv" and problem.value == "1, CRS | 2, ICANS | 1, ICANS"
+    assert problem.problem.startswith("The radio field 'episode_kind' gives the choice code '1' more than once "
+                                      "('CRS', 'ICANS'): which label a stored code means is undefined.")
+
+
+def test_a_mapped_column_the_export_gives_twice_is_refused():
+    # a second 'icans' column holding 4 on every assessment: only the first was read, the other dropped unseen
+    export = with_column(EXPORT, "temp", "icans", lambda row: "4" if row[1] == "daily_arm_1" else "")
+    result = load_redcap(*project(export=export))
+    assert not result.ok
+    [problem] = result.errors
+    assert (problem.source, problem.row, problem.column) == ("export.csv", 1, "icans")
+    assert problem.problem.startswith("The export's header gives the column 'icans' 2 times: which one holds the "
+                                      "values is undefined, so nothing is imported.")
+    # by its label in a labels export (the shipped example's), and a checkbox choice's column too
+    labels, dictionary, mapping = example("export-labels.csv")
+    lines = labels.data.decode("utf-8").splitlines()
+    column = lines[0].split(",").index("ASTCT ICANS grade")
+    doubled = "\n".join(",".join((cells := line.split(","))[:column + 1] + cells[column:]) for line in lines) + "\n"
+    [problem] = load_redcap(Source(labels.name, doubled.encode()), dictionary, mapping).errors
+    assert problem.problem.startswith("The export's header gives the column 'icans_grade' 2 times ('ASTCT ICANS "
+                                      "grade', 'ASTCT ICANS grade'): which one holds the values is undefined")
+    ticks = with_column(EXPORT, "ep_tx___3", "ep_tx___3", lambda row: "")
+    assert [p.column for p in load_redcap(*project(export=ticks)).errors] == ["ep_tx___3"]
+    # a column the mapping does not read may repeat: it is not imported either way
+    assert load_redcap(*project(export=with_column(EXPORT, "note", "note", lambda row: ""))).ok
