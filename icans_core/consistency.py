@@ -16,9 +16,10 @@ without a word (issue 10, "Silent data changes").
   patient as alive), a grade 5 after the death_day (in place of that row's "after death" warning, which would
   repeat it), and an assessment after a grade 5: warned (the contract
   allows grade 5 and a blank death_day, so these load as given, and the user is told how they count);
-- values of one categorical column (group, product, disease, agent, analyte, ...) that differ only in case,
-  spacing, look-alike letters or invisible characters ("Steroids" and "steroids"): warned, naming both
-  spellings and their row counts; they stay two values (two groups), as given.
+- patient ids, or values of one categorical column (group, product, disease, agent, analyte, ...), that differ
+  only in case, spacing, look-alike letters or invisible characters ("Steroids" and "steroids", "P2" and
+  "P2" with a zero-width space): warned, naming both spellings and their row counts; they stay two values
+  (two groups, two patients), as given.
 
 Runs on the typed, normalised tables of `validation` (their `.frame`, `.raw` and `.spec`); every problem
 names the file, the spreadsheet row, the column and the value as the user wrote it.
@@ -71,13 +72,15 @@ def check_across_rows(tables: dict) -> list[Problem]:
 
 
 # Columns whose values name categories the analyses group, filter or match by (as loaded: known products,
-# agents and analytes are already normalised to one spelling, so only values kept as given can differ).
+# agents and analytes are already normalised to one spelling, so only values kept as given can differ), and the
+# patients' ids, each one patient (other tables' ids must match one of them exactly: validation's rules).
 _CATEGORICAL = {
-    "patients": ("group", "product", "disease"),
+    "patients": ("patient_id", "group", "product", "disease"),
     "interventions": ("agent",),
     "labs": ("analyte", "unit"),
 }
 _CATEGORY_USE = {
+    "patient_id": "two patients (each with a lane, a course and a row in every per-patient table)",
     "group": "two groups (two arms in every comparison, filter and chart)",
     "product": "two products (and two groups where the product is the group)",
     "disease": "two diseases in Table 1 and the disease filter",

@@ -1014,6 +1014,16 @@ SILENT: list[Silent] = [
            "contains U+0435 CYRILLIC SMALL LETTER IE, which looks like Latin 'e'",
            ("patients.csv", 3, "group", "St\\u0435roids + IVIG"),
            export=expect("episodes", "group", "St\u0435roids + IVIG", patient_id="P2")),
+    # --- patient ids that look the same: two patients, warned (found by an adversarial pass: nothing said so) ----
+    Silent("patient ids differing only by a zero-width space",
+           lambda: upload(appended("patients", ["P2\u200b", "tisa-cel", "Steroids alone", "FL", "70", "M", "0", "200",
+                                                "", ""])), "warned",
+           "'P2\\u200b' (1 row: row 4) and 'P2' (1 row: row 3) differ only in look-alike or invisible characters: "
+           "they are kept as given, so they are two patients", ("patients.csv", 4, "patient_id", "P2\\u200b")),
+    Silent("patient ids differing only in case",
+           lambda: upload(appended("patients", ["p2", "tisa-cel", "Steroids alone", "FL", "70", "M", "0", "200", "", ""])),
+           "warned", "'p2' (1 row: row 4) and 'P2' (1 row: row 3) differ only in case: they are kept as given, so they "
+           "are two patients", ("patients.csv", 4, "patient_id", "p2")),
     Silent("unknown products differing only in case", lambda: upload(cells("patients", (2, "product", "CAR-X"),
                                                                            (3, "product", "car-x"))), "warned",
            "differ only in case: they are kept as given, so they are two products", ("patients.csv", 3, "product", "car-x")),

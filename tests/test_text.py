@@ -24,3 +24,10 @@ def test_bidirectional_controls_are_shown_by_their_codes_not_obeyed():
     shown = unplain(plain(label))
     assert shown == "مجموعة [U+202E]evil[U+202C] cohort"
     assert unplain(plain("\u2066x\u2069")) == "[U+2066]x[U+2069]"
+
+
+def test_characters_that_draw_nothing_are_shown_by_their_codes():
+    # "P2\u200b" and "P2" are two patients: each heading and message shows which is which
+    assert unplain(plain("P2\u200b")) == "P2[U+200B]"
+    assert unplain(plain("\ufeffA\u2060B\u00adC")) == "[U+FEFF]A[U+2060]B[U+00AD]C"
+    assert unplain(plain("می\u200cخواهم 👩\u200d💻")) == "می\u200cخواهم 👩\u200d💻"  # joiners are writing, kept

@@ -24,16 +24,20 @@ _LINE_BREAK = re.compile(r"\r\n|[\r\n]")
 # Unicode's bidirectional embeddings, overrides and isolates reorder the characters around them: a published
 # cohort's label "\u202eevil\u202c" reads "live" to everyone opening its link. Right-to-left text needs none of
 # them (its letters carry their direction), so they are shown as what they are.
-_BIDI_CONTROL = re.compile("[\u202a-\u202e\u2066-\u2069]")
+# Characters that draw nothing at all (a zero-width space, a word joiner, a soft hyphen, ...): "P2\u200b" and "P2"
+# would read as one patient. Shown by their codes too. (Joiners, U+200C and U+200D, are left alone: Persian,
+# Indic scripts and emoji need them.)
+_SHOWN_BY_CODE = re.compile("[\u202a-\u202e\u2066-\u2069\u00ad\u180e\u200b\u2060-\u2064\ufeff]")
 
 
 def plain(value: object) -> str:
     """The value as markdown that shows exactly its text: punctuation escaped, line breaks as spaces.
 
     Line breaks become spaces because the text is shown inline: a new line would let it start a
-    heading, a list or a code block. A bidirectional control character is shown as its code ([U+202E]).
+    heading, a list or a code block. A bidirectional control character, or one that draws nothing, is shown as
+    its code ([U+202E], [U+200B]).
     """
-    text = _BIDI_CONTROL.sub(lambda m: f"[U+{ord(m.group()):04X}]", _LINE_BREAK.sub(" ", str(value)))
+    text = _SHOWN_BY_CODE.sub(lambda m: f"[U+{ord(m.group()):04X}]", _LINE_BREAK.sub(" ", str(value)))
     return _PUNCTUATION.sub(r"\\\1", text)
 
 
