@@ -139,14 +139,20 @@ def test_a_patient_chosen_beforehand_is_opened(monkeypatch):
 
 def test_an_unknown_patient_gives_a_note_not_an_exception(monkeypatch):
     at = page(monkeypatch, hand_connection(), patient_id="Z9")
-    assert [i for i in infos(at) if "Z9 is not in the selected cohort" in i], infos(at)
+    assert [i for i in infos(at) if "'Z9' is not in the selected cohort" in i], infos(at)
     assert shown_patient(at) == "A1"
     assert at_least(metrics(at), A1)
 
 
+def test_an_id_with_spaces_around_it_is_quoted_as_given(monkeypatch):
+    # a link's " A1 " is not the patient A1: the note shows the spaces (inside quotes), not a bare "A1"
+    at = page(monkeypatch, hand_connection(), patient_id=" A1 ")
+    assert [i for i in infos(at) if "Patient ' A1 ' is not in the selected cohort" in i], infos(at)
+
+
 def test_stepping_stays_within_the_filtered_cohort(monkeypatch):
     at = page(monkeypatch, hand_connection(CohortFilter(groups=("Steroids",))), patient_id="A1")
-    assert [i for i in infos(at) if "A1 is not in the selected cohort" in i], infos(at)
+    assert [i for i in infos(at) if "'A1' is not in the selected cohort" in i], infos(at)
     assert shown_patient(at) == "B1"
     # bare ids: bound to the URL, the shown option is the link's value (never "B1 · Steroids")
     assert at.selectbox(key="patient_id").options == ["B1", "B2", "B10"]

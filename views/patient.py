@@ -38,7 +38,7 @@ requested = (st.session_state.get(PATIENT) or st.query_params.get(PATIENT)
              or st.session_state.get(REMEMBERED))
 if requested is not None and requested not in group_of:
     # `requested` may come from the link: shown as text, never as markdown
-    st.info(f"Patient {plain(requested)} is not in the selected cohort (check the cohort filters or the "
+    st.info(f"Patient '{plain(requested)}' is not in the selected cohort (check the cohort filters or the "
             f"identifier); showing {plain(order[0])}, the first patient, instead.")
     requested = None
 st.session_state[PATIENT] = requested if requested is not None else order[0]
