@@ -356,9 +356,12 @@ def convert_export(export: Source, dictionary: Dictionary, tables: list[TableMap
         return Conversion([], {}, problems)
     record_id = next((t.columns["patient_id"] for t in tables if t.table == "patients"), dictionary.record_id)
     if record_id not in frame.columns:
-        return Conversion([], {}, [error(export.name, f"The export has no column '{record_id}' (the record id). Is "
-                                                      "this the export of the project the dictionary describes?",
-                                         row=1)])
+        # one column whose name holds semicolons: an export saved with ';' between its cells (a spreadsheet's)
+        separated = len(frame.columns) == 1 and ";" in str(frame.columns[0])
+        return Conversion([], {}, [error(export.name, f"The export has no column '{record_id}' (the record id). " + (
+            "Its cells are separated by semicolons: export the data from REDCap again as CSV (comma-separated), "
+            "or save it from the spreadsheet as CSV with commas." if separated else
+            "Is this the export of the project the dictionary describes?"), row=1)])
     raw_tables, fields = [], {}
     problems += _missing_events(export.name, frame, tables)
     if any(p.severity == "error" for p in problems):

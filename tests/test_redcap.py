@@ -403,3 +403,11 @@ def test_a_mapped_column_the_export_gives_twice_is_refused():
     assert [p.column for p in load_redcap(*project(export=ticks)).errors] == ["ep_tx___3"]
     # a column the mapping does not read may repeat: it is not imported either way
     assert load_redcap(*project(export=with_column(EXPORT, "note", "note", lambda row: ""))).ok
+
+
+def test_a_semicolon_separated_export_is_named_as_such():
+    export = EXPORT.replace(",", ";")
+    [problem] = load_redcap(*project(export=export)).errors
+    assert problem.problem == ("The export has no column 'study_id' (the record id). Its cells are separated by "
+                               "semicolons: export the data from REDCap again as CSV (comma-separated), or save it "
+                               "from the spreadsheet as CSV with commas.")
