@@ -354,6 +354,24 @@ def test_every_page_with_a_filter_in_the_url_shows_no_error_box(page, app_url, p
     assert query(link)["cohort"] == ["sample"] and query(link)["product"] == ["axi-cel"], link
 
 
+def test_a_published_link_with_infinite_numbers_keeps_its_filter_and_names_what_it_ignored(page, app_url, published):
+    # Streamlit's number boxes raised OverflowError on int(inf): an error box, and the whole cohort shown while the
+    # link named a product (found by an adversarial pass; ui/number_links.py)
+    _, cohort_id, _ = published
+    open_page(page, f"{app_url}/swimlanes?cohort={cohort_id}&product=axi-cel&rx=IVIG&rx_window=inf"
+                    "&swimlanes_page=1e400", PAGES["swimlanes"])
+    no_error_box(page)
+    expect(sidebar(page).get_by_text(PUBLISHED_LABEL)).to_be_visible()
+    expect(sidebar(page).get_by_text(re.compile(r"Ignored link value\(s\) rx_window=inf: the days after onset"))
+           ).to_be_visible()
+    expect(sidebar(page).get_by_text(re.compile(r"this page does not offer: swimlanes_page=1e400"))).to_be_visible()
+    assert "of 120 patients selected" in selection_line(page)
+    expect(sidebar(page).get_by_text("received any of: IVIG", exact=False).first).to_be_visible()
+    expect(page.get_by_text("Clinical course per patient")).to_be_visible()  # the page drew below its options
+    sent = query(copied_link(page))
+    assert sent["product"] == ["axi-cel"] and "rx_window" not in sent and "swimlanes_page" not in sent, sent
+
+
 def test_going_back_to_a_page_after_changing_the_filter_elsewhere_shows_the_new_selection(page, app_url, published):
     """Pages keep their view per session (ui/view_cache.py): a filter changed on another page must still
     reach a page the user goes back to, and the old filter's view, chosen again, must be its own numbers."""
